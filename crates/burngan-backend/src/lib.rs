@@ -1,0 +1,366 @@
+//! Runtime backend selection: turns a backend name into a Burn [`Device`], or into an error
+//! that says how to get one.
+//!
+//! This is the only burngan crate that enables Burn backend features and the only one that
+//! calls a `Device::` factory; every other crate takes `&Device`. The Cargo features of this
+//! crate have the backends' names: `ndarray`, `flex` and `wgpu` are on by default; `vulkan`,
+//! `metal` and `cuda` are opt-in.
+//!
+//! # Example
+//!
+//! ```
+//! use burngan_backend::{BackendKind, device};
+//!
+//! let kind: BackendKind = "flex".parse().unwrap();
+//! # #[cfg(feature = "flex")] {
+//! let device = device(kind).unwrap();
+//! let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &device);
+//! assert_eq!(x.sum().into_scalar::<f32>(), 3.0);
+//! # }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+/// A Burn execution backend burngan can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// burn-ndarray on the CPU (deprecated by Burn in favour of flex, kept because users ask
+    /// for it).
+    Ndarray,
+    /// burn-flex, Burn's pure-Rust CPU backend.
+    Flex,
+    /// wgpu with the graphics API chosen automatically (Vulkan, Metal, DX12).
+    Wgpu,
+    /// wgpu pinned to Vulkan.
+    Vulkan,
+    /// wgpu pinned to Metal.
+    Metal,
+    /// CUDA on the first NVIDIA GPU.
+    Cuda,
+}
+
+impl BackendKind {
+    /// Every backend burngan knows, compiled in or not.
+    pub const ALL: [BackendKind; 6] = [
+        BackendKind::Ndarray,
+        BackendKind::Flex,
+        BackendKind::Wgpu,
+        BackendKind::Vulkan,
+        BackendKind::Metal,
+        BackendKind::Cuda,
+    ];
+
+    /// The backend's name, as accepted by `--backend` and as the Cargo feature that enables it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Flex => "flex",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Vulkan => "vulkan",
+            BackendKind::Metal => "metal",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// Whether this binary was built with the backend's Cargo feature.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Vulkan => cfg!(feature = "vulkan"),
+            BackendKind::Metal => cfg!(feature = "metal"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Whether the backend executes on the host CPU (as opposed to a GPU driver).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, BackendKind::Ndarray | BackendKind::Flex)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = BackendError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let wanted = name.trim().to_ascii_lowercase();
+        BackendKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == wanted)
+            .ok_or_else(|| BackendError::UnknownName {
+                name: name.to_string(),
+            })
+    }
+}
+
+/// Why a backend could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The name is not one of [`BackendKind::ALL`].
+    #[error("'{name}' is not a backend; valid backends are: {}", valid_names())]
+    UnknownName {
+        /// The name that was given.
+        name: String,
+    },
+    /// The backend exists but this binary was built without its Cargo feature.
+    #[error(
+        "backend '{kind}' is not compiled into this binary; rebuild with `--features {kind}` \
+         (compiled in: {})",
+        compiled_names()
+    )]
+    NotCompiled {
+        /// The backend that was asked for.
+        kind: BackendKind,
+    },
+    /// The backend is compiled in but the machine has no adapter or driver for it.
+    #[error("backend '{kind}' has no usable device on this machine: {detail}. {hint}")]
+    NoAdapter {
+        /// The backend that was asked for.
+        kind: BackendKind,
+        /// What the driver layer reported.
+        detail: String,
+        /// How to get a device.
+        hint: &'static str,
+    },
+}
+
+impl BackendError {
+    /// True for errors the user can fix by asking for something else (an unknown or
+    /// compiled-out backend), false for a missing driver on this machine.
+    pub fn is_usage_error(&self) -> bool {
+        matches!(
+            self,
+            BackendError::UnknownName { .. } | BackendError::NotCompiled { .. }
+        )
+    }
+}
+
+fn valid_names() -> String {
+    BackendKind::ALL.map(BackendKind::name).join(", ")
+}
+
+fn compiled_names() -> String {
+    let names: Vec<&str> = available().into_iter().map(BackendKind::name).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The backends compiled into this binary, in [`BackendKind::ALL`] order.
+pub fn available() -> Vec<BackendKind> {
+    BackendKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_compiled())
+        .collect()
+}
+
+/// What `device` found for a backend: the device and, for GPU backends, the adapter.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// The device, without autodiff; call `.autodiff()` on it to train.
+    pub device: Device,
+    /// A one-line description of the adapter or CPU implementation behind the device.
+    pub description: String,
+}
+
+/// A device for `kind` (without autodiff), or an error naming the fix.
+///
+/// GPU backends are initialised eagerly so that a missing driver is reported here rather than
+/// as a panic at the first tensor operation. Repeated calls return the same device.
+pub fn device(kind: BackendKind) -> Result<Device, BackendError> {
+    describe(kind).map(|info| info.device)
+}
+
+/// Like [`device`], with a description of the adapter that backs it.
+pub fn describe(kind: BackendKind) -> Result<DeviceInfo, BackendError> {
+    if !kind.is_compiled() {
+        return Err(BackendError::NotCompiled { kind });
+    }
+    imp::describe(kind)
+}
+
+#[allow(unreachable_code, unused_variables)]
+mod imp {
+    use super::{BackendError, BackendKind, DeviceInfo};
+
+    pub(super) fn describe(kind: BackendKind) -> Result<DeviceInfo, BackendError> {
+        match kind {
+            BackendKind::Ndarray => {
+                #[cfg(feature = "ndarray")]
+                {
+                    #[allow(deprecated)] // Burn deprecates ndarray; burngan keeps it on request.
+                    let device = burn::tensor::Device::ndarray();
+                    return Ok(DeviceInfo {
+                        device,
+                        description: "burn-ndarray on the host CPU".to_string(),
+                    });
+                }
+            }
+            BackendKind::Flex => {
+                #[cfg(feature = "flex")]
+                return Ok(DeviceInfo {
+                    device: burn::tensor::Device::flex(),
+                    description: "burn-flex on the host CPU".to_string(),
+                });
+            }
+            BackendKind::Wgpu | BackendKind::Vulkan | BackendKind::Metal => {
+                #[cfg(feature = "wgpu")]
+                return gpu::describe(kind);
+            }
+            BackendKind::Cuda => {
+                #[cfg(feature = "cuda")]
+                return cuda();
+            }
+        }
+        Err(BackendError::NotCompiled { kind })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda() -> Result<DeviceInfo, BackendError> {
+        // CUDA initialises its context lazily and panics without a driver; probe it on a
+        // thread so a missing driver becomes an error.
+        let probe = std::thread::spawn(|| {
+            let device = burn::tensor::Device::cuda(0);
+            let one = burn::tensor::Tensor::<1>::ones([1], &device);
+            let _ = one.into_data();
+            device
+        });
+        match probe.join() {
+            Ok(device) => Ok(DeviceInfo {
+                device,
+                description: "CUDA device 0".to_string(),
+            }),
+            Err(_) => Err(BackendError::NoAdapter {
+                kind: BackendKind::Cuda,
+                detail: "the CUDA runtime could not initialise device 0".to_string(),
+                hint: "install the NVIDIA driver and CUDA toolkit, or choose --backend flex",
+            }),
+        }
+    }
+
+    #[cfg(feature = "wgpu")]
+    mod gpu {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+
+        use burn::tensor::wgpu::WgpuBackend;
+        use burn::tensor::{Device, DeviceKind};
+
+        use super::super::{BackendError, BackendKind, DeviceInfo};
+
+        const HINT: &str = "wgpu needs a Vulkan (Linux, Windows), Metal (macOS) or DX12 \
+             (Windows) driver; on a CPU-only Linux machine Mesa's lavapipe provides one: \
+             `apt-get install mesa-vulkan-drivers libvulkan1`. Or choose --backend flex";
+
+        type Cache = Mutex<HashMap<BackendKind, Result<DeviceInfo, BackendError>>>;
+
+        /// Burn refuses to initialise a wgpu runtime twice, so the first result is kept.
+        fn cache() -> &'static Cache {
+            static CACHE: OnceLock<Cache> = OnceLock::new();
+            CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+        }
+
+        pub(super) fn describe(kind: BackendKind) -> Result<DeviceInfo, BackendError> {
+            let mut cache = cache().lock().unwrap_or_else(|poison| poison.into_inner());
+            cache.entry(kind).or_insert_with(|| init(kind)).clone()
+        }
+
+        fn api(kind: BackendKind) -> WgpuBackend {
+            match kind {
+                BackendKind::Vulkan => WgpuBackend::Vulkan,
+                BackendKind::Metal => WgpuBackend::Metal,
+                _ => WgpuBackend::Auto,
+            }
+        }
+
+        fn init(kind: BackendKind) -> Result<DeviceInfo, BackendError> {
+            let options = Device::wgpu_options().device_kind(DeviceKind::DefaultDevice);
+            let options = match api(kind) {
+                WgpuBackend::Auto => options,
+                pinned => options.graphics_api(pinned),
+            };
+            // Adapter discovery can panic inside drivers; keep that from taking the program down.
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                options.init_with_setup()
+            }));
+            match attempt {
+                Ok(Ok((device, setup))) => {
+                    let info = setup.adapter.get_info();
+                    Ok(DeviceInfo {
+                        device,
+                        description: format!(
+                            "{} ({:?}, {:?}, driver {} {})",
+                            info.name,
+                            info.device_type,
+                            info.backend,
+                            info.driver,
+                            info.driver_info
+                        ),
+                    })
+                }
+                Ok(Err(error)) => Err(BackendError::NoAdapter {
+                    kind,
+                    detail: error.to_string(),
+                    hint: HINT,
+                }),
+                Err(_) => Err(BackendError::NoAdapter {
+                    kind,
+                    detail: "the wgpu runtime panicked while looking for an adapter".to_string(),
+                    hint: HINT,
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_valid_ones() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.name().parse::<BackendKind>(), Ok(kind));
+        }
+        assert_eq!("FLEX".parse::<BackendKind>(), Ok(BackendKind::Flex));
+        let error = "tpu".parse::<BackendKind>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "'tpu' is not a backend; valid backends are: ndarray, flex, wgpu, vulkan, metal, cuda"
+        );
+        assert!(error.is_usage_error());
+    }
+
+    #[test]
+    fn compiled_out_backend_names_the_feature_flag() {
+        let missing = BackendKind::ALL.into_iter().find(|k| !k.is_compiled());
+        if let Some(kind) = missing {
+            let error = device(kind).unwrap_err();
+            assert_eq!(error, BackendError::NotCompiled { kind });
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("rebuild with `--features {kind}`"))
+            );
+        }
+        assert_eq!(
+            available(),
+            BackendKind::ALL
+                .into_iter()
+                .filter(|k| k.is_compiled())
+                .collect::<Vec<_>>()
+        );
+    }
+}

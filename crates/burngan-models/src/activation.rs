@@ -1,0 +1,76 @@
+//! Element-wise activations, with the derivative each needs for a hand-written input gradient.
+
+use burn::tensor::Tensor;
+use burn::tensor::activation;
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// An element-wise activation. In TOML: `"relu"`, `"tanh"`, `"sigmoid"`, `"identity"` or
+/// `{ leaky_relu = 0.2 }` (the negative slope).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(x, 0).
+    #[default]
+    Relu,
+    /// x for x ≥ 0, slope·x otherwise.
+    LeakyRelu(f64),
+    /// tanh(x).
+    Tanh,
+    /// 1 / (1 + e^{−x}).
+    Sigmoid,
+    /// x.
+    Identity,
+}
+
+impl Activation {
+    /// Checks the parameter: a leaky slope must be finite and in [0, 1).
+    pub fn validate(&self, field: &str) -> Result<(), ModelError> {
+        match self {
+            Activation::LeakyRelu(slope) if !(slope.is_finite() && (0.0..1.0).contains(slope)) => {
+                Err(ModelError::BadActivation {
+                    field: field.to_string(),
+                    message: format!(
+                        "leaky_relu slope must be in [0, 1), got {slope}; 0.2 is the usual value"
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies the activation; any shape.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match *self {
+            Activation::Relu => activation::relu(x),
+            Activation::LeakyRelu(slope) => activation::leaky_relu(x, slope),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => activation::sigmoid(x),
+            Activation::Identity => x,
+        }
+    }
+
+    /// The derivative at the pre-activation `x`, element-wise; same shape as `x`.
+    ///
+    /// At 0 the ReLU family uses the right derivative's convention of PyTorch: relu'(0) = 0,
+    /// leaky'(0) = slope (both treat 0 as the negative side).
+    pub fn derivative<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match *self {
+            Activation::Relu => x.greater_elem(0.0).float(),
+            Activation::LeakyRelu(slope) => {
+                let positive = x.clone().greater_elem(0.0);
+                x.ones_like().mul_scalar(slope).mask_fill(positive, 1.0)
+            }
+            Activation::Tanh => {
+                let t = x.tanh();
+                t.clone().mul(t).neg().add_scalar(1.0)
+            }
+            Activation::Sigmoid => {
+                let s = activation::sigmoid(x);
+                s.clone().mul(s.neg().add_scalar(1.0))
+            }
+            Activation::Identity => x.ones_like(),
+        }
+    }
+}

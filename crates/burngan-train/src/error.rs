@@ -1,0 +1,63 @@
+//! The errors of a training run.
+
+use std::path::PathBuf;
+
+/// Why a run could not start or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration is invalid; the message names the field and the fix.
+    #[error("invalid config: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A file or directory could not be written or read.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "cannot write".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A loss, probability or gradient norm became NaN or infinite.
+    #[error(
+        "{quantity} became {value} at step {step}; the run stopped. Lower the learning rates or \
+         change the loss; the checkpoint from before this step is kept"
+    )]
+    NonFinite {
+        /// The generator step at which it was seen.
+        step: usize,
+        /// The metric's name.
+        quantity: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// Writing a plot or checkpoint failed inside a library.
+    #[error("{0}")]
+    Output(String),
+}
+
+impl TrainError {
+    /// A configuration error with `message`.
+    pub fn config(message: impl Into<String>) -> Self {
+        TrainError::Config {
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error while doing `action` on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the user can fix the error by changing the command or config (exit code 2).
+    pub fn is_usage_error(&self) -> bool {
+        matches!(self, TrainError::Config { .. })
+    }
+}

@@ -1,0 +1,40 @@
+//! The training loop and everything around it: the TOML run configuration, optimizers, the
+//! alternating [`GanTrainer`], step metrics, observers (metrics file, progress bar, plots),
+//! checkpoints, and [`train_toy`], which runs a whole toy experiment.
+//!
+//! The trainer never prints and never chooses a device; it reports to [`Observer`]s and works
+//! on the device it is given.
+//!
+//! # Example
+//!
+//! ```
+//! use burngan_train::{TrainConfig, train_toy};
+//! # let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+//!
+//! let text = std::fs::read_to_string(
+//!     concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/configs/ring8-ns.toml"),
+//! ).unwrap();
+//! let mut config = TrainConfig::from_toml(&text, "ring8-ns.toml").unwrap();
+//! config.run.steps = 3;
+//! let run = train_toy(&config, &device, &mut []).unwrap();
+//! assert_eq!(run.summary.steps, 3);
+//! assert_eq!(run.summary.evaluation.modes_total, 8);
+//! ```
+
+mod checkpoint;
+mod config;
+mod error;
+mod observer;
+mod optim;
+mod plots;
+mod toy;
+mod trainer;
+
+pub use checkpoint::{load_module, save_module, write_atomically};
+pub use config::{LoopConfig, OptimizersConfig, RunConfig, TrainConfig};
+pub use error::TrainError;
+pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
+pub use optim::OptimizerConfig;
+pub use plots::{PlotWriter, curves_png, scatter_png};
+pub use toy::{ToyRun, train_toy};
+pub use trainer::{GanTrainer, StepMetrics, TrainerSettings, gradient_norm};

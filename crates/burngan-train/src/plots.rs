@@ -1,0 +1,238 @@
+//! PNG plots: scatter plots of generated 2-D samples over the mode centres, and the curves of a
+//! run's metrics. Text is drawn with a font shipped in `assets/fonts`, so plotting needs no
+//! system font library.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::{StepMetrics, TrainError};
+
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() -> Result<(), TrainError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(TrainError::Output(
+            "the embedded plot font could not be loaded".into(),
+        ))
+    }
+}
+
+fn plot_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
+    TrainError::Output(format!("cannot draw {}: {error}", path.display()))
+}
+
+/// Draws `samples` (row-major `[n, 2]`) as dots and `centres` as crosses into a 600×600 PNG.
+pub fn scatter_png(
+    path: &Path,
+    title: &str,
+    samples: &[f32],
+    centres: &[[f64; 2]],
+) -> Result<(), TrainError> {
+    register_font()?;
+    let extent = centres
+        .iter()
+        .flat_map(|c| [c[0].abs(), c[1].abs()])
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.5;
+    let root = BitMapBackend::new(path, (600, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(-extent..extent, -extent..extent)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    let points = samples
+        .chunks_exact(2)
+        .map(|p| (p[0] as f64, p[1] as f64))
+        .filter(|(x, y)| x.abs() <= extent && y.abs() <= extent);
+    chart
+        .draw_series(points.map(|p| Circle::new(p, 2, BLUE.mix(0.5).filled())))
+        .map_err(|e| plot_error(path, e))?
+        .label("generated")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, BLUE.filled()));
+    chart
+        .draw_series(
+            centres
+                .iter()
+                .map(|c| Cross::new((c[0], c[1]), 6, RED.stroke_width(2))),
+        )
+        .map_err(|e| plot_error(path, e))?
+        .label("mode centres")
+        .legend(|(x, y)| Cross::new((x + 10, y), 4, RED.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}
+
+/// One panel of [`curves_png`]: named series and optional horizontal reference lines.
+struct Panel<'a> {
+    title: &'a str,
+    series: Vec<(&'a str, Vec<(f64, f64)>, RGBColor)>,
+    references: Vec<(&'a str, f64)>,
+}
+
+/// Draws the losses, D(x) and D(G(z)), and the value estimate of a run against the step, with
+/// the equilibrium targets (D = 1/2, V = −2·log 2) as dashed lines, into a 900×900 PNG.
+pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError> {
+    register_font()?;
+    let col = |f: fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
+        metrics.iter().map(|m| (m.step as f64, f(m))).collect()
+    };
+    let panels = [
+        Panel {
+            title: "losses",
+            series: vec![
+                ("loss_d", col(|m| m.loss_d), RED),
+                ("loss_g", col(|m| m.loss_g), BLUE),
+            ],
+            references: vec![],
+        },
+        Panel {
+            title: "D(x) and D(G(z))",
+            series: vec![
+                ("D(x)", col(|m| m.d_real), RED),
+                ("D(G(z))", col(|m| m.d_fake), BLUE),
+            ],
+            references: vec![("1/2", 0.5)],
+        },
+        Panel {
+            title: "V(D, G) estimate",
+            series: vec![("V", col(|m| m.value), GREEN)],
+            references: vec![("-2 log 2", -2.0 * std::f64::consts::LN_2)],
+        },
+    ];
+    let root = BitMapBackend::new(path, (900, 900)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let areas = root.split_evenly((panels.len(), 1));
+    let last_step = metrics.last().map_or(1.0, |m| m.step as f64).max(1.0);
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        let values = panel
+            .series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .chain(panel.references.iter().map(|r| r.1))
+            .filter(|v| v.is_finite());
+        let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+        let pad = ((hi - lo) * 0.05).max(1e-3);
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel.title, ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(25)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..last_step, (lo - pad)..(hi + pad))
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        for (name, points, color) in &panel.series {
+            let color = *color;
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| plot_error(path, e))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
+        }
+        for (name, level) in &panel.references {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, *level), (last_step, *level)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| plot_error(path, e))?
+                .label(*name)
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+    }
+    root.present().map_err(|e| plot_error(path, e))
+}
+
+/// Writes `samples/step-NNNNNN.png` scatter plots and, at the end, `plots/curves.png` under a
+/// run directory.
+pub struct PlotWriter {
+    samples_dir: PathBuf,
+    plots_dir: PathBuf,
+    centres: Vec<[f64; 2]>,
+    history: Vec<StepMetrics>,
+    written: Vec<PathBuf>,
+}
+
+impl PlotWriter {
+    /// Creates `DIR/samples` and `DIR/plots`.
+    pub fn new(run_dir: &Path) -> Result<Self, TrainError> {
+        let samples_dir = run_dir.join("samples");
+        let plots_dir = run_dir.join("plots");
+        for dir in [&samples_dir, &plots_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
+        }
+        Ok(Self {
+            samples_dir,
+            plots_dir,
+            centres: Vec::new(),
+            history: Vec::new(),
+            written: Vec::new(),
+        })
+    }
+
+    /// Every PNG written so far.
+    pub fn written(&self) -> &[PathBuf] {
+        &self.written
+    }
+}
+
+impl Observer for PlotWriter {
+    fn on_start(&mut self, info: &RunInfo) -> Result<(), TrainError> {
+        self.centres = info.centres.clone();
+        Ok(())
+    }
+    fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
+        self.history.push(*metrics);
+        Ok(())
+    }
+    fn on_samples(&mut self, step: usize, samples: &[f32]) -> Result<(), TrainError> {
+        let path = self.samples_dir.join(format!("step-{step:06}.png"));
+        scatter_png(&path, &format!("step {step}"), samples, &self.centres)?;
+        self.written.push(path);
+        Ok(())
+    }
+    fn on_end(&mut self, _summary: &RunSummary) -> Result<(), TrainError> {
+        let path = self.plots_dir.join("curves.png");
+        curves_png(&path, &self.history)?;
+        self.written.push(path);
+        Ok(())
+    }
+}

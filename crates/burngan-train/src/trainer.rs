@@ -1,0 +1,452 @@
+//! The alternating GAN trainer: K discriminator updates, then one generator update, each with
+//! the other network frozen.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+use burngan_core::{AdversarialLoss, Discriminator, Generator, HostRng, SampleSource};
+use burngan_losses::value_estimate;
+use serde::{Deserialize, Serialize};
+
+use crate::OptimizerConfig;
+
+/// What one training step measured. Probabilities are D(·) = sigmoid(logit).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// The generator update this step ends with, counted from 1.
+    pub step: usize,
+    /// Discriminator loss of the step's last discriminator update (before that update).
+    pub loss_d: f64,
+    /// Generator loss of the step's generator update (before that update).
+    pub loss_g: f64,
+    /// Mean D(x) over the real batch of the last discriminator update.
+    pub d_real: f64,
+    /// Mean D(G(z)) over the fake batch of the last discriminator update.
+    pub d_fake: f64,
+    /// The batch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))].
+    pub value: f64,
+    /// Euclidean norm of the generator's parameter gradient.
+    pub grad_norm_g: f64,
+    /// Euclidean norm of the discriminator's parameter gradient (last update).
+    pub grad_norm_d: f64,
+}
+
+impl StepMetrics {
+    /// The first non-finite quantity, by name, if any.
+    pub fn first_non_finite(&self) -> Option<(&'static str, f64)> {
+        [
+            ("loss_d", self.loss_d),
+            ("loss_g", self.loss_g),
+            ("d_real", self.d_real),
+            ("d_fake", self.d_fake),
+            ("value", self.value),
+            ("grad_norm_g", self.grad_norm_g),
+            ("grad_norm_d", self.grad_norm_d),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+    }
+}
+
+/// Step-level settings of a [`GanTrainer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerSettings {
+    /// Real and fake samples per batch.
+    pub batch_size: usize,
+    /// Discriminator updates per generator update.
+    pub critic_steps: usize,
+    /// The generator's optimizer.
+    pub generator_optimizer: OptimizerConfig,
+    /// The discriminator's optimizer.
+    pub discriminator_optimizer: OptimizerConfig,
+}
+
+/// Trains a generator `G` against a discriminator `C` on samples of rank `D`.
+///
+/// The trainer never prints and never picks a device: the modules must live on an autodiff
+/// device, which the trainer uses for noise as well. Every random number is drawn from the
+/// [`HostRng`] passed to [`step`](GanTrainer::step).
+pub struct GanTrainer<G, C, const D: usize> {
+    // Options only so the optimizers can take the modules by value (no extra reference
+    // keeps the old parameters alive during the update); always `Some` between steps.
+    generator: Option<G>,
+    discriminator: Option<C>,
+    loss: Box<dyn AdversarialLoss>,
+    optimizer_g: ModuleOptimizer,
+    optimizer_d: ModuleOptimizer,
+    lr_g: f64,
+    lr_d: f64,
+    batch_size: usize,
+    critic_steps: usize,
+    device: Device,
+    step: usize,
+}
+
+/// Tensors kept from a discriminator update for the metrics of a recorded step.
+struct CriticRecord {
+    loss: Tensor<1>,
+    real_logits: Tensor<2>,
+    fake_logits: Tensor<2>,
+    grad_norm: Tensor<1>,
+}
+
+impl<G, C, const D: usize> GanTrainer<G, C, D>
+where
+    G: Generator<D>,
+    C: Discriminator<D>,
+{
+    /// A trainer for `generator` and `discriminator`, which must live on `device` (an
+    /// autodiff device).
+    pub fn new(
+        generator: G,
+        discriminator: C,
+        loss: Box<dyn AdversarialLoss>,
+        settings: &TrainerSettings,
+        device: &Device,
+    ) -> Self {
+        Self {
+            generator: Some(generator),
+            discriminator: Some(discriminator),
+            loss,
+            optimizer_g: settings.generator_optimizer.init(),
+            optimizer_d: settings.discriminator_optimizer.init(),
+            lr_g: settings.generator_optimizer.learning_rate(),
+            lr_d: settings.discriminator_optimizer.learning_rate(),
+            batch_size: settings.batch_size,
+            critic_steps: settings.critic_steps,
+            device: device.clone(),
+            step: 0,
+        }
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &G {
+        self.generator
+            .as_ref()
+            .expect("generator present between steps")
+    }
+
+    /// The discriminator.
+    pub fn discriminator(&self) -> &C {
+        self.discriminator
+            .as_ref()
+            .expect("discriminator present between steps")
+    }
+
+    /// Generator updates done so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The loss being optimised.
+    pub fn loss(&self) -> &dyn AdversarialLoss {
+        self.loss.as_ref()
+    }
+
+    /// One training step: `critic_steps` discriminator updates on fresh real and (detached)
+    /// fake batches, then one generator update on fresh noise with the discriminator frozen.
+    ///
+    /// Nothing is read back from the device unless `record` is true; then the step's
+    /// [`StepMetrics`] are returned (one device-to-host transfer).
+    pub fn step(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        record: bool,
+    ) -> Option<StepMetrics> {
+        let mut critic_record = None;
+        for k in 0..self.critic_steps {
+            let keep = record && k + 1 == self.critic_steps;
+            critic_record = self
+                .discriminator_update(source, rng, keep)
+                .or(critic_record);
+        }
+        let (loss_g, grad_norm_g) = self.generator_update(source, rng, record);
+        self.step += 1;
+        let critic = critic_record?;
+        let grad_norm_g = grad_norm_g?;
+        let d_real = sigmoid(critic.real_logits.clone()).mean();
+        let d_fake = sigmoid(critic.fake_logits.clone()).mean();
+        let value = value_estimate(critic.real_logits, critic.fake_logits);
+        let packed = Tensor::cat(
+            vec![
+                critic.loss,
+                loss_g,
+                d_real,
+                d_fake,
+                value,
+                grad_norm_g,
+                critic.grad_norm,
+            ],
+            0,
+        );
+        let values: Vec<f32> = packed
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap_or_default();
+        let get = |i: usize| values.get(i).copied().map_or(f64::NAN, f64::from);
+        Some(StepMetrics {
+            step: self.step,
+            loss_d: get(0),
+            loss_g: get(1),
+            d_real: get(2),
+            d_fake: get(3),
+            value: get(4),
+            grad_norm_g: get(5),
+            grad_norm_d: get(6),
+        })
+    }
+
+    /// One discriminator update on a fresh real batch and a fresh, detached fake batch: the
+    /// generator is frozen. [`step`](GanTrainer::step) calls this `critic_steps` times; call it
+    /// directly to train D against a fixed G (as in the optimal-discriminator experiments).
+    pub fn train_discriminator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
+        self.discriminator_update(source, rng, false);
+    }
+
+    /// One generator update on fresh noise, with the discriminator frozen. Does not count as a
+    /// [`step`](GanTrainer::step).
+    pub fn train_generator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
+        self.generator_update(source, rng, false);
+    }
+
+    fn latent(&self, rng: &mut HostRng) -> Tensor<2> {
+        let latent_dim = self.generator().latent_dim();
+        rng.normal([self.batch_size, latent_dim], &self.device)
+    }
+
+    fn discriminator_update(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        keep: bool,
+    ) -> Option<CriticRecord> {
+        let real = source.sample(self.batch_size, rng, &self.device);
+        let z = self.latent(rng);
+        // The generator is frozen: its output enters the discriminator's graph as a constant.
+        let fake = self.generator().forward(z).detach();
+        let discriminator = self
+            .discriminator
+            .take()
+            .expect("discriminator present between steps");
+        let real_logits = discriminator.forward(real);
+        let fake_logits = discriminator.forward(fake);
+        let loss = self
+            .loss
+            .discriminator_loss(real_logits.clone(), fake_logits.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &discriminator);
+        let record = keep.then(|| CriticRecord {
+            loss: loss.clone().inner(),
+            real_logits: real_logits.inner(),
+            fake_logits: fake_logits.inner(),
+            grad_norm: gradient_norm(&discriminator, &grads, &self.device),
+        });
+        self.discriminator = Some(self.optimizer_d.step(self.lr_d, discriminator, grads));
+        record
+    }
+
+    fn generator_update(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        keep: bool,
+    ) -> (Tensor<1>, Option<Tensor<1>>) {
+        let z = self.latent(rng);
+        // The discriminator is frozen: gradients flow through it to the generator, but none
+        // are computed for its parameters.
+        let frozen = self.discriminator().clone().no_grad();
+        let real_logits = if self.loss.generator_uses_real() {
+            let real = source.sample(self.batch_size, rng, &self.device);
+            frozen.forward(real).detach()
+        } else {
+            Tensor::zeros([0, 1], &self.device)
+        };
+        let generator = self
+            .generator
+            .take()
+            .expect("generator present between steps");
+        let fake_logits = frozen.forward(generator.forward(z));
+        let loss = self.loss.generator_loss(real_logits, fake_logits);
+        let grads = GradientsParams::from_grads(loss.backward(), &generator);
+        // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
+        let norm = keep.then(|| gradient_norm(&generator, &grads, &self.device));
+        self.generator = Some(self.optimizer_g.step(self.lr_g, generator, grads));
+        (loss.inner(), norm)
+    }
+
+    /// Runs the generator without autodiff on latent codes `[n, latent_dim]` (from the host,
+    /// row-major) and returns the samples on the host, row-major.
+    pub fn generate_host(&self, latent: &[f32]) -> Vec<f32> {
+        let generator = self.generator().valid();
+        let latent_dim = generator.latent_dim();
+        let n = latent.len() / latent_dim;
+        let device = self.device.clone().without_autodiff();
+        let z = Tensor::from_data(
+            burn::tensor::TensorData::new(latent.to_vec(), [n, latent_dim]),
+            &device,
+        );
+        generator
+            .forward(z)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap_or_default()
+    }
+
+    /// Consumes the trainer and returns the generator and the discriminator.
+    pub fn into_parts(self) -> (G, C) {
+        (
+            self.generator.expect("generator present between steps"),
+            self.discriminator
+                .expect("discriminator present between steps"),
+        )
+    }
+}
+
+/// ‖∇θ‖₂ over every parameter of `module` that has a gradient in `grads`; shape `[1]`.
+pub fn gradient_norm<M: Module>(module: &M, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+    struct SumOfSquares<'a> {
+        grads: &'a GradientsParams,
+        total: Tensor<1>,
+    }
+    impl ModuleVisitor for SumOfSquares<'_> {
+        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
+            if let Some(grad) = self.grads.get::<R>(param.id) {
+                let squares = grad.clone().mul(grad).sum();
+                let squares = squares.to_device(&self.total.device());
+                self.total = self.total.clone().add(squares);
+            }
+        }
+    }
+    let mut visitor = SumOfSquares {
+        grads,
+        total: Tensor::zeros([1], &device.clone().without_autodiff()),
+    };
+    module.visit(&mut visitor);
+    visitor.total.sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burngan_backend::{BackendKind, device};
+    use burngan_data::ToyConfig;
+    use burngan_losses::NonSaturating;
+    use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+
+    fn parameters<M: Module>(module: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
+                self.0
+                    .extend(param.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        module.visit(&mut collect);
+        collect.0
+    }
+
+    #[test]
+    fn each_update_changes_only_its_own_network() {
+        let device = device(BackendKind::Flex).unwrap().autodiff();
+        let mut rng = HostRng::seed_from(4);
+        let generator = MlpGeneratorConfig::new(2, vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let adam = OptimizerConfig::Adam {
+            lr: 1e-2,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        };
+        let settings = TrainerSettings {
+            batch_size: 32,
+            critic_steps: 3,
+            generator_optimizer: adam.clone(),
+            discriminator_optimizer: adam,
+        };
+        let mut trainer = GanTrainer::new(
+            generator,
+            critic,
+            Box::new(NonSaturating),
+            &settings,
+            &device,
+        );
+        let mut ring = ToyConfig::default_ring().build().unwrap();
+
+        let (g0, d0) = (
+            parameters(trainer.generator()),
+            parameters(trainer.discriminator()),
+        );
+        trainer.train_discriminator(&mut ring, &mut rng);
+        let (g1, d1) = (
+            parameters(trainer.generator()),
+            parameters(trainer.discriminator()),
+        );
+        assert_eq!(
+            g1, g0,
+            "the generator is frozen during a discriminator update"
+        );
+        assert_ne!(d1, d0);
+        trainer.train_generator(&mut ring, &mut rng);
+        let (g2, d2) = (
+            parameters(trainer.generator()),
+            parameters(trainer.discriminator()),
+        );
+        assert_eq!(
+            d2, d1,
+            "the discriminator is frozen during a generator update"
+        );
+        assert_ne!(g2, g1);
+        // The frozen copy used in the generator update must not disable later critic updates.
+        trainer.train_discriminator(&mut ring, &mut rng);
+        assert_ne!(parameters(trainer.discriminator()), d2);
+    }
+
+    #[test]
+    fn a_recorded_step_reports_consistent_metrics() {
+        let device = device(BackendKind::Flex).unwrap().autodiff();
+        let mut rng = HostRng::seed_from(8);
+        let generator = MlpGeneratorConfig::new(2, vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let adam = OptimizerConfig::Adam {
+            lr: 1e-3,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        };
+        let settings = TrainerSettings {
+            batch_size: 64,
+            critic_steps: 2,
+            generator_optimizer: adam.clone(),
+            discriminator_optimizer: adam,
+        };
+        let mut trainer = GanTrainer::new(
+            generator,
+            critic,
+            Box::new(NonSaturating),
+            &settings,
+            &device,
+        );
+        let mut ring = ToyConfig::default_ring().build().unwrap();
+        assert!(trainer.step(&mut ring, &mut rng, false).is_none());
+        let m = trainer.step(&mut ring, &mut rng, true).unwrap();
+        assert_eq!(m.step, 2);
+        assert_eq!(m.first_non_finite(), None);
+        // For the cross-entropy discriminator loss, V = -L_D on the same batch.
+        assert!((m.value + m.loss_d).abs() < 1e-6, "{m:?}");
+        assert!(m.d_real > 0.0 && m.d_real < 1.0 && m.d_fake > 0.0 && m.d_fake < 1.0);
+        assert!(m.grad_norm_g > 0.0 && m.grad_norm_d > 0.0);
+    }
+}

@@ -1,0 +1,149 @@
+//! Bad input on the command line or in the config gives a message that names the value and
+//! the fix, and exit code 2, never a panic.
+
+use std::path::Path;
+
+use crate::support::{burngan, preset};
+
+/// Runs `burngan train` with `args` and a fresh `--out`; expects exit 2 and every `needle` in
+/// the message.
+fn expect_usage_error(config: &Path, extra: &[&str], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, message) = burngan(&args);
+    assert_eq!(code, 2, "args {args:?}: {message}");
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} not in: {message}");
+    }
+    assert!(
+        !out.join("metrics.jsonl").exists(),
+        "nothing is trained on a usage error"
+    );
+}
+
+/// Writes the ring8-ns preset with `from` replaced by `to` into `dir`.
+fn edited_preset(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(preset("ring8-ns")).unwrap();
+    assert!(text.contains(from), "preset has no {from:?}");
+    let path = dir.join("edited.toml");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path
+}
+
+#[test]
+fn unknown_and_compiled_out_backends() {
+    let ring = preset("ring8-ns");
+    expect_usage_error(
+        &ring,
+        &["--backend", "tpu"],
+        &[
+            "'tpu' is not a backend",
+            "ndarray, flex, wgpu, vulkan, metal, cuda",
+        ],
+    );
+    expect_usage_error(
+        &ring,
+        &["--backend", "cuda"],
+        &[
+            "backend 'cuda' is not compiled into this binary",
+            "--features cuda",
+        ],
+    );
+}
+
+#[test]
+fn missing_and_malformed_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    expect_usage_error(
+        &dir.path().join("nope.toml"),
+        &[],
+        &[
+            "cannot read config file",
+            "nope.toml",
+            "--config assets/configs/ring8-ns.toml",
+        ],
+    );
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[run\nsteps = 3\n").unwrap();
+    expect_usage_error(&broken, &[], &["invalid config", "broken.toml", "line 1"]);
+    let unknown = edited_preset(dir.path(), "[train]\n", "[train]\nlearning_rate = 3\n");
+    expect_usage_error(
+        &unknown,
+        &[],
+        &["unknown field `learning_rate`", "batch_size"],
+    );
+}
+
+#[test]
+fn zero_or_negative_learning_rate_batch_size_and_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lr = "kind = \"adam\"\nlr = 1e-3";
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            lr,
+            "kind = \"adam\"\nlr = 0.0",
+            &[
+                "optimizer.generator.lr must be a finite number > 0",
+                "got 0",
+            ],
+        ),
+        (
+            lr,
+            "kind = \"adam\"\nlr = -1e-3",
+            &["optimizer.generator.lr", "got -0.001"],
+        ),
+        (
+            "batch_size = 512",
+            "batch_size = 0",
+            &["train.batch_size must be a positive integer"],
+        ),
+        (
+            "batch_size = 512",
+            "batch_size = -8",
+            &["batch_size = -8", "expected usize"],
+        ),
+        (
+            "steps = 2000",
+            "steps = 0",
+            &["run.steps must be a positive integer"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        expect_usage_error(&edited_preset(d, from, to), &[], needles);
+    }
+    let ring = preset("ring8-ns");
+    expect_usage_error(
+        &ring,
+        &["--steps", "0"],
+        &["run.steps must be a positive integer"],
+    );
+    expect_usage_error(&ring, &["--steps", "-3"], &["-3"]);
+}
+
+#[test]
+fn unwritable_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = file.join("run");
+    let ring = preset("ring8-ns");
+    let (code, message) = burngan(&[
+        "train",
+        "--config",
+        ring.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{message}");
+    assert!(message.contains("choose a writable --out"), "{message}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}

@@ -1,0 +1,104 @@
+//! The main job end to end through the CLI: the `ring8-ns` preset on flex, with its default
+//! steps and seed, learns the ring and writes the run directory of the interface contract.
+
+use burngan_train::TrainConfig;
+
+use crate::support::{burngan, preset};
+
+fn is_png(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n"))
+}
+
+#[test]
+fn ring8_ns_preset_on_flex_covers_the_ring_and_writes_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config_path = preset("ring8-ns");
+    let (code, message) = burngan(&[
+        "train",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--backend",
+        "flex",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{message}");
+
+    // PacGAN-protocol evaluation: at least 7 of 8 modes and 80 % high-quality samples.
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    let covered = eval["modes_covered"].as_u64().unwrap();
+    let quality = eval["high_quality_fraction"].as_f64().unwrap();
+    assert_eq!(eval["modes_total"].as_u64(), Some(8));
+    assert!(covered >= 7, "only {covered} of 8 modes covered: {eval}");
+    assert!(quality >= 0.8, "high-quality fraction {quality}: {eval}");
+
+    // config.toml is the resolved preset.
+    let preset_config =
+        TrainConfig::from_toml(&std::fs::read_to_string(&config_path).unwrap(), "preset").unwrap();
+    let resolved = TrainConfig::load(&out.join("config.toml")).unwrap();
+    assert_eq!(resolved, preset_config);
+
+    // metrics.jsonl: one object per logged step with the contract's keys; D(x) and D(G(z))
+    // are probabilities and V = -loss_d for the cross-entropy discriminator.
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps = preset_config.run.steps;
+    assert_eq!(lines.len(), steps / preset_config.run.log_every);
+    assert_eq!(lines.last().unwrap()["step"].as_u64(), Some(steps as u64));
+    for line in &lines {
+        for key in ["step", "loss_d", "loss_g", "d_real", "d_fake", "value"] {
+            assert!(line[key].is_number(), "missing {key} in {line}");
+        }
+        let (loss_d, value) = (
+            line["loss_d"].as_f64().unwrap(),
+            line["value"].as_f64().unwrap(),
+        );
+        assert!(
+            (loss_d + value).abs() <= 1e-5 * loss_d.abs().max(1.0),
+            "{line}"
+        );
+        for key in ["d_real", "d_fake"] {
+            let p = line[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p), "{key} = {p}");
+        }
+    }
+
+    // Plots and checkpoints.
+    let every = preset_config.run.sample_every;
+    for step in (every..=steps).step_by(every) {
+        assert!(
+            is_png(&out.join(format!("samples/step-{step:06}.png"))),
+            "step {step}"
+        );
+    }
+    assert!(is_png(&out.join("plots/curves.png")));
+    for net in ["generator", "discriminator"] {
+        let path = out.join(format!("checkpoints/final/{net}.bpk"));
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 100_000),
+            "{net}"
+        );
+    }
+
+    // The directory now holds a run: a second run there is refused without --overwrite.
+    let (code, message) = burngan(&[
+        "train",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(message.contains("already holds a run"), "{message}");
+    assert!(
+        out.join("eval.json").exists(),
+        "the earlier run's files are kept"
+    );
+}

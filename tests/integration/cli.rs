@@ -130,6 +130,29 @@ fn zero_or_negative_learning_rate_batch_size_and_steps() {
 }
 
 #[test]
+fn unknown_loss_name_and_negative_clip_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "kind = \"non-saturating\"";
+    let unknown = edited_preset(dir.path(), ns, "kind = \"wasserstein\"");
+    expect_usage_error(
+        &unknown,
+        &[],
+        &[
+            "unknown variant `wasserstein`",
+            "non-saturating",
+            "wgan",
+            "softmax",
+        ],
+    );
+    let negative = edited_preset(dir.path(), ns, "kind = \"wgan\"\nclip = -0.01");
+    expect_usage_error(
+        &negative,
+        &[],
+        &["loss.clip must be a finite number > 0, got -0.01"],
+    );
+}
+
+#[test]
 fn unwritable_output_directory() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
@@ -146,4 +169,50 @@ fn unwritable_output_directory() {
     assert_eq!(code, 2, "{message}");
     assert!(message.contains("choose a writable --out"), "{message}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}
+
+/// wgpu with no driver at all (Vulkan and EGL hidden from the loader) is a run failure, exit
+/// code 1, that says how to get a driver, and nothing is written. wgpu initialises once per
+/// process, so the test re-runs itself in a child process with the drivers hidden.
+#[cfg(target_os = "linux")]
+#[test]
+fn wgpu_without_any_driver_says_how_to_get_one_and_writes_nothing() {
+    const CHILD: &str = "BURNGAN_TEST_NO_ADAPTER_OUT";
+    let ring = preset("ring8-ns");
+    if let Ok(out) = std::env::var(CHILD) {
+        let args = [
+            "train",
+            "--config",
+            ring.to_str().unwrap(),
+            "--backend",
+            "wgpu",
+        ];
+        let (code, message) = burngan(&[&args[..], &["--out", &out]].concat());
+        eprintln!("{message}");
+        std::process::exit(code.into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "cli::wgpu_without_any_driver_says_how_to_get_one_and_writes_nothing",
+            "--nocapture",
+        ])
+        .env(CHILD, &out)
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("backend 'wgpu' has no usable device"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("apt-get install mesa-vulkan-drivers libvulkan1"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written when no device is found");
 }

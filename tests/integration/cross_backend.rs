@@ -39,7 +39,7 @@ fn parameters<M: Module>(module: &M) -> Vec<f32> {
 #[test]
 fn one_seed_gives_identical_weights_and_inputs_on_every_backend() {
     let config = small_config();
-    let mut reference: Option<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> = None;
+    let mut reference: Option<[Vec<f32>; 4]> = None;
     for (kind, device) in regression_backends() {
         let mut rng = HostRng::seed_from(config.run.seed);
         let generator = config.generator.init(2, &mut rng, &device).unwrap();
@@ -55,13 +55,13 @@ fn one_seed_gives_identical_weights_and_inputs_on_every_backend() {
             .into_data()
             .try_to_vec()
             .unwrap();
-        let observed = (
+        let observed = [
             parameters(&generator),
             parameters(&discriminator),
             real,
             noise,
-        );
-        assert!(observed.0.len() > 1000 && observed.1.len() > 1000);
+        ];
+        assert!(observed[0].len() > 1000 && observed[1].len() > 1000);
         match &reference {
             None => reference = Some(observed),
             Some(expected) => assert!(observed == *expected, "{kind} differs from flex"),

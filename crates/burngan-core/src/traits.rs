@@ -70,6 +70,12 @@ pub trait AdversarialLoss: Send + Sync {
     fn generator_uses_real(&self) -> bool {
         false
     }
+
+    /// The bound c of WGAN's weight clipping: when `Some(c)`, the trainer clamps every critic
+    /// parameter to [−c, c] after each critic update.
+    fn critic_weight_clip(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Where real samples come from: a toy distribution, a dataset, or the application's own

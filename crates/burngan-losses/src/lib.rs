@@ -20,9 +20,17 @@
 //! assert!((loss_d.into_scalar::<f32>() - two_log_two).abs() < 1e-6);
 //! ```
 
+mod margin;
+mod relativistic;
+mod softmax;
+
 use burn::tensor::Tensor;
 use burngan_core::AdversarialLoss;
 use serde::{Deserialize, Serialize};
+
+pub use margin::{Hinge, LeastSquares, Wasserstein};
+pub use relativistic::{RelativisticAverage, RelativisticStandard};
+pub use softmax::{Softmax, log_partition};
 
 /// softplus(x) = log(1 + eˣ), element-wise, computed as ½x + ½|x| + log1p(e^{−|x|}).
 ///
@@ -102,23 +110,78 @@ impl AdversarialLoss for NonSaturating {
 ///
 /// ```toml
 /// [loss]
-/// kind = "non-saturating"   # or "minimax"
+/// kind = "non-saturating"   # minimax, non-saturating, wgan, hinge, lsgan, rsgan, ragan, softmax
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `wgan` takes `clip` (default 0.01, the paper's c); `lsgan` takes `a`, `b`, `c` (defaults 0,
+/// 1, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum LossConfig {
     /// [`Minimax`].
     Minimax,
     /// [`NonSaturating`].
     NonSaturating,
+    /// [`Wasserstein`] with weight clipping.
+    Wgan {
+        /// Clip every critic weight to [−clip, clip] after each critic update.
+        #[serde(default = "default_clip")]
+        clip: f64,
+    },
+    /// [`Hinge`].
+    Hinge,
+    /// [`LeastSquares`].
+    Lsgan {
+        /// Target for fakes in the discriminator loss.
+        #[serde(default)]
+        a: f64,
+        /// Target for reals in the discriminator loss.
+        #[serde(default = "one")]
+        b: f64,
+        /// Target for fakes in the generator loss.
+        #[serde(default = "one")]
+        c: f64,
+    },
+    /// [`RelativisticStandard`].
+    Rsgan,
+    /// [`RelativisticAverage`].
+    Ragan,
+    /// [`Softmax`].
+    Softmax,
+}
+
+fn default_clip() -> f64 {
+    0.01
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl LossConfig {
+    /// Checks the loss's parameters; the message names the field and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            LossConfig::Wgan { clip } if !(clip.is_finite() && clip > 0.0) => Err(format!(
+                "loss.clip must be a finite number > 0, got {clip}; the WGAN paper uses 0.01"
+            )),
+            LossConfig::Lsgan { a, b, c } if ![a, b, c].iter().all(|v| v.is_finite()) => Err(
+                format!("loss.a, loss.b and loss.c must be finite, got {a}, {b}, {c}"),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// The loss object this config names.
     pub fn build(&self) -> Box<dyn AdversarialLoss> {
-        match self {
+        match *self {
             LossConfig::Minimax => Box::new(Minimax),
             LossConfig::NonSaturating => Box::new(NonSaturating),
+            LossConfig::Wgan { clip } => Box::new(Wasserstein { clip: Some(clip) }),
+            LossConfig::Hinge => Box::new(Hinge),
+            LossConfig::Lsgan { a, b, c } => Box::new(LeastSquares { a, b, c }),
+            LossConfig::Rsgan => Box::new(RelativisticStandard),
+            LossConfig::Ragan => Box::new(RelativisticAverage),
+            LossConfig::Softmax => Box::new(Softmax),
         }
     }
 }
@@ -207,6 +270,124 @@ mod tests {
         // The saturating gradient vanishes where D rejects the fake (l = -4): 55x smaller.
     }
 
+    /// Loss values at l_real = [2, -1, 0.5], l_fake = [-3, 1, 0] against Python's `math`
+    /// (mean over each list; sp(x) = max(x, 0) + log1p(exp(-|x|))):
+    /// wgan   D = mean(f) - mean(r) = -1.1666667      G = -mean(f) = 0.6666667
+    /// hinge  D = mean(relu(1-r)) + mean(relu(1+f)) = 1.8333333   G = 0.6666667
+    /// lsgan  D = 0.5 mean((r-1)^2) + 0.5 mean(f^2) = 2.5416667   G = 0.5 mean((f-1)^2) = 2.8333333
+    /// rsgan  D = mean(sp(f-r)) = 0.8692401           G = mean(sp(r-f)) = 2.0359068
+    /// ragan  D = mean(sp(mean(f)-r)) + mean(sp(f-mean(r))) = 0.8966056   G = 3.2299389
+    /// softmax lnZ = log(sum(exp(-x) for x in r+f)) = 3.2154124
+    ///        D = mean(r) + lnZ = 3.7154124           G = mean(r+f) + lnZ = 3.1320791
+    #[test]
+    fn every_loss_matches_its_closed_form_on_literal_logits() {
+        let device = flex();
+        let real = column(&[2.0, -1.0, 0.5], &device);
+        let fake = column(&[-3.0, 1.0, 0.0], &device);
+        let cases = [
+            (LossConfig::Wgan { clip: 0.01 }, -1.166_666_7, 0.666_666_7),
+            (LossConfig::Hinge, 1.833_333_3, 0.666_666_7),
+            (
+                LossConfig::Lsgan {
+                    a: 0.0,
+                    b: 1.0,
+                    c: 1.0,
+                },
+                2.541_666_7,
+                2.833_333_3,
+            ),
+            (LossConfig::Rsgan, 0.869_240_1, 2.035_906_8),
+            (LossConfig::Ragan, 0.896_605_6, 3.229_938_9),
+            (LossConfig::Softmax, 3.715_412_4, 3.132_079_1),
+        ];
+        for (config, expected_d, expected_g) in cases {
+            let loss = config.build();
+            let l_d = scalar(loss.discriminator_loss(real.clone(), fake.clone()));
+            let l_g = scalar(loss.generator_loss(real.clone(), fake.clone()));
+            assert!(
+                (l_d - expected_d).abs() < 1e-5,
+                "{} D: {l_d} vs {expected_d}",
+                loss.name()
+            );
+            assert!(
+                (l_g - expected_g).abs() < 1e-5,
+                "{} G: {l_g} vs {expected_g}",
+                loss.name()
+            );
+        }
+        let log_z = scalar(log_partition(real, fake));
+        assert!((log_z - 3.215_412_4).abs() < 1e-5, "{log_z}");
+    }
+
+    #[test]
+    fn softmax_gradients_with_respect_to_real_and_fake_logits() {
+        // dL_D/dr_i = 1/|B+| - exp(-r_i)/Z ; dL_D/df_j = -exp(-f_j)/Z ;
+        // dL_G/df_j = 1/(|B+|+|B-|) - exp(-f_j)/Z  (Python math, same logits as above):
+        // dL_D/dr = [0.3279011, 0.2242248, 0.3089879]; dL_D/df = [-0.8062089, -0.0147662, -0.0401388]
+        // dL_G/df = [-0.6395422, 0.1519004, 0.1265279]
+        let device = flex().autodiff();
+        let real = column(&[2.0, -1.0, 0.5], &device).require_grad();
+        let fake = column(&[-3.0, 1.0, 0.0], &device).require_grad();
+        let tolerance = Tolerance::<f32>::absolute(1e-6);
+        let expect = |values: [f32; 3]| TensorData::new(values.to_vec(), [3, 1]);
+        let grads = Softmax
+            .discriminator_loss(real.clone(), fake.clone())
+            .backward();
+        real.grad(&grads)
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&expect([0.327_901_1, 0.224_224_8, 0.308_987_9]), tolerance);
+        fake.grad(&grads)
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &expect([-0.806_208_9, -0.014_766_2, -0.040_138_8]),
+                tolerance,
+            );
+        let grads = Softmax
+            .generator_loss(real.clone().detach(), fake.clone())
+            .backward();
+        fake.grad(&grads)
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&expect([-0.639_542_2, 0.151_900_4, 0.126_527_9]), tolerance);
+    }
+
+    #[test]
+    fn softmax_log_partition_is_stable_for_huge_energies() {
+        // log(e^{1e4} + e^{1e4 - 1}) = 1e4 + log(1 + e^{-1}) = 10000.3132617
+        let device = flex();
+        let real = column(&[-1e4], &device);
+        let fake = column(&[-1e4 + 1.0], &device);
+        let log_z = scalar(log_partition(real, fake));
+        assert!((log_z - 10_000.313).abs() < 1e-2, "{log_z}");
+    }
+
+    #[test]
+    fn loss_parameters_are_validated_and_only_wgan_clips() {
+        assert_eq!(
+            LossConfig::Wgan { clip: 0.01 }.build().critic_weight_clip(),
+            Some(0.01)
+        );
+        assert_eq!(LossConfig::Hinge.build().critic_weight_clip(), None);
+        let message = LossConfig::Wgan { clip: -0.1 }.validate().unwrap_err();
+        assert!(
+            message.contains("loss.clip must be a finite number > 0, got -0.1"),
+            "{message}"
+        );
+        let message = LossConfig::Lsgan {
+            a: f64::NAN,
+            b: 1.0,
+            c: 1.0,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(message.contains("must be finite"), "{message}");
+        for config in [LossConfig::Rsgan, LossConfig::Ragan, LossConfig::Softmax] {
+            assert!(config.build().generator_uses_real());
+        }
+    }
+
     #[test]
     fn extreme_logits_stay_finite_and_reach_their_limits() {
         let device = flex();
@@ -225,5 +406,41 @@ mod tests {
             1e4
         );
         assert_eq!(scalar(Minimax.generator_loss(big, small)), 0.0);
+
+        // Gradients at ±1e4 are finite and reach their limits: d softplus(l)/dl = sigmoid(l).
+        let device = device.autodiff();
+        let logits = column(&[1e4, -1e4, 0.0], &device).require_grad();
+        let grads = softplus(logits.clone()).sum().backward();
+        let grad: Vec<f32> = logits
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(grad, vec![1.0, 0.0, 0.5]);
+        for loss in [
+            LossConfig::Minimax.build(),
+            LossConfig::NonSaturating.build(),
+        ] {
+            let real = column(&[1e4, -1e4], &device).require_grad();
+            let fake = column(&[-1e4, 1e4], &device).require_grad();
+            let total = loss
+                .discriminator_loss(real.clone(), fake.clone())
+                .add(loss.generator_loss(real.clone(), fake.clone()));
+            let grads = total.backward();
+            for tensor in [&real, &fake] {
+                let values: Vec<f32> = tensor
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
+                assert!(
+                    values.iter().all(|v| v.is_finite()),
+                    "{}: {values:?}",
+                    loss.name()
+                );
+            }
+        }
     }
 }

@@ -245,7 +245,6 @@ impl InputGradient<2> for MlpDiscriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
     use burngan_backend::{BackendKind, device};
 
     fn flex() -> Device {
@@ -310,8 +309,7 @@ mod tests {
             let x = rng.normal([6, 3], &device).require_grad();
             let grads = critic.forward(x.clone()).sum().backward();
             let autodiff = x.grad(&grads).unwrap();
-            let ours = critic.input_gradient(x.detach());
-            let ours = TensorData::from(ours.into_data());
+            let ours = critic.input_gradient(x.detach()).into_data();
             ours.assert_approx_eq::<f32>(&autodiff.into_data(), Default::default());
         }
     }

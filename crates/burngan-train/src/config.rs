@@ -136,6 +136,7 @@ impl TrainConfig {
         self.optimizer
             .discriminator
             .validate("optimizer.discriminator")?;
+        self.loss.validate().map_err(TrainError::config)?;
         let data = self
             .data
             .build()

@@ -37,4 +37,4 @@ pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
 pub use optim::OptimizerConfig;
 pub use plots::{PlotWriter, curves_png, scatter_png};
 pub use toy::{ToyRun, train_toy};
-pub use trainer::{GanTrainer, StepMetrics, TrainerSettings, gradient_norm};
+pub use trainer::{GanTrainer, StepMetrics, TrainerSettings, clip_parameters, gradient_norm};

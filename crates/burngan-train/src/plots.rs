@@ -79,6 +79,7 @@ pub fn scatter_png(
         .legend(|(x, y)| Cross::new((x + 10, y), 4, RED.stroke_width(2)));
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -86,10 +87,13 @@ pub fn scatter_png(
     root.present().map_err(|e| plot_error(path, e))
 }
 
+/// A named line of (step, value) points.
+type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
 /// One panel of [`curves_png`]: named series and optional horizontal reference lines.
 struct Panel<'a> {
     title: &'a str,
-    series: Vec<(&'a str, Vec<(f64, f64)>, RGBColor)>,
+    series: Vec<Series<'a>>,
     references: Vec<(&'a str, f64)>,
 }
 

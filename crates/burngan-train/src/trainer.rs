@@ -1,7 +1,7 @@
 //! The alternating GAN trainer: K discriminator updates, then one generator update, each with
 //! the other network frozen.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
@@ -243,7 +243,11 @@ where
             fake_logits: fake_logits.inner(),
             grad_norm: gradient_norm(&discriminator, &grads, &self.device),
         });
-        self.discriminator = Some(self.optimizer_d.step(self.lr_d, discriminator, grads));
+        let mut discriminator = self.optimizer_d.step(self.lr_d, discriminator, grads);
+        if let Some(bound) = self.loss.critic_weight_clip() {
+            discriminator = clip_parameters(discriminator, bound);
+        }
+        self.discriminator = Some(discriminator);
         record
     }
 
@@ -303,6 +307,27 @@ where
                 .expect("discriminator present between steps"),
         )
     }
+}
+
+/// Clamps every float parameter of `module` to [−bound, bound] (WGAN's weight clipping). The
+/// clamp happens outside the autodiff graph: the clipped weights are fresh leaves.
+pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
+    struct Clip(f64);
+    impl ModuleMapper for Clip {
+        fn map_float<const R: usize>(&mut self, param: Param<Tensor<R>>) -> Param<Tensor<R>> {
+            let bound = self.0;
+            param.map(|tensor| {
+                let tracked = tensor.is_require_grad();
+                let clipped = Tensor::from_inner(tensor.inner().clamp(-bound, bound));
+                if tracked {
+                    clipped.require_grad()
+                } else {
+                    clipped
+                }
+            })
+        }
+    }
+    module.map(&mut Clip(bound))
 }
 
 /// ‖∇θ‖₂ over every parameter of `module` that has a gradient in `grads`; shape `[1]`.
@@ -408,6 +433,46 @@ mod tests {
         // The frozen copy used in the generator update must not disable later critic updates.
         trainer.train_discriminator(&mut ring, &mut rng);
         assert_ne!(parameters(trainer.discriminator()), d2);
+    }
+
+    #[test]
+    fn wgan_clipping_bounds_every_critic_weight_after_each_update() {
+        let device = device(BackendKind::Flex).unwrap().autodiff();
+        let mut rng = HostRng::seed_from(6);
+        let generator = MlpGeneratorConfig::new(2, vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        // PyTorch-default init bounds are 1/sqrt(2) and 1/4, far outside the clip.
+        assert!(parameters(&critic).iter().any(|w| w.abs() > 0.2));
+        let rmsprop = OptimizerConfig::RmsProp {
+            lr: 5e-5,
+            alpha: 0.99,
+            epsilon: 1e-8,
+            momentum: 0.0,
+        };
+        let settings = TrainerSettings {
+            batch_size: 32,
+            critic_steps: 5,
+            generator_optimizer: rmsprop.clone(),
+            discriminator_optimizer: rmsprop,
+        };
+        let loss = burngan_losses::LossConfig::Wgan { clip: 0.01 }.build();
+        let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device);
+        let mut ring = ToyConfig::default_ring().build().unwrap();
+        trainer.train_discriminator(&mut ring, &mut rng);
+        let clipped = parameters(trainer.discriminator());
+        assert!(
+            clipped.iter().all(|w| w.abs() <= 0.01),
+            "a weight escaped the clip"
+        );
+        assert!(clipped.iter().filter(|w| w.abs() == 0.01).count() > clipped.len() / 2);
+        // Clipped weights are still trainable leaves.
+        let m = trainer.step(&mut ring, &mut rng, true).unwrap();
+        assert!(m.grad_norm_d > 0.0 && m.grad_norm_g > 0.0, "{m:?}");
+        assert_ne!(parameters(trainer.discriminator()), clipped);
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn missing_and_malformed_config_files() {
 fn zero_or_negative_learning_rate_batch_size_and_steps() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let lr = "kind = \"adam\"\nlr = 1e-3";
+    let lr = "kind = \"adam\"\nlr = 5e-4";
     let cases: [(&str, &str, &[&str]); 5] = [
         (
             lr,

@@ -5,7 +5,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burngan_core::{HostRng, SampleSource};
 use burngan_data::ToyConfig;
-use burngan_train::{TrainConfig, train_toy};
+use burngan_train::{LrDecay, OptimizerConfig, TrainConfig, train_toy};
 
 use crate::support::{preset, regression_backends};
 
@@ -19,6 +19,16 @@ fn small_config() -> TrainConfig {
     config.generator.hidden = vec![32, 32];
     config.discriminator.hidden = vec![32, 32];
     config.train.batch_size = 64;
+    // A constant, fairly large rate so 20 steps move the losses far beyond the tolerance.
+    config.train.lr_decay = LrDecay::Constant;
+    let adam = OptimizerConfig::Adam {
+        lr: 1e-3,
+        beta1: 0.5,
+        beta2: 0.999,
+        epsilon: 1e-8,
+    };
+    config.optimizer.generator = adam.clone();
+    config.optimizer.discriminator = adam;
     config
 }
 

@@ -102,3 +102,23 @@ fn ring8_ns_preset_on_flex_covers_the_ring_and_writes_the_run_directory() {
         "the earlier run's files are kept"
     );
 }
+
+/// Every preset shipped in `assets/configs` parses, validates, and round-trips through the
+/// resolved form written to `config.toml`.
+#[test]
+fn every_shipped_preset_is_a_valid_config() {
+    let dir = crate::support::root().join("assets/configs");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = TrainConfig::load(&path).unwrap();
+            config.validate().unwrap();
+            let resolved = TrainConfig::from_toml(&config.to_toml(), "resolved").unwrap();
+            assert_eq!(resolved, config, "{}", path.display());
+            names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["grid25-ns", "ring8-minimax", "ring8-ns"]);
+}

@@ -69,6 +69,20 @@ pub struct LoopConfig {
     pub batch_size: usize,
     /// Discriminator updates per generator update, K in Goodfellow et al. (default 1).
     pub critic_steps: usize,
+    /// `"constant"` (default) or `"linear"`: both learning rates decay linearly to zero over
+    /// `run.steps`.
+    pub lr_decay: LrDecay,
+}
+
+/// The `train.lr_decay` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrDecay {
+    /// No decay.
+    #[default]
+    Constant,
+    /// Linear decay to zero at the last step.
+    Linear,
 }
 
 impl Default for LoopConfig {
@@ -76,6 +90,7 @@ impl Default for LoopConfig {
         Self {
             batch_size: 512,
             critic_steps: 1,
+            lr_decay: LrDecay::Constant,
         }
     }
 }

@@ -24,7 +24,7 @@ pub enum TrainError {
     /// A loss, probability or gradient norm became NaN or infinite.
     #[error(
         "{quantity} became {value} at step {step}; the run stopped. Lower the learning rates or \
-         change the loss; the checkpoint from before this step is kept"
+         change the loss; metrics.jsonl keeps every step logged before this one"
     )]
     NonFinite {
         /// The generator step at which it was seen.

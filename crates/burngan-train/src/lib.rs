@@ -31,10 +31,12 @@ mod toy;
 mod trainer;
 
 pub use checkpoint::{load_module, save_module, write_atomically};
-pub use config::{LoopConfig, OptimizersConfig, RunConfig, TrainConfig};
+pub use config::{LoopConfig, LrDecay, OptimizersConfig, RunConfig, TrainConfig};
 pub use error::TrainError;
 pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
 pub use optim::OptimizerConfig;
 pub use plots::{PlotWriter, curves_png, scatter_png};
 pub use toy::{ToyRun, train_toy};
-pub use trainer::{GanTrainer, StepMetrics, TrainerSettings, clip_parameters, gradient_norm};
+pub use trainer::{
+    GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings, clip_parameters, gradient_norm,
+};

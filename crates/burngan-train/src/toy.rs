@@ -6,8 +6,11 @@ use burngan_core::HostRng;
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 use burngan_models::{MlpDiscriminator, MlpGenerator};
 
+use crate::config::LrDecay;
 use crate::observer::{Observer, RunInfo, RunSummary};
-use crate::{GanTrainer, StepMetrics, TrainConfig, TrainError, TrainerSettings};
+use crate::{
+    GanTrainer, LearningRateSchedule, StepMetrics, TrainConfig, TrainError, TrainerSettings,
+};
 
 /// The result of [`train_toy`]: the trained networks, the recorded metrics and the
 /// evaluation.
@@ -57,6 +60,12 @@ pub fn train_toy(
         critic_steps: config.train.critic_steps,
         generator_optimizer: config.optimizer.generator.clone(),
         discriminator_optimizer: config.optimizer.discriminator.clone(),
+        schedule: match config.train.lr_decay {
+            LrDecay::Constant => LearningRateSchedule::Constant,
+            LrDecay::Linear => LearningRateSchedule::Linear {
+                total_steps: config.run.steps,
+            },
+        },
     };
     let mut trainer = GanTrainer::new(
         generator,

@@ -49,6 +49,33 @@ impl StepMetrics {
     }
 }
 
+/// How the learning rates change over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearningRateSchedule {
+    /// The configured rates throughout.
+    #[default]
+    Constant,
+    /// Linear decay to zero: step t of T (counted from 1) uses lr·(1 − (t − 1)/T), for both
+    /// networks. Damps the oscillation of the adversarial game as the run ends.
+    Linear {
+        /// T, the number of generator steps over which the rate reaches zero.
+        total_steps: usize,
+    },
+}
+
+impl LearningRateSchedule {
+    /// The factor applied to the base learning rate at generator step `step` (counted from 0).
+    pub fn factor(&self, step: usize) -> f64 {
+        match *self {
+            LearningRateSchedule::Constant => 1.0,
+            LearningRateSchedule::Linear { total_steps } => {
+                (1.0 - step as f64 / total_steps.max(1) as f64).max(0.0)
+            }
+        }
+    }
+}
+
 /// Step-level settings of a [`GanTrainer`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainerSettings {
@@ -60,6 +87,8 @@ pub struct TrainerSettings {
     pub generator_optimizer: OptimizerConfig,
     /// The discriminator's optimizer.
     pub discriminator_optimizer: OptimizerConfig,
+    /// How both learning rates change over the run.
+    pub schedule: LearningRateSchedule,
 }
 
 /// Trains a generator `G` against a discriminator `C` on samples of rank `D`.
@@ -77,6 +106,7 @@ pub struct GanTrainer<G, C, const D: usize> {
     optimizer_d: ModuleOptimizer,
     lr_g: f64,
     lr_d: f64,
+    schedule: LearningRateSchedule,
     batch_size: usize,
     critic_steps: usize,
     device: Device,
@@ -113,6 +143,7 @@ where
             optimizer_d: settings.discriminator_optimizer.init(),
             lr_g: settings.generator_optimizer.learning_rate(),
             lr_d: settings.discriminator_optimizer.learning_rate(),
+            schedule: settings.schedule,
             batch_size: settings.batch_size,
             critic_steps: settings.critic_steps,
             device: device.clone(),
@@ -243,7 +274,8 @@ where
             fake_logits: fake_logits.inner(),
             grad_norm: gradient_norm(&discriminator, &grads, &self.device),
         });
-        let mut discriminator = self.optimizer_d.step(self.lr_d, discriminator, grads);
+        let lr = self.lr_d * self.schedule.factor(self.step);
+        let mut discriminator = self.optimizer_d.step(lr, discriminator, grads);
         if let Some(bound) = self.loss.critic_weight_clip() {
             discriminator = clip_parameters(discriminator, bound);
         }
@@ -276,7 +308,8 @@ where
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
         // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
         let norm = keep.then(|| gradient_norm(&generator, &grads, &self.device));
-        self.generator = Some(self.optimizer_g.step(self.lr_g, generator, grads));
+        let lr = self.lr_g * self.schedule.factor(self.step);
+        self.generator = Some(self.optimizer_g.step(lr, generator, grads));
         (loss.inner(), norm)
     }
 
@@ -358,9 +391,13 @@ mod tests {
     use super::*;
     use burn::module::{Module, ModuleVisitor, Param};
     use burngan_backend::{BackendKind, device};
-    use burngan_data::ToyConfig;
-    use burngan_losses::NonSaturating;
-    use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+    use burngan_data::{GaussianMixture, ToyConfig};
+    use burngan_losses::LossConfig;
+    use burngan_models::{
+        MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig,
+    };
+
+    type ToyTrainer = GanTrainer<MlpGenerator, MlpDiscriminator, 2>;
 
     fn parameters<M: Module>(module: &M) -> Vec<f32> {
         struct Collect(Vec<f32>);
@@ -375,37 +412,46 @@ mod tests {
         collect.0
     }
 
-    #[test]
-    fn each_update_changes_only_its_own_network() {
+    fn adam(lr: f64) -> OptimizerConfig {
+        OptimizerConfig::Adam {
+            lr,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    /// A 2 → 16 → 2 generator against a 2 → 16 → 1 critic on the ring, on flex.
+    fn toy_trainer(
+        seed: u64,
+        batch_size: usize,
+        critic_steps: usize,
+        optimizer: OptimizerConfig,
+        loss: LossConfig,
+    ) -> (ToyTrainer, HostRng, GaussianMixture) {
         let device = device(BackendKind::Flex).unwrap().autodiff();
-        let mut rng = HostRng::seed_from(4);
+        let mut rng = HostRng::seed_from(seed);
         let generator = MlpGeneratorConfig::new(2, vec![16])
             .init(2, &mut rng, &device)
             .unwrap();
         let critic = MlpDiscriminatorConfig::new(vec![16])
             .init(2, &mut rng, &device)
             .unwrap();
-        let adam = OptimizerConfig::Adam {
-            lr: 1e-2,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        };
         let settings = TrainerSettings {
-            batch_size: 32,
-            critic_steps: 3,
-            generator_optimizer: adam.clone(),
-            discriminator_optimizer: adam,
+            batch_size,
+            critic_steps,
+            generator_optimizer: optimizer.clone(),
+            discriminator_optimizer: optimizer,
+            schedule: LearningRateSchedule::Constant,
         };
-        let mut trainer = GanTrainer::new(
-            generator,
-            critic,
-            Box::new(NonSaturating),
-            &settings,
-            &device,
-        );
-        let mut ring = ToyConfig::default_ring().build().unwrap();
+        let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device);
+        (trainer, rng, ToyConfig::default_ring().build().unwrap())
+    }
 
+    #[test]
+    fn each_update_changes_only_its_own_network() {
+        let (mut trainer, mut rng, mut ring) =
+            toy_trainer(4, 32, 3, adam(1e-2), LossConfig::NonSaturating);
         let (g0, d0) = (
             parameters(trainer.generator()),
             parameters(trainer.discriminator()),
@@ -437,31 +483,20 @@ mod tests {
 
     #[test]
     fn wgan_clipping_bounds_every_critic_weight_after_each_update() {
-        let device = device(BackendKind::Flex).unwrap().autodiff();
-        let mut rng = HostRng::seed_from(6);
-        let generator = MlpGeneratorConfig::new(2, vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let critic = MlpDiscriminatorConfig::new(vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        // PyTorch-default init bounds are 1/sqrt(2) and 1/4, far outside the clip.
-        assert!(parameters(&critic).iter().any(|w| w.abs() > 0.2));
         let rmsprop = OptimizerConfig::RmsProp {
             lr: 5e-5,
             alpha: 0.99,
             epsilon: 1e-8,
             momentum: 0.0,
         };
-        let settings = TrainerSettings {
-            batch_size: 32,
-            critic_steps: 5,
-            generator_optimizer: rmsprop.clone(),
-            discriminator_optimizer: rmsprop,
-        };
-        let loss = burngan_losses::LossConfig::Wgan { clip: 0.01 }.build();
-        let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device);
-        let mut ring = ToyConfig::default_ring().build().unwrap();
+        let (mut trainer, mut rng, mut ring) =
+            toy_trainer(6, 32, 5, rmsprop, LossConfig::Wgan { clip: 0.01 });
+        // PyTorch-default init bounds are 1/sqrt(2) and 1/4, far outside the clip.
+        assert!(
+            parameters(trainer.discriminator())
+                .iter()
+                .any(|w| w.abs() > 0.2)
+        );
         trainer.train_discriminator(&mut ring, &mut rng);
         let clipped = parameters(trainer.discriminator());
         assert!(
@@ -476,35 +511,17 @@ mod tests {
     }
 
     #[test]
+    fn linear_schedule_reaches_zero_at_the_last_step() {
+        let schedule = LearningRateSchedule::Linear { total_steps: 4 };
+        let factors: Vec<f64> = (0..6).map(|t| schedule.factor(t)).collect();
+        assert_eq!(factors, [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
+        assert_eq!(LearningRateSchedule::Constant.factor(1_000), 1.0);
+    }
+
+    #[test]
     fn a_recorded_step_reports_consistent_metrics() {
-        let device = device(BackendKind::Flex).unwrap().autodiff();
-        let mut rng = HostRng::seed_from(8);
-        let generator = MlpGeneratorConfig::new(2, vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let critic = MlpDiscriminatorConfig::new(vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let adam = OptimizerConfig::Adam {
-            lr: 1e-3,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        };
-        let settings = TrainerSettings {
-            batch_size: 64,
-            critic_steps: 2,
-            generator_optimizer: adam.clone(),
-            discriminator_optimizer: adam,
-        };
-        let mut trainer = GanTrainer::new(
-            generator,
-            critic,
-            Box::new(NonSaturating),
-            &settings,
-            &device,
-        );
-        let mut ring = ToyConfig::default_ring().build().unwrap();
+        let (mut trainer, mut rng, mut ring) =
+            toy_trainer(8, 64, 2, adam(1e-3), LossConfig::NonSaturating);
         assert!(trainer.step(&mut ring, &mut rng, false).is_none());
         let m = trainer.step(&mut ring, &mut rng, true).unwrap();
         assert_eq!(m.step, 2);

@@ -30,8 +30,9 @@ pub struct ToyRun {
 ///
 /// Draw order from the host RNG seeded with `config.run.seed`: generator weights,
 /// discriminator weights, the fixed plotting noise, then per step the real batch and noise of
-/// each discriminator update and the noise of the generator update; finally the evaluation
-/// noise. A run is therefore a pure function of the config, on every backend.
+/// each discriminator update and the noise of the generator update (followed by a real batch
+/// when the loss's generator term reads real logits: RSGAN, RaGAN, Softmax GAN); finally the
+/// evaluation noise. A run is therefore a pure function of the config, on every backend.
 pub fn train_toy(
     config: &TrainConfig,
     device: &Device,

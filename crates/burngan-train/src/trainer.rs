@@ -50,8 +50,7 @@ impl StepMetrics {
 }
 
 /// How the learning rates change over a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LearningRateSchedule {
     /// The configured rates throughout.
     #[default]
@@ -342,14 +341,17 @@ where
     }
 }
 
-/// Clamps every float parameter of `module` to [−bound, bound] (WGAN's weight clipping). The
-/// clamp happens outside the autodiff graph: the clipped weights are fresh leaves.
+/// Clamps every float parameter of `module` to [−bound, bound] (WGAN's weight clipping). On an
+/// autodiff device the clamp happens outside the graph: the clipped weights are fresh leaves.
 pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
     struct Clip(f64);
     impl ModuleMapper for Clip {
         fn map_float<const R: usize>(&mut self, param: Param<Tensor<R>>) -> Param<Tensor<R>> {
             let bound = self.0;
             param.map(|tensor| {
+                if !tensor.is_autodiff() {
+                    return tensor.clamp(-bound, bound);
+                }
                 let tracked = tensor.is_require_grad();
                 let clipped = Tensor::from_inner(tensor.inner().clamp(-bound, bound));
                 if tracked {
@@ -508,6 +510,19 @@ mod tests {
         let m = trainer.step(&mut ring, &mut rng, true).unwrap();
         assert!(m.grad_norm_d > 0.0 && m.grad_norm_g > 0.0, "{m:?}");
         assert_ne!(parameters(trainer.discriminator()), clipped);
+    }
+
+    #[test]
+    fn clipping_a_module_on_a_plain_device_keeps_it_plain() {
+        let device = device(BackendKind::Flex).unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![8])
+            .init(2, &mut HostRng::seed_from(2), &device)
+            .unwrap();
+        let before = parameters(&critic);
+        let clipped = clip_parameters(critic, 0.05);
+        let expected: Vec<f32> = before.iter().map(|w| w.clamp(-0.05, 0.05)).collect();
+        assert_eq!(parameters(&clipped), expected);
+        assert!(!clipped.layers[0].weight.val().is_autodiff());
     }
 
     #[test]

@@ -4,4 +4,5 @@
 mod cli;
 mod cross_backend;
 mod end_to_end;
+mod penalties;
 mod support;

@@ -28,6 +28,13 @@ pub trait Generator<const D: usize>: Module {
 pub trait Discriminator<const D: usize>: Module {
     /// Maps a batch of samples to logits of shape `[batch, 1]`.
     fn forward(&self, x: Tensor<D>) -> Tensor<2>;
+
+    /// Named scalar diagnostics of the current weights, each of shape `[1]` and outside any
+    /// autodiff graph (for example `sigma.layers.0`, the spectral norm of a layer's weight).
+    /// The trainer logs them on recorded steps. None by default.
+    fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
+        Vec::new()
+    }
 }
 
 /// A critic that can give the gradient of its output with respect to its input, built from
@@ -42,6 +49,14 @@ pub trait InputGradient<const D: usize>: Discriminator<D> {
     /// ∂(Σ_batch D(x))/∂x, with the same shape as `x`. Row i is ∇ₓD(xᵢ) because samples do
     /// not interact inside the critic.
     fn input_gradient(&self, x: Tensor<D>) -> Tensor<D>;
+
+    /// The first layer (its path in the module and its kind) through which the input gradient
+    /// cannot be written per sample, such as a BatchNorm that mixes the samples of a batch.
+    /// `None` (the default) when [`input_gradient`](InputGradient::input_gradient) is exact;
+    /// gradient penalties refuse a critic that names a layer here.
+    fn unsupported_layer(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An adversarial objective written over discriminator logits.

@@ -21,6 +21,7 @@
 //! ```
 
 mod margin;
+mod penalty;
 mod relativistic;
 mod softmax;
 
@@ -29,6 +30,7 @@ use burngan_core::AdversarialLoss;
 use serde::{Deserialize, Serialize};
 
 pub use margin::{Hinge, LeastSquares, Wasserstein};
+pub use penalty::PenaltyConfig;
 pub use relativistic::{RelativisticAverage, RelativisticStandard};
 pub use softmax::{Softmax, log_partition};
 
@@ -110,7 +112,8 @@ impl AdversarialLoss for NonSaturating {
 ///
 /// ```toml
 /// [loss]
-/// kind = "non-saturating"   # minimax, non-saturating, wgan, hinge, lsgan, rsgan, ragan, softmax
+/// kind = "non-saturating"   # minimax, non-saturating, wgan, wasserstein, hinge, lsgan, rsgan,
+///                           # ragan, softmax
 /// ```
 /// `wgan` takes `clip` (default 0.01, the paper's c); `lsgan` takes `a`, `b`, `c` (defaults 0,
 /// 1, 1).
@@ -127,6 +130,9 @@ pub enum LossConfig {
         #[serde(default = "default_clip")]
         clip: f64,
     },
+    /// [`Wasserstein`] without clipping: the critic's Lipschitz constraint must come from
+    /// elsewhere (a `[penalty]` such as WGAN-GP, or spectral normalisation).
+    Wasserstein,
     /// [`Hinge`].
     Hinge,
     /// [`LeastSquares`].
@@ -177,6 +183,7 @@ impl LossConfig {
             LossConfig::Minimax => Box::new(Minimax),
             LossConfig::NonSaturating => Box::new(NonSaturating),
             LossConfig::Wgan { clip } => Box::new(Wasserstein { clip: Some(clip) }),
+            LossConfig::Wasserstein => Box::new(Wasserstein { clip: None }),
             LossConfig::Hinge => Box::new(Hinge),
             LossConfig::Lsgan { a, b, c } => Box::new(LeastSquares { a, b, c }),
             LossConfig::Rsgan => Box::new(RelativisticStandard),
@@ -286,6 +293,7 @@ mod tests {
         let fake = column(&[-3.0, 1.0, 0.0], &device);
         let cases = [
             (LossConfig::Wgan { clip: 0.01 }, -1.166_666_7, 0.666_666_7),
+            (LossConfig::Wasserstein, -1.166_666_7, 0.666_666_7),
             (LossConfig::Hinge, 1.833_333_3, 0.666_666_7),
             (
                 LossConfig::Lsgan {
@@ -370,6 +378,7 @@ mod tests {
             Some(0.01)
         );
         assert_eq!(LossConfig::Hinge.build().critic_weight_clip(), None);
+        assert_eq!(LossConfig::Wasserstein.build().critic_weight_clip(), None);
         let message = LossConfig::Wgan { clip: -0.1 }.validate().unwrap_err();
         assert!(
             message.contains("loss.clip must be a finite number > 0, got -0.1"),

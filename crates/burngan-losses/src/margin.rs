@@ -18,7 +18,11 @@ pub struct Wasserstein {
 
 impl AdversarialLoss for Wasserstein {
     fn name(&self) -> &'static str {
-        "wgan"
+        if self.clip.is_some() {
+            "wgan"
+        } else {
+            "wasserstein"
+        }
     }
 
     /// E[f(G(z))] − E[f(x)]; `[batch, 1]` → `[1]`.

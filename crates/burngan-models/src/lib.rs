@@ -24,12 +24,20 @@
 //! ```
 
 mod activation;
+mod dcgan;
 mod init;
+mod layers;
 mod mlp;
+mod spectral;
 
 pub use activation::Activation;
+pub use dcgan::{DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig};
 pub use init::linear_from_host;
-pub use mlp::{MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig};
+pub use layers::{Conv, ConvTranspose, Dense};
+pub use mlp::{
+    MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig, Normalization,
+};
+pub use spectral::SpectralNorm;
 
 /// A model configuration that cannot be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,6 +49,12 @@ pub enum ModelError {
         field: String,
         /// The value given.
         value: usize,
+    },
+    /// Sizes that do not fit together (e.g. an image side the strides cannot halve).
+    #[error("{message}")]
+    BadShape {
+        /// What is wrong and how to fix it.
+        message: String,
     },
     /// An activation parameter is out of range.
     #[error("{field}: {message}")]

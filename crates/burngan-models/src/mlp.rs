@@ -2,12 +2,12 @@
 //! z → Linear → act → … → Linear → output activation.
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::tensor::{Device, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
-use crate::{Activation, ModelError, linear_from_host};
+use crate::{Activation, Dense, ModelError, linear_from_host};
 
 /// Configuration of an [`MlpGenerator`]: `latent_dim → hidden[0] → … → output`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +42,24 @@ pub struct MlpDiscriminatorConfig {
     /// Activation after each hidden layer.
     #[serde(default = "leaky")]
     pub activation: Activation,
+    /// Normalisation of the layers (default none).
+    #[serde(default)]
+    pub normalization: Normalization,
+}
+
+/// How a critic's layers are normalised. In TOML: `"none"`, `"batch"` or `"spectral"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalization {
+    /// Plain layers.
+    #[default]
+    None,
+    /// BatchNorm (epsilon 1e-5, momentum 0.1) after each hidden Linear, before the activation.
+    /// Mixes the samples of a batch, so gradient penalties cannot use such a critic.
+    Batch,
+    /// Spectral normalisation of every weight (Miyato et al. 2018): W/σ(W), one
+    /// power-iteration step per training forward.
+    Spectral,
 }
 
 fn check_sizes(prefix: &str, input: (&str, usize), hidden: &[usize]) -> Result<(), ModelError> {
@@ -131,6 +149,25 @@ impl MlpDiscriminatorConfig {
         Self {
             hidden,
             activation: leaky(),
+            normalization: Normalization::None,
+        }
+    }
+
+    /// Sets the normalisation.
+    pub fn with_normalization(mut self, normalization: Normalization) -> Self {
+        self.normalization = normalization;
+        self
+    }
+
+    /// The first layer, by config path and kind, through which the critic's input gradient
+    /// cannot be written as forward ops; `None` when gradient penalties can use the critic.
+    pub fn input_gradient_blocker(&self) -> Option<String> {
+        match self.normalization {
+            Normalization::Batch if !self.hidden.is_empty() => Some(
+                "discriminator.hidden[0] (BatchNorm, discriminator.normalization = \"batch\")"
+                    .to_string(),
+            ),
+            _ => None,
         }
     }
 
@@ -154,11 +191,31 @@ impl MlpDiscriminatorConfig {
         device: &Device,
     ) -> Result<MlpDiscriminator, ModelError> {
         self.validate(input_dim)?;
-        let sizes = std::iter::once(input_dim)
+        let sizes: Vec<usize> = std::iter::once(input_dim)
             .chain(self.hidden.iter().copied())
-            .chain(std::iter::once(1));
+            .chain(std::iter::once(1))
+            .collect();
+        let spectral = self.normalization == Normalization::Spectral;
+        let layers = sizes
+            .windows(2)
+            .map(|pair| Dense::new(pair[0], pair[1], spectral, rng, device))
+            .collect();
+        let norms = match self.normalization {
+            Normalization::Batch => self
+                .hidden
+                .iter()
+                .map(|&width| {
+                    BatchNormConfig::new(width)
+                        .with_epsilon(1e-5)
+                        .with_momentum(0.1)
+                        .init(device)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(MlpDiscriminator {
-            layers: layers(sizes, rng, device),
+            layers,
+            norms,
             activation: self.activation,
         })
     }
@@ -202,9 +259,22 @@ impl Generator<2> for MlpGenerator {
 #[derive(Module, Debug)]
 pub struct MlpDiscriminator {
     /// The layers, input side first; the last one produces the logit.
-    pub layers: Vec<Linear>,
+    pub layers: Vec<Dense>,
+    /// One BatchNorm per hidden layer with `normalization = "batch"`, else empty.
+    pub norms: Vec<BatchNorm>,
     #[module(skip)]
     activation: Activation,
+}
+
+impl MlpDiscriminator {
+    /// σ of each layer's weight (spectral norm only), named `sigma.layers.<i>`.
+    fn sigmas(&self) -> Vec<(String, Tensor<1>)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, layer)| Some((format!("sigma.layers.{i}"), layer.sigma()?)))
+            .collect()
+    }
 }
 
 impl Discriminator<2> for MlpDiscriminator {
@@ -212,33 +282,49 @@ impl Discriminator<2> for MlpDiscriminator {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         let mut x = x;
-        for layer in &self.layers[..last] {
-            x = self.activation.forward(layer.forward(x));
+        for (i, layer) in self.layers[..last].iter().enumerate() {
+            x = layer.forward(x);
+            if let Some(norm) = self.norms.get(i) {
+                x = norm.forward(x);
+            }
+            x = self.activation.forward(x);
         }
         self.layers[last].forward(x)
+    }
+
+    fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
+        self.sigmas()
     }
 }
 
 impl InputGradient<2> for MlpDiscriminator {
     /// The transposed chain: g ← 1·W_Lᵀ, then for each hidden layer from the top,
-    /// g ← (g ⊙ act′(pre-activation)) · Wᵀ. `[batch, input_dim] → [batch, input_dim]`.
+    /// g ← (g ⊙ act′(pre-activation)) · Wᵀ, with the weights the forward pass uses (W/σ under
+    /// spectral norm). `[batch, input_dim] → [batch, input_dim]`.
     fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         let [batch, _] = x.dims();
+        let weights: Vec<Tensor<2>> = self.layers.iter().map(|l| l.weight(false)).collect();
         let mut pre_activations = Vec::with_capacity(last);
         let mut h = x;
-        for layer in &self.layers[..last] {
-            let pre = layer.forward(h);
+        for (layer, w) in self.layers[..last].iter().zip(&weights) {
+            let mut pre = h.matmul(w.clone());
+            if let Some(bias) = &layer.linear.bias {
+                pre = pre.add(bias.val().unsqueeze());
+            }
             h = self.activation.forward(pre.clone());
             pre_activations.push(pre);
         }
-        let w_out = self.layers[last].weight.val(); // [d_last, 1]
-        let mut g = w_out.transpose().expand([batch as i64, -1]); // [batch, d_last]
-        for (layer, pre) in self.layers[..last].iter().zip(pre_activations).rev() {
+        let mut g = weights[last].clone().transpose().expand([batch as i64, -1]); // [batch, d_last]
+        for (w, pre) in weights[..last].iter().zip(pre_activations).rev() {
             g = g.mul(self.activation.derivative(pre)); // [batch, d_out]
-            g = g.matmul(layer.weight.val().transpose()); // [batch, d_in]
+            g = g.matmul(w.clone().transpose()); // [batch, d_in]
         }
         g
+    }
+
+    fn unsupported_layer(&self) -> Option<String> {
+        (!self.norms.is_empty()).then(|| "layers[0] BatchNorm (norms[0])".to_string())
     }
 }
 

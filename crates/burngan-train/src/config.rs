@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use burngan_data::ToyConfig;
-use burngan_losses::LossConfig;
-use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+use burngan_losses::{LossConfig, PenaltyConfig};
+use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig, Normalization};
 use serde::{Deserialize, Serialize};
 
 use crate::{OptimizerConfig, TrainError};
@@ -26,6 +26,9 @@ pub struct TrainConfig {
     pub discriminator: MlpDiscriminatorConfig,
     /// The adversarial objective.
     pub loss: LossConfig,
+    /// An optional gradient penalty added to the discriminator's loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<PenaltyConfig>,
     /// Batch size and the discriminator/generator step ratio.
     #[serde(default)]
     pub train: LoopConfig,
@@ -152,6 +155,28 @@ impl TrainConfig {
             .discriminator
             .validate("optimizer.discriminator")?;
         self.loss.validate().map_err(TrainError::config)?;
+        if let Some(penalty) = &self.penalty {
+            penalty.validate().map_err(TrainError::config)?;
+            if let Some(layer) = self.discriminator.input_gradient_blocker() {
+                return Err(TrainError::config(format!(
+                    "penalty.kind = \"{}\" needs the critic's input gradient, which {layer} \
+                     cannot provide (BatchNorm mixes the samples of a batch); set \
+                     discriminator.normalization to \"none\" or \"spectral\", or remove the \
+                     [penalty] section",
+                    penalty.name()
+                )));
+            }
+        }
+        if self.loss == LossConfig::Wasserstein
+            && self.penalty.is_none()
+            && self.discriminator.normalization != Normalization::Spectral
+        {
+            return Err(TrainError::config(
+                "loss.kind = \"wasserstein\" leaves the critic unconstrained; add a [penalty] \
+                 section (kind = \"wgan-gp\"), set discriminator.normalization = \"spectral\", \
+                 or use loss.kind = \"wgan\" for weight clipping",
+            ));
+        }
         let data = self
             .data
             .build()

@@ -224,7 +224,7 @@ impl Observer for PlotWriter {
         Ok(())
     }
     fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
-        self.history.push(*metrics);
+        self.history.push(metrics.clone());
         Ok(())
     }
     fn on_samples(&mut self, step: usize, samples: &[f32]) -> Result<(), TrainError> {

@@ -30,7 +30,8 @@ pub struct ToyRun {
 ///
 /// Draw order from the host RNG seeded with `config.run.seed`: generator weights,
 /// discriminator weights, the fixed plotting noise, then per step the real batch and noise of
-/// each discriminator update and the noise of the generator update (followed by a real batch
+/// each discriminator update (then the penalty's random factors: one per sample for WGAN-GP,
+/// one per element for DRAGAN) and the noise of the generator update (followed by a real batch
 /// when the loss's generator term reads real logits: RSGAN, RaGAN, Softmax GAN); finally the
 /// evaluation noise. A run is therefore a pure function of the config, on every backend.
 pub fn train_toy(
@@ -75,6 +76,9 @@ pub fn train_toy(
         &settings,
         &device,
     );
+    if let Some(penalty) = config.penalty {
+        trainer = trainer.with_penalty(penalty)?;
+    }
 
     let info = RunInfo {
         total_steps: config.run.steps,

@@ -5,18 +5,29 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
-use burngan_core::{AdversarialLoss, Discriminator, Generator, HostRng, SampleSource};
-use burngan_losses::value_estimate;
+use std::collections::BTreeMap;
+
+use burngan_core::{
+    AdversarialLoss, Discriminator, Generator, HostRng, InputGradient, SampleSource,
+};
+use burngan_losses::{PenaltyConfig, value_estimate};
 use serde::{Deserialize, Serialize};
 
-use crate::OptimizerConfig;
+use crate::{OptimizerConfig, TrainError};
 
-/// What one training step measured. Probabilities are D(·) = sigmoid(logit).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// What one training step measured.
+///
+/// `d_real`, `d_fake` and `value` read the critic's output as a logit, D(·) = sigmoid(logit):
+/// that is the model of the minimax, non-saturating and relativistic losses. For losses on a
+/// raw critic value (WGAN, hinge, LSGAN, Softmax GAN) they are still defined but not
+/// probabilities of anything; `logit_real` and `logit_fake`, the mean raw outputs, are the
+/// quantities to read there (their difference is the critic's Wasserstein estimate under WGAN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// The generator update this step ends with, counted from 1.
     pub step: usize,
-    /// Discriminator loss of the step's last discriminator update (before that update).
+    /// Discriminator loss of the step's last discriminator update (before that update),
+    /// gradient penalty included.
     pub loss_d: f64,
     /// Generator loss of the step's generator update (before that update).
     pub loss_g: f64,
@@ -30,6 +41,16 @@ pub struct StepMetrics {
     pub grad_norm_g: f64,
     /// Euclidean norm of the discriminator's parameter gradient (last update).
     pub grad_norm_d: f64,
+    /// Mean raw critic output on the real batch of the last discriminator update.
+    pub logit_real: f64,
+    /// Mean raw critic output on the fake batch of the last discriminator update.
+    pub logit_fake: f64,
+    /// The gradient penalty's part of `loss_d` (0 without a penalty).
+    pub penalty: f64,
+    /// The critic's [diagnostics](Discriminator::diagnostics) after the step, by name (e.g.
+    /// `sigma.layers.0` under spectral norm); empty for most critics.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub diagnostics: BTreeMap<String, f64>,
 }
 
 impl StepMetrics {
@@ -43,6 +64,9 @@ impl StepMetrics {
             ("value", self.value),
             ("grad_norm_g", self.grad_norm_g),
             ("grad_norm_d", self.grad_norm_d),
+            ("logit_real", self.logit_real),
+            ("logit_fake", self.logit_fake),
+            ("penalty", self.penalty),
         ]
         .into_iter()
         .find(|(_, v)| !v.is_finite())
@@ -90,6 +114,10 @@ pub struct TrainerSettings {
     pub schedule: LearningRateSchedule,
 }
 
+/// A gradient penalty bound to the critic type it evaluates.
+type PenaltyFn<C, const D: usize> =
+    fn(&PenaltyConfig, &C, Tensor<D>, Tensor<D>, &mut HostRng) -> Tensor<1>;
+
 /// Trains a generator `G` against a discriminator `C` on samples of rank `D`.
 ///
 /// The trainer never prints and never picks a device: the modules must live on an autodiff
@@ -108,6 +136,7 @@ pub struct GanTrainer<G, C, const D: usize> {
     schedule: LearningRateSchedule,
     batch_size: usize,
     critic_steps: usize,
+    penalty: Option<(PenaltyConfig, PenaltyFn<C, D>)>,
     device: Device,
     step: usize,
 }
@@ -115,6 +144,7 @@ pub struct GanTrainer<G, C, const D: usize> {
 /// Tensors kept from a discriminator update for the metrics of a recorded step.
 struct CriticRecord {
     loss: Tensor<1>,
+    penalty: Tensor<1>,
     real_logits: Tensor<2>,
     fake_logits: Tensor<2>,
     grad_norm: Tensor<1>,
@@ -145,6 +175,7 @@ where
             schedule: settings.schedule,
             batch_size: settings.batch_size,
             critic_steps: settings.critic_steps,
+            penalty: None,
             device: device.clone(),
             step: 0,
         }
@@ -198,19 +229,29 @@ where
         let grad_norm_g = grad_norm_g?;
         let d_real = sigmoid(critic.real_logits.clone()).mean();
         let d_fake = sigmoid(critic.fake_logits.clone()).mean();
+        let logit_real = critic.real_logits.clone().mean();
+        let logit_fake = critic.fake_logits.clone().mean();
         let value = value_estimate(critic.real_logits, critic.fake_logits);
-        let packed = Tensor::cat(
-            vec![
-                critic.loss,
-                loss_g,
-                d_real,
-                d_fake,
-                value,
-                grad_norm_g,
-                critic.grad_norm,
-            ],
-            0,
-        );
+        let (names, diagnostics): (Vec<String>, Vec<Tensor<1>>) = self
+            .discriminator()
+            .diagnostics()
+            .into_iter()
+            .map(|(name, t)| (name, t.to_device(&critic.penalty.device())))
+            .unzip();
+        let mut parts = vec![
+            critic.loss,
+            loss_g,
+            d_real,
+            d_fake,
+            value,
+            grad_norm_g,
+            critic.grad_norm,
+            logit_real,
+            logit_fake,
+            critic.penalty,
+        ];
+        parts.extend(diagnostics);
+        let packed = Tensor::cat(parts, 0);
         let values: Vec<f32> = packed
             .into_data()
             .convert::<f32>()
@@ -226,6 +267,14 @@ where
             value: get(4),
             grad_norm_g: get(5),
             grad_norm_d: get(6),
+            logit_real: get(7),
+            logit_fake: get(8),
+            penalty: get(9),
+            diagnostics: names
+                .into_iter()
+                .enumerate()
+                .map(|(i, name)| (name, get(10 + i)))
+                .collect(),
         })
     }
 
@@ -261,14 +310,22 @@ where
             .discriminator
             .take()
             .expect("discriminator present between steps");
-        let real_logits = discriminator.forward(real);
-        let fake_logits = discriminator.forward(fake);
+        let real_logits = discriminator.forward(real.clone());
+        let fake_logits = discriminator.forward(fake.clone());
         let loss = self
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
+        let (loss, penalty) = match &self.penalty {
+            Some((config, penalty_fn)) => {
+                let penalty = penalty_fn(config, &discriminator, real, fake, rng);
+                (loss.add(penalty.clone()), penalty.inner())
+            }
+            None => (loss, Tensor::zeros([1], &self.device.clone().without_autodiff())),
+        };
         let grads = GradientsParams::from_grads(loss.backward(), &discriminator);
         let record = keep.then(|| CriticRecord {
             loss: loss.clone().inner(),
+            penalty,
             real_logits: real_logits.inner(),
             fake_logits: fake_logits.inner(),
             grad_norm: gradient_norm(&discriminator, &grads, &self.device),
@@ -338,6 +395,39 @@ where
             self.discriminator
                 .expect("discriminator present between steps"),
         )
+    }
+}
+
+impl<G, C, const D: usize> GanTrainer<G, C, D>
+where
+    G: Generator<D>,
+    C: InputGradient<D>,
+{
+    /// Adds `penalty` to every discriminator loss. The penalty's random factors are drawn
+    /// from the step's host RNG after the real batch and the noise of each discriminator
+    /// update.
+    ///
+    /// Fails with [`TrainError::Config`] when the penalty's weights are invalid or the critic
+    /// names an [unsupported layer](InputGradient::unsupported_layer).
+    pub fn with_penalty(mut self, penalty: PenaltyConfig) -> Result<Self, TrainError> {
+        penalty.validate().map_err(TrainError::config)?;
+        if let Some(layer) = self.discriminator().unsupported_layer() {
+            return Err(TrainError::config(format!(
+                "penalty {} needs the critic's input gradient, which discriminator layer \
+                 {layer} cannot provide (it mixes the samples of a batch); remove that \
+                 normalisation from the discriminator or remove the [penalty] section",
+                penalty.name()
+            )));
+        }
+        self.penalty = Some((penalty, |config, critic, real, fake, rng| {
+            config.compute(critic, real, fake, rng)
+        }));
+        Ok(self)
+    }
+
+    /// The gradient penalty in use, if any.
+    pub fn penalty(&self) -> Option<&PenaltyConfig> {
+        self.penalty.as_ref().map(|(config, _)| config)
     }
 }
 
@@ -522,7 +612,7 @@ mod tests {
         let clipped = clip_parameters(critic, 0.05);
         let expected: Vec<f32> = before.iter().map(|w| w.clamp(-0.05, 0.05)).collect();
         assert_eq!(parameters(&clipped), expected);
-        assert!(!clipped.layers[0].weight.val().is_autodiff());
+        assert!(!clipped.layers[0].linear.weight.val().is_autodiff());
     }
 
     #[test]

@@ -1,0 +1,404 @@
+//! The DCGAN pair of the `mnist-dcgan` benchmark workload, for square images whose side is
+//! divisible by 2^(number of stride-2 stages):
+//!
+//! - generator: z → Linear → BN → ReLU → Linear → BN → ReLU → view `[c₀, s, s]` → (ConvTranspose
+//!   k4 s2 p1 → BN → ReLU)* → ConvTranspose k4 s2 p1 → tanh;
+//! - critic: (Conv k4 s2 p1 → LeakyReLU)* → flatten → Linear → LeakyReLU → Linear → 1 logit, no
+//!   normalisation (or spectral norm on every weight), so it supports gradient penalties.
+
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::{Device, Tensor};
+use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
+use serde::{Deserialize, Serialize};
+
+use crate::{Activation, Conv, ConvTranspose, Dense, ModelError};
+
+const KERNEL: usize = 4;
+const STRIDE: usize = 2;
+const PADDING: usize = 1;
+
+/// Configuration of a [`DcganDiscriminator`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcganDiscriminatorConfig {
+    /// Output channels of each stride-2 convolution, input side first (default `[64, 128]`).
+    #[serde(default = "critic_channels")]
+    pub channels: Vec<usize>,
+    /// Width of the fully connected hidden layer (default 1024).
+    #[serde(default = "hidden")]
+    pub hidden: usize,
+    /// Activation after every hidden layer (default `{ leaky_relu = 0.2 }`).
+    #[serde(default = "leaky")]
+    pub activation: Activation,
+    /// Spectral normalisation of every weight (default false).
+    #[serde(default)]
+    pub spectral_norm: bool,
+}
+
+fn critic_channels() -> Vec<usize> {
+    vec![64, 128]
+}
+
+fn generator_channels() -> Vec<usize> {
+    vec![128, 64]
+}
+
+fn hidden() -> usize {
+    1024
+}
+
+fn leaky() -> Activation {
+    Activation::LeakyRelu(0.2)
+}
+
+fn latent() -> usize {
+    100
+}
+
+impl Default for DcganDiscriminatorConfig {
+    fn default() -> Self {
+        Self {
+            channels: critic_channels(),
+            hidden: hidden(),
+            activation: leaky(),
+            spectral_norm: false,
+        }
+    }
+}
+
+/// Image shape `[channels, height, width]` checks shared by both networks: positive sizes, a
+/// square image whose side halves `stages` times without remainder.
+fn check_image(prefix: &str, image: [usize; 3], stages: usize) -> Result<usize, ModelError> {
+    let [channels, height, width] = image;
+    for (name, value) in [("channels", channels), ("height", height), ("width", width)] {
+        if value == 0 {
+            return Err(ModelError::ZeroSize {
+                field: format!("{prefix}: image {name}"),
+                value,
+            });
+        }
+    }
+    let factor = 1usize << stages;
+    if height != width || height % factor != 0 {
+        return Err(ModelError::BadShape {
+            message: format!(
+                "{prefix}: a DCGAN with {stages} stride-2 stages needs a square image whose \
+                 side is a multiple of {factor}, got {height}×{width}; resize the images or \
+                 change the number of channels entries"
+            ),
+        });
+    }
+    Ok(height / factor)
+}
+
+fn check_widths(prefix: &str, channels: &[usize], hidden: usize) -> Result<(), ModelError> {
+    if channels.is_empty() {
+        return Err(ModelError::BadShape {
+            message: format!("{prefix}.channels must list at least one convolution width"),
+        });
+    }
+    if let Some(i) = channels.iter().position(|&c| c == 0) {
+        return Err(ModelError::ZeroSize {
+            field: format!("{prefix}.channels[{i}]"),
+            value: 0,
+        });
+    }
+    if hidden == 0 {
+        return Err(ModelError::ZeroSize {
+            field: format!("{prefix}.hidden"),
+            value: 0,
+        });
+    }
+    Ok(())
+}
+
+impl DcganDiscriminatorConfig {
+    /// Checks the sizes for images of shape `[channels, height, width]`.
+    pub fn validate(&self, image: [usize; 3]) -> Result<(), ModelError> {
+        check_widths("discriminator", &self.channels, self.hidden)?;
+        check_image("discriminator", image, self.channels.len())?;
+        self.activation.validate("discriminator.activation")
+    }
+
+    /// Builds the critic for images `[channels, height, width]`, drawing weights from `rng`
+    /// (layers input side first).
+    pub fn init(
+        &self,
+        image: [usize; 3],
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Result<DcganDiscriminator, ModelError> {
+        self.validate(image)?;
+        let side = check_image("discriminator", image, self.channels.len())?;
+        let mut c_in = image[0];
+        let mut convs = Vec::with_capacity(self.channels.len());
+        for &c_out in &self.channels {
+            convs.push(Conv::new(
+                c_in,
+                c_out,
+                KERNEL,
+                STRIDE,
+                PADDING,
+                self.spectral_norm,
+                rng,
+                device,
+            ));
+            c_in = c_out;
+        }
+        let flat = c_in * side * side;
+        let hidden = Dense::new(flat, self.hidden, self.spectral_norm, rng, device);
+        let output = Dense::new(self.hidden, 1, self.spectral_norm, rng, device);
+        Ok(DcganDiscriminator {
+            convs,
+            hidden,
+            output,
+            activation: self.activation,
+        })
+    }
+}
+
+/// The DCGAN critic: `[batch, c, h, w] → [batch, 1]` logits.
+#[derive(Module, Debug)]
+pub struct DcganDiscriminator {
+    /// Stride-2 convolutions, input side first.
+    pub convs: Vec<Conv>,
+    /// The fully connected hidden layer on the flattened features.
+    pub hidden: Dense,
+    /// The logit layer.
+    pub output: Dense,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl Discriminator<4> for DcganDiscriminator {
+    /// `[batch, c, h, w] → [batch, 1]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = x;
+        for conv in &self.convs {
+            x = self.activation.forward(conv.forward(x));
+        }
+        let [batch, c, h, w] = x.dims();
+        let flat = x.reshape([batch, c * h * w]);
+        let hidden = self.activation.forward(self.hidden.forward(flat));
+        self.output.forward(hidden)
+    }
+
+    fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
+        let convs = self
+            .convs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, conv)| Some((format!("sigma.convs.{i}"), conv.sigma()?)));
+        let dense = [("hidden", &self.hidden), ("output", &self.output)]
+            .into_iter()
+            .filter_map(|(name, layer)| Some((format!("sigma.{name}"), layer.sigma()?)));
+        convs.chain(dense).collect()
+    }
+}
+
+impl InputGradient<4> for DcganDiscriminator {
+    /// The transposed chain with the forward's weights: g ← W_outᵀ, ⊙ act′, ·W_hiddenᵀ,
+    /// reshape to the last feature map, then per convolution from the top ⊙ act′ and
+    /// conv_transpose2d with the same kernel, stride and padding.
+    /// `[batch, c, h, w] → [batch, c, h, w]`.
+    fn input_gradient(&self, x: Tensor<4>) -> Tensor<4> {
+        let kernels: Vec<Tensor<4>> = self.convs.iter().map(|c| c.kernel(false)).collect();
+        let mut sizes = Vec::with_capacity(self.convs.len());
+        let mut pre_activations = Vec::with_capacity(self.convs.len());
+        let mut h = x;
+        for (conv, kernel) in self.convs.iter().zip(&kernels) {
+            let [_, _, height, width] = h.dims();
+            sizes.push([height, width]);
+            let pre = burn::tensor::module::conv2d(
+                h,
+                kernel.clone(),
+                Some(conv.bias.val()),
+                burn::tensor::ops::ConvOptions::new(
+                    [STRIDE; 2],
+                    [PADDING; 2],
+                    [1, 1],
+                    1,
+                ),
+            );
+            h = self.activation.forward(pre.clone());
+            pre_activations.push(pre);
+        }
+        let feature_dims = h.dims();
+        let [batch, c, fh, fw] = feature_dims;
+        let flat = h.reshape([batch, c * fh * fw]);
+        let w_hidden = self.hidden.weight(false); // [flat, hidden]
+        let w_out = self.output.weight(false); // [hidden, 1]
+        let mut pre_hidden = flat.matmul(w_hidden.clone());
+        if let Some(bias) = &self.hidden.linear.bias {
+            pre_hidden = pre_hidden.add(bias.val().unsqueeze());
+        }
+        let g = w_out.transpose().expand([batch as i64, -1]); // [batch, hidden]
+        let g = g.mul(self.activation.derivative(pre_hidden));
+        let g = g.matmul(w_hidden.transpose()); // [batch, flat]
+        let mut g = g.reshape(feature_dims);
+        for ((conv, pre), size) in self.convs.iter().zip(pre_activations).zip(sizes).rev() {
+            g = g.mul(self.activation.derivative(pre));
+            g = conv.backward_input(g, size);
+        }
+        g
+    }
+}
+
+/// Configuration of a [`DcganGenerator`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcganGeneratorConfig {
+    /// Size of the latent code z (default 100).
+    #[serde(default = "latent")]
+    pub latent_dim: usize,
+    /// Width of the first fully connected layer (default 1024).
+    #[serde(default = "hidden")]
+    pub hidden: usize,
+    /// Channels of the first feature map, then the input channels of each further transposed
+    /// convolution (default `[128, 64]`: a 128-channel map, upsampled to 64, then to the image).
+    #[serde(default = "generator_channels")]
+    pub channels: Vec<usize>,
+}
+
+impl Default for DcganGeneratorConfig {
+    fn default() -> Self {
+        Self {
+            latent_dim: latent(),
+            hidden: hidden(),
+            channels: generator_channels(),
+        }
+    }
+}
+
+fn batch_norm(features: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features)
+        .with_epsilon(1e-5)
+        .with_momentum(0.1)
+        .init(device)
+}
+
+impl DcganGeneratorConfig {
+    /// Checks the sizes for images `[channels, height, width]`.
+    pub fn validate(&self, image: [usize; 3]) -> Result<(), ModelError> {
+        check_widths("generator", &self.channels, self.hidden)?;
+        if self.latent_dim == 0 {
+            return Err(ModelError::ZeroSize {
+                field: "generator.latent_dim".to_string(),
+                value: 0,
+            });
+        }
+        check_image("generator", image, self.channels.len()).map(|_| ())
+    }
+
+    /// Builds the generator for images `[channels, height, width]`, drawing weights from
+    /// `rng` (latent side first; BatchNorm starts at γ = 1, β = 0).
+    pub fn init(
+        &self,
+        image: [usize; 3],
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Result<DcganGenerator, ModelError> {
+        self.validate(image)?;
+        let side = check_image("generator", image, self.channels.len())?;
+        let first = self.channels[0] * side * side;
+        let dense = vec![
+            Dense::new(self.latent_dim, self.hidden, false, rng, device),
+            Dense::new(self.hidden, first, false, rng, device),
+        ];
+        let dense_norms = vec![batch_norm(self.hidden, device), batch_norm(first, device)];
+        let outputs: Vec<usize> = self.channels[1..]
+            .iter()
+            .copied()
+            .chain(std::iter::once(image[0]))
+            .collect();
+        let mut ups = Vec::with_capacity(outputs.len());
+        let mut up_norms = Vec::with_capacity(outputs.len() - 1);
+        for (&c_in, &c_out) in self.channels.iter().zip(&outputs) {
+            ups.push(ConvTranspose::new(
+                c_in, c_out, KERNEL, STRIDE, PADDING, rng, device,
+            ));
+            if ups.len() < outputs.len() {
+                up_norms.push(batch_norm(c_out, device));
+            }
+        }
+        Ok(DcganGenerator {
+            dense,
+            dense_norms,
+            ups,
+            up_norms,
+            latent_dim: self.latent_dim,
+            base: [self.channels[0], side, side],
+        })
+    }
+}
+
+/// The DCGAN generator: `[batch, latent_dim] → [batch, c, h, w]` in [−1, 1].
+#[derive(Module, Debug)]
+pub struct DcganGenerator {
+    /// The two fully connected layers.
+    pub dense: Vec<Dense>,
+    /// BatchNorm after each fully connected layer.
+    pub dense_norms: Vec<BatchNorm>,
+    /// The stride-2 transposed convolutions.
+    pub ups: Vec<ConvTranspose>,
+    /// BatchNorm after every transposed convolution but the last.
+    pub up_norms: Vec<BatchNorm>,
+    #[module(skip)]
+    latent_dim: usize,
+    #[module(skip)]
+    base: [usize; 3],
+}
+
+impl Generator<4> for DcganGenerator {
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    /// `[batch, latent_dim] → [batch, c, h, w]`.
+    fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let mut x = z;
+        for (layer, norm) in self.dense.iter().zip(&self.dense_norms) {
+            x = burn::tensor::activation::relu(norm.forward(layer.forward(x)));
+        }
+        let [batch, _] = x.dims();
+        let [c, h, w] = self.base;
+        let mut x = x.reshape([batch, c, h, w]);
+        let last = self.ups.len() - 1;
+        for (i, up) in self.ups.iter().enumerate() {
+            x = up.forward(x);
+            x = match self.up_norms.get(i) {
+                Some(norm) if i < last => burn::tensor::activation::relu(norm.forward(x)),
+                _ => x.tanh(),
+            };
+        }
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burngan_backend::{BackendKind, device};
+
+    #[test]
+    fn shapes_of_the_mnist_workload() {
+        let device = device(BackendKind::Flex).unwrap();
+        let mut rng = HostRng::seed_from(0);
+        let generator = DcganGeneratorConfig::default()
+            .init([1, 28, 28], &mut rng, &device)
+            .unwrap();
+        let critic = DcganDiscriminatorConfig::default()
+            .init([1, 28, 28], &mut rng, &device)
+            .unwrap();
+        let images = generator.forward(rng.normal([3, 100], &device));
+        assert_eq!(images.dims(), [3, 1, 28, 28]);
+        assert_eq!(critic.forward(images).dims(), [3, 1]);
+        assert_eq!(critic.hidden.linear.weight.dims(), [6272, 1024]);
+        assert_eq!(generator.ups[0].weight.dims(), [128, 64, 4, 4]);
+        let error = DcganDiscriminatorConfig::default()
+            .init([1, 30, 30], &mut rng, &device)
+            .unwrap_err();
+        assert!(error.to_string().contains("multiple of 4, got 30×30"), "{error}");
+    }
+}

@@ -1,0 +1,245 @@
+//! The weight layers of burngan's critics and generators, written over Burn's functional ops so
+//! that their transposed chain (for [`InputGradient`](burngan_core::InputGradient)) uses exactly
+//! the weights of the forward pass, spectral normalisation included.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use burngan_core::HostRng;
+
+use crate::{SpectralNorm, linear_from_host};
+
+/// A fully connected layer `[batch, d_in] → [batch, d_out]`, optionally spectrally normalised.
+#[derive(Module, Debug)]
+pub struct Dense {
+    /// The affine map; Burn stores the weight as `[d_in, d_out]`.
+    pub linear: Linear,
+    /// Power-iteration state when the layer is spectrally normalised.
+    pub spectral: Option<SpectralNorm>,
+}
+
+impl Dense {
+    /// A layer with PyTorch's default initialisation from `rng` (weight, bias, then u when
+    /// `spectral`).
+    pub fn new(
+        d_in: usize,
+        d_out: usize,
+        spectral: bool,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let linear = linear_from_host(d_in, d_out, rng, device);
+        let spectral = spectral.then(|| SpectralNorm::new(d_in, rng, device));
+        Self { linear, spectral }
+    }
+
+    /// The weight the forward pass uses, `[d_in, d_out]`: W, or W/σ(W) with spectral norm.
+    /// `iterate` advances the power iteration first.
+    pub fn weight(&self, iterate: bool) -> Tensor<2> {
+        let w = self.linear.weight.val();
+        match &self.spectral {
+            Some(state) => state.normalise(w, iterate),
+            None => w,
+        }
+    }
+
+    /// `[batch, d_in] → [batch, d_out]`; a training forward (weights tracked by autodiff)
+    /// advances spectral norm's power iteration by one step.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let iterate = is_training(&self.linear.weight.val());
+        self.apply(x, self.weight(iterate))
+    }
+
+    /// x·w + b with an explicit weight `[d_in, d_out]`.
+    fn apply(&self, x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+        let out = x.matmul(w);
+        match &self.linear.bias {
+            Some(bias) => out.add(bias.val().unsqueeze()),
+            None => out,
+        }
+    }
+
+    /// σ of the weight with the stored u (no iteration), detached; shape `[1]`. `None` without
+    /// spectral norm.
+    pub fn sigma(&self) -> Option<Tensor<1>> {
+        let state = self.spectral.as_ref()?;
+        Some(state.sigma(self.linear.weight.val().detach()))
+    }
+}
+
+/// Whether `weight` takes part in a backward pass: spectral norm's power iteration advances
+/// only then (not in evaluation, not in a frozen copy).
+fn is_training<const R: usize>(weight: &Tensor<R>) -> bool {
+    weight.is_autodiff() && weight.is_require_grad()
+}
+
+/// A 2-D convolution `[batch, c_in, h, w] → [batch, c_out, h', w']` with square kernel, stride
+/// and symmetric zero padding, optionally spectrally normalised (σ of the weight viewed as
+/// `[c_out, c_in·k·k]`).
+#[derive(Module, Debug)]
+pub struct Conv {
+    /// `[c_out, c_in, k, k]`, PyTorch's layout.
+    pub weight: Param<Tensor<4>>,
+    /// `[c_out]`.
+    pub bias: Param<Tensor<1>>,
+    /// Power-iteration state when the layer is spectrally normalised.
+    pub spectral: Option<SpectralNorm>,
+    #[module(skip)]
+    stride: usize,
+    #[module(skip)]
+    padding: usize,
+}
+
+impl Conv {
+    /// A convolution with PyTorch's default initialisation from `rng`: weight and bias from
+    /// U(−1/√(c_in·k²), 1/√(c_in·k²)) (weight, bias, then u when `spectral`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        spectral: bool,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let fan_in = c_in * kernel * kernel;
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let weight = rng.uniform_vec(c_out * fan_in, -bound, bound);
+        let bias = rng.uniform_vec(c_out, -bound, bound);
+        let spectral = spectral.then(|| SpectralNorm::new(c_out, rng, device));
+        Self {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(weight, [c_out, c_in, kernel, kernel]),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::from_data(TensorData::new(bias, [c_out]), device)),
+            spectral,
+            stride,
+            padding,
+        }
+    }
+
+    /// The output size along one spatial axis of length `input`.
+    pub fn output_size(&self, input: usize) -> Option<usize> {
+        let [_, _, k, _] = self.weight.shape().dims();
+        (input + 2 * self.padding)
+            .checked_sub(k)
+            .map(|span| span / self.stride + 1)
+    }
+
+    /// The kernel weight the forward pass uses: W or W/σ(W). `iterate` advances the power
+    /// iteration first.
+    pub fn kernel(&self, iterate: bool) -> Tensor<4> {
+        let w = self.weight.val();
+        match &self.spectral {
+            Some(state) => {
+                let dims = w.dims();
+                let matrix = w.reshape([dims[0], dims[1] * dims[2] * dims[3]]);
+                state.normalise(matrix, iterate).reshape(dims)
+            }
+            None => w,
+        }
+    }
+
+    /// `[batch, c_in, h, w] → [batch, c_out, h', w']`; a training forward advances spectral
+    /// norm's power iteration by one step.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let iterate = is_training(&self.weight.val());
+        conv2d(
+            x,
+            self.kernel(iterate),
+            Some(self.bias.val()),
+            ConvOptions::new(
+                [self.stride; 2],
+                [self.padding; 2],
+                [1, 1],
+                1,
+            ),
+        )
+    }
+
+    /// The transposed convolution with the forward's kernel: maps a gradient with respect to
+    /// the output `[batch, c_out, h', w']` to one with respect to an input of spatial size
+    /// `input_hw`, `[batch, c_in, h, w]`. The output padding recovers the rows and columns that
+    /// the stride skipped.
+    pub fn backward_input(&self, grad: Tensor<4>, input_hw: [usize; 2]) -> Tensor<4> {
+        let [_, _, k, _] = self.weight.shape().dims();
+        let padding_out = input_hw.map(|n| (n + 2 * self.padding - k) % self.stride);
+        conv_transpose2d(
+            grad,
+            self.kernel(false),
+            None,
+            ConvTransposeOptions::new(
+                [self.stride; 2],
+                [self.padding; 2],
+                padding_out,
+                [1, 1],
+                1,
+            ),
+        )
+    }
+
+    /// σ of the kernel with the stored u (no iteration), detached; `None` without spectral
+    /// norm.
+    pub fn sigma(&self) -> Option<Tensor<1>> {
+        let state = self.spectral.as_ref()?;
+        let w = self.weight.val().detach();
+        let dims = w.dims();
+        Some(state.sigma(w.reshape([dims[0], dims[1] * dims[2] * dims[3]])))
+    }
+}
+
+/// A transposed 2-D convolution (generator upsampling) `[batch, c_in, h, w] → [batch, c_out,
+/// (h−1)·s − 2p + k, …]`.
+#[derive(Module, Debug)]
+pub struct ConvTranspose {
+    /// `[c_in, c_out, k, k]`, PyTorch's layout.
+    pub weight: Param<Tensor<4>>,
+    /// `[c_out]`.
+    pub bias: Param<Tensor<1>>,
+    #[module(skip)]
+    stride: usize,
+    #[module(skip)]
+    padding: usize,
+}
+
+impl ConvTranspose {
+    /// PyTorch's default initialisation from `rng`: U(−b, b) with b = 1/√(c_out·k²) (PyTorch
+    /// computes the fan-in of a transposed convolution from the weight's second axis).
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let bound = 1.0 / ((c_out * kernel * kernel) as f32).sqrt();
+        let weight = rng.uniform_vec(c_in * c_out * kernel * kernel, -bound, bound);
+        let bias = rng.uniform_vec(c_out, -bound, bound);
+        Self {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(weight, [c_in, c_out, kernel, kernel]),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::from_data(TensorData::new(bias, [c_out]), device)),
+            stride,
+            padding,
+        }
+    }
+
+    /// `[batch, c_in, h, w] → [batch, c_out, h', w']`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        conv_transpose2d(
+            x,
+            self.weight.val(),
+            Some(self.bias.val()),
+            ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1),
+        )
+    }
+}

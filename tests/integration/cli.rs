@@ -133,12 +133,12 @@ fn zero_or_negative_learning_rate_batch_size_and_steps() {
 fn unknown_loss_name_and_negative_clip_value() {
     let dir = tempfile::tempdir().unwrap();
     let ns = "kind = \"non-saturating\"";
-    let unknown = edited_preset(dir.path(), ns, "kind = \"wasserstein\"");
+    let unknown = edited_preset(dir.path(), ns, "kind = \"earth-mover\"");
     expect_usage_error(
         &unknown,
         &[],
         &[
-            "unknown variant `wasserstein`",
+            "unknown variant `earth-mover`",
             "non-saturating",
             "wgan",
             "softmax",
@@ -149,6 +149,77 @@ fn unknown_loss_name_and_negative_clip_value() {
         &negative,
         &[],
         &["loss.clip must be a finite number > 0, got -0.01"],
+    );
+}
+
+/// Writes the ring8-ns preset with every `(from, to)` replacement applied and `extra`
+/// appended into `dir/name.toml`.
+fn preset_with(dir: &Path, name: &str, edits: &[(&str, &str)], extra: &str) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(preset("ring8-ns")).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "preset has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    text.push_str(extra);
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn penalty_on_an_unsupported_critic_negative_weights_and_unknown_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaky = "activation = { leaky_relu = 0.2 }";
+    let batch_norm = (
+        leaky,
+        "activation = { leaky_relu = 0.2 }\nnormalization = \"batch\"",
+    );
+    let gp = "\n[penalty]\nkind = \"wgan-gp\"\n";
+    let unsupported = preset_with(dir.path(), "bn", &[batch_norm], gp);
+    expect_usage_error(
+        &unsupported,
+        &[],
+        &[
+            "penalty.kind = \"wgan-gp\" needs the critic's input gradient",
+            "discriminator.hidden[0] (BatchNorm",
+            "set discriminator.normalization to \"none\" or \"spectral\"",
+        ],
+    );
+    // The same critic without a penalty is a valid config.
+    let plain = preset_with(dir.path(), "bn-plain", &[batch_norm], "");
+    burngan_train::TrainConfig::load(&plain)
+        .unwrap()
+        .validate()
+        .unwrap();
+    for (name, section, needle) in [
+        (
+            "negative-weight",
+            "\n[penalty]\nkind = \"wgan-gp\"\nweight = -10.0\n",
+            "penalty.weight must be a finite number ≥ 0, got -10",
+        ),
+        (
+            "negative-gamma",
+            "\n[penalty]\nkind = \"r1\"\ngamma = -1.0\n",
+            "penalty.gamma must be a finite number ≥ 0, got -1",
+        ),
+        (
+            "unknown-penalty",
+            "\n[penalty]\nkind = \"r3\"\n",
+            "unknown variant `r3`, expected one of `wgan-gp`, `r1`, `r2`, `dragan`",
+        ),
+    ] {
+        let path = preset_with(dir.path(), name, &[], section);
+        expect_usage_error(&path, &[], &[needle]);
+    }
+    let ns = ("kind = \"non-saturating\"", "kind = \"wasserstein\"");
+    let unconstrained = preset_with(dir.path(), "unconstrained", &[ns], "");
+    expect_usage_error(
+        &unconstrained,
+        &[],
+        &[
+            "loss.kind = \"wasserstein\" leaves the critic unconstrained",
+            "[penalty]",
+        ],
     );
 }
 

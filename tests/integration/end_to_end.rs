@@ -120,5 +120,52 @@ fn every_shipped_preset_is_a_valid_config() {
         }
     }
     names.sort();
-    assert_eq!(names, ["grid25-ns", "ring8-minimax", "ring8-ns"]);
+    let losses = [
+        "hinge", "lsgan", "minimax", "ns", "ragan", "rsgan", "softmax", "wgan",
+    ];
+    let mut expected: Vec<String> = ["grid25", "ring8"]
+        .iter()
+        .flat_map(|data| losses.iter().map(move |loss| format!("{data}-{loss}")))
+        .chain(std::iter::once("ring8-wgan-gp".to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+/// Trains `name` from assets/configs on flex with its own seed and steps; returns eval.json.
+fn train_preset(name: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = preset(name);
+    let (code, message) = burngan(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--backend",
+        "flex",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{name}: {message}");
+    serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap()
+}
+
+/// WGAN-GP with an MLP critic: all 8 modes and at least 80 % high-quality samples.
+#[test]
+fn ring8_wgan_gp_preset_covers_every_mode_sharply() {
+    let eval = train_preset("ring8-wgan-gp");
+    let covered = eval["modes_covered"].as_u64().unwrap();
+    let quality = eval["high_quality_fraction"].as_f64().unwrap();
+    assert_eq!(covered, 8, "{eval}");
+    assert!(quality >= 0.8, "high-quality fraction {quality}: {eval}");
+}
+
+/// The hinge and Softmax GAN presets cover at least 7 of the 8 modes.
+#[test]
+fn ring8_hinge_and_softmax_presets_cover_the_ring() {
+    for name in ["ring8-hinge", "ring8-softmax"] {
+        let eval = train_preset(name);
+        let covered = eval["modes_covered"].as_u64().unwrap();
+        assert!(covered >= 7, "{name}: only {covered} of 8 modes: {eval}");
+    }
 }

@@ -50,7 +50,11 @@ fn input_gradient_equals_autodiff_for_mlp_and_dcgan_critics_on_every_backend() {
         for (name, normalization, activation) in [
             ("mlp", Normalization::None, Activation::LeakyRelu(0.2)),
             ("mlp tanh", Normalization::None, Activation::Tanh),
-            ("mlp spectral", Normalization::Spectral, Activation::LeakyRelu(0.2)),
+            (
+                "mlp spectral",
+                Normalization::Spectral,
+                Activation::LeakyRelu(0.2),
+            ),
         ] {
             let mut rng = HostRng::seed_from(21);
             let critic = MlpDiscriminatorConfig::new(vec![32, 16])
@@ -99,7 +103,10 @@ fn conv_backward_input_handles_sizes_the_stride_does_not_divide() {
             let autodiff = host(x.grad(&grads).unwrap().inner());
             let ours = host(conv.backward_input(r, [side, side]));
             let error = relative_error(&ours, &autodiff);
-            assert!(error < 1e-5, "{kind} side {side}: relative error {error:.2e}");
+            assert!(
+                error < 1e-5,
+                "{kind} side {side}: relative error {error:.2e}"
+            );
         }
     }
 }
@@ -225,7 +232,9 @@ fn penalty_gradients_match_finite_differences_of_the_penalty() {
         },
         PenaltyConfig::R1 { gamma: 10.0 },
     ];
-    let device = burngan_backend::device(BackendKind::Flex).unwrap().autodiff();
+    let device = burngan_backend::device(BackendKind::Flex)
+        .unwrap()
+        .autodiff();
     // f32 with h = 1e-2 (error budget 1e-2), then the same critics cast to f64 with h = 1e-5.
     for (dtype, h, budget) in [(DType::F32, 1e-2, 1e-2), (DType::F64, 1e-5, 1e-6)] {
         for penalty in &penalties {

@@ -13,8 +13,8 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use burngan_backend::{BackendError, BackendKind};
 use burngan_train::{
-    JsonlMetrics, Observer, PlotWriter, Progress, TrainConfig, TrainError, save_module, train_toy,
-    write_atomically,
+    JsonlMetrics, Observer, PlotWriter, Progress, TrainConfig, TrainError, Workload, run_workload,
+    save_module, train_toy, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
@@ -32,6 +32,21 @@ enum Command {
     Train(TrainArgs),
     /// List the backends compiled into this binary and the device each one finds.
     Info,
+    /// Time the benchmark workloads (iterations per second) on one backend.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Backend to time: ndarray, flex, wgpu, vulkan, metal or cuda.
+    #[arg(long, value_name = "NAME", default_value = "flex")]
+    backend: String,
+    /// Workload: ring8-mlp, mnist-dcgan, mnist-dcgan-gp, or all.
+    #[arg(long, value_name = "NAME", default_value = "all")]
+    workload: String,
+    /// Minimum timed seconds per workload (after 10 warm-up iterations).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    seconds: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +142,7 @@ where
     match cli.command {
         Command::Train(args) => train(args),
         Command::Info => info(),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -271,5 +287,37 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         println!("  {}", path.strip_prefix(&out).unwrap_or(path).display());
     }
     println!("  checkpoints/final/{{generator,discriminator}}.bpk");
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let kind: BackendKind = args.backend.parse()?;
+    if !(args.seconds.is_finite() && args.seconds >= 0.0) {
+        return Err(Failure::Usage(anyhow!(
+            "--seconds must be a finite number ≥ 0, got {}",
+            args.seconds
+        )));
+    }
+    let workloads = if args.workload == "all" {
+        Workload::ALL.to_vec()
+    } else {
+        vec![Workload::from_name(&args.workload)?]
+    };
+    let device = burngan_backend::device(kind)?;
+    println!(
+        "{:<16} {:<8} {:>10} {:>11} {:>9}",
+        "workload", "backend", "it/s", "iterations", "seconds"
+    );
+    for workload in workloads {
+        let result = run_workload(workload, &device, args.seconds, 0)?;
+        println!(
+            "{:<16} {:<8} {:>10.3} {:>11} {:>9.2}",
+            workload.name(),
+            kind,
+            result.iterations_per_second(),
+            result.iterations,
+            result.seconds
+        );
+    }
     Ok(())
 }

@@ -123,8 +123,8 @@ impl PenaltyConfig {
                 let mut shape = [1usize; D];
                 shape[0] = dims[0];
                 let eps = rng.uniform_vec(dims[0], 0.0, 1.0);
-                let eps = Tensor::<D>::from_data(TensorData::new(eps, shape), &device)
-                    .cast(real.dtype());
+                let eps =
+                    Tensor::<D>::from_data(TensorData::new(eps, shape), &device).cast(real.dtype());
                 // x̂ = ε·x_real + (1 − ε)·x_fake = x_fake + ε·(x_real − x_fake).
                 fake.clone().add(real.sub(fake).mul(eps))
             }
@@ -319,10 +319,12 @@ mod tests {
             let diff = (f64::from(points[i]) - expected).abs();
             assert!(diff < 1e-5, "element {i}: {} vs {expected}", points[i]);
         }
-        let value = scalar(penalty.from_gradient(critic.input_gradient(Tensor::from_data(
-            TensorData::new(points.clone(), [3, 2]),
-            &device,
-        ))));
+        let value = scalar(
+            penalty.from_gradient(critic.input_gradient(Tensor::from_data(
+                TensorData::new(points.clone(), [3, 2]),
+                &device,
+            ))),
+        );
         let expected: f64 = points
             .chunks(2)
             .map(|p| {
@@ -332,7 +334,10 @@ mod tests {
             .sum::<f64>()
             * 10.0
             / 3.0;
-        assert!((value - expected).abs() < 1e-5 * expected, "{value} vs {expected}");
+        assert!(
+            (value - expected).abs() < 1e-5 * expected,
+            "{value} vs {expected}"
+        );
     }
 
     #[test]

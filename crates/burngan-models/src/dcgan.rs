@@ -214,12 +214,7 @@ impl InputGradient<4> for DcganDiscriminator {
                 h,
                 kernel.clone(),
                 Some(conv.bias.val()),
-                burn::tensor::ops::ConvOptions::new(
-                    [STRIDE; 2],
-                    [PADDING; 2],
-                    [1, 1],
-                    1,
-                ),
+                burn::tensor::ops::ConvOptions::new([STRIDE; 2], [PADDING; 2], [1, 1], 1),
             );
             h = self.activation.forward(pre.clone());
             pre_activations.push(pre);
@@ -399,6 +394,9 @@ mod tests {
         let error = DcganDiscriminatorConfig::default()
             .init([1, 30, 30], &mut rng, &device)
             .unwrap_err();
-        assert!(error.to_string().contains("multiple of 4, got 30×30"), "{error}");
+        assert!(
+            error.to_string().contains("multiple of 4, got 30×30"),
+            "{error}"
+        );
     }
 }

@@ -153,12 +153,7 @@ impl Conv {
             x,
             self.kernel(iterate),
             Some(self.bias.val()),
-            ConvOptions::new(
-                [self.stride; 2],
-                [self.padding; 2],
-                [1, 1],
-                1,
-            ),
+            ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1),
         )
     }
 
@@ -173,13 +168,7 @@ impl Conv {
             grad,
             self.kernel(false),
             None,
-            ConvTransposeOptions::new(
-                [self.stride; 2],
-                [self.padding; 2],
-                padding_out,
-                [1, 1],
-                1,
-            ),
+            ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], padding_out, [1, 1], 1),
         )
     }
 

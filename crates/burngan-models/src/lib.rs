@@ -31,7 +31,9 @@ mod mlp;
 mod spectral;
 
 pub use activation::Activation;
-pub use dcgan::{DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig};
+pub use dcgan::{
+    DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig,
+};
 pub use init::linear_from_host;
 pub use layers::{Conv, ConvTranspose, Dense};
 pub use mlp::{

@@ -378,6 +378,47 @@ mod tests {
     }
 
     #[test]
+    fn the_power_iteration_vector_is_part_of_the_record() {
+        let device = flex().autodiff();
+        let config =
+            MlpDiscriminatorConfig::new(vec![6]).with_normalization(Normalization::Spectral);
+        let trained = config.init(3, &mut HostRng::seed_from(1), &device).unwrap();
+        let u_before: Vec<f32> = trained.layers[0]
+            .spectral
+            .as_ref()
+            .unwrap()
+            .u
+            .value_sync()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        // A training forward advances u; the record must carry the advanced vector.
+        let _ = trained.forward(HostRng::seed_from(2).normal([4, 3], &device));
+        let u_after: Vec<f32> = trained.layers[0]
+            .spectral
+            .as_ref()
+            .unwrap()
+            .u
+            .value_sync()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_ne!(u_before, u_after);
+        let fresh = config.init(3, &mut HostRng::seed_from(9), &device).unwrap();
+        let loaded = fresh.load_record(trained.into_record());
+        let u_loaded: Vec<f32> = loaded.layers[0]
+            .spectral
+            .as_ref()
+            .unwrap()
+            .u
+            .value_sync()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(u_loaded, u_after);
+    }
+
+    #[test]
     fn input_gradient_matches_autodiff_for_every_activation() {
         let device = flex().autodiff();
         for activation in [

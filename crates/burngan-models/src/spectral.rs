@@ -31,7 +31,10 @@ impl SpectralNorm {
         let mut u = rng.normal_vec(rows);
         let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         u.iter_mut().for_each(|x| *x /= norm);
-        let u = Tensor::from_data(TensorData::new(u, [rows]), &device.clone().without_autodiff());
+        let u = Tensor::from_data(
+            TensorData::new(u, [rows]),
+            &device.clone().without_autodiff(),
+        );
         Self {
             u: RunningState::new(u),
         }
@@ -123,7 +126,11 @@ mod tests {
         for _ in 0..100 {
             state.power_iteration(&matrix);
         }
-        let sigma: Vec<f32> = state.sigma(matrix.clone()).into_data().try_to_vec().unwrap();
+        let sigma: Vec<f32> = state
+            .sigma(matrix.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         assert!((sigma[0] - 3.0).abs() < 1e-5, "σ = {}", sigma[0]);
         // The normalised matrix has spectral norm 1: its σ estimate is 1 with the same u.
         let normalised = state.normalise(matrix, false);

@@ -26,7 +26,9 @@ pub struct TrainConfig {
     pub discriminator: MlpDiscriminatorConfig,
     /// The adversarial objective.
     pub loss: LossConfig,
-    /// An optional gradient penalty added to the discriminator's loss.
+    /// An optional gradient penalty added to the discriminator's loss (`[penalty]` with `kind =
+    /// "wgan-gp"`, `"r1"`, `"r2"` or `"dragan"`); the critic must be able to give its input
+    /// gradient (no BatchNorm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub penalty: Option<PenaltyConfig>,
     /// Batch size and the discriminator/generator step ratio.

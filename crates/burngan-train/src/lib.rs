@@ -21,6 +21,7 @@
 //! assert_eq!(run.summary.evaluation.modes_total, 8);
 //! ```
 
+mod bench;
 mod checkpoint;
 mod config;
 mod error;
@@ -30,6 +31,7 @@ mod plots;
 mod toy;
 mod trainer;
 
+pub use bench::{BenchResult, Workload, run_workload};
 pub use checkpoint::{load_module, save_module, write_atomically};
 pub use config::{LoopConfig, LrDecay, OptimizersConfig, RunConfig, TrainConfig};
 pub use error::TrainError;

@@ -3,6 +3,8 @@
 //!
 //! - `cargo xtask train [ARGS]`: builds `burngan` in release mode and runs `burngan train ARGS`;
 //!   without `--config` it uses `assets/configs/ring8-ns.toml`, without `--backend` flex.
+//! - `cargo xtask bench [ARGS]`: builds `burngan` in release mode and runs `burngan bench ARGS`
+//!   (the WORKLOADS.md workloads; without `--backend`, flex).
 //! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
 //! - `cargo xtask lint`: clippy with warnings denied (kept out of `ci`: a check-mode build of
 //!   Burn would add about a quarter of an hour on a fresh 2-core machine).
@@ -12,9 +14,11 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <train [ARGS]|ci|lint>
+const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|ci|lint>
   train [ARGS]  build burngan (release) and run `burngan train ARGS`
                 (defaults: --config assets/configs/ring8-ns.toml --backend flex)
+  bench [ARGS]  build burngan (release) and run `burngan bench ARGS`
+                (iterations/s of the benchmark workloads; default --backend flex)
   ci            cargo fmt --check, then cargo test --release --workspace
   lint          cargo clippy --workspace --all-targets -- -D warnings";
 
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
+        Some("bench") => burngan("bench", args[1..].to_vec()),
         Some("ci") => cargo_steps(&[
             &["fmt", "--all", "--check"],
             &["test", "--release", "--workspace"],
@@ -91,6 +96,11 @@ fn train(args: &[String]) -> anyhow::Result<ExitCode> {
     if !has_flag(args, "--backend") {
         forwarded.extend(["--backend".into(), "flex".into()]);
     }
+    burngan("train", forwarded)
+}
+
+/// `cargo run --release` of the `burngan` binary with `subcommand ARGS`.
+fn burngan(subcommand: &str, forwarded: Vec<String>) -> anyhow::Result<ExitCode> {
     let mut command = cargo();
     command
         .args([
@@ -101,7 +111,7 @@ fn train(args: &[String]) -> anyhow::Result<ExitCode> {
             "burngan-cli",
             "--bin",
         ])
-        .args(["burngan", "--", "train"])
+        .args(["burngan", "--", subcommand])
         .args(&forwarded);
     run(command)
 }

@@ -210,12 +210,7 @@ impl InputGradient<4> for DcganDiscriminator {
         for (conv, kernel) in self.convs.iter().zip(&kernels) {
             let [_, _, height, width] = h.dims();
             sizes.push([height, width]);
-            let pre = burn::tensor::module::conv2d(
-                h,
-                kernel.clone(),
-                Some(conv.bias.val()),
-                burn::tensor::ops::ConvOptions::new([STRIDE; 2], [PADDING; 2], [1, 1], 1),
-            );
+            let pre = conv.forward_with(h, kernel.clone());
             h = self.activation.forward(pre.clone());
             pre_activations.push(pre);
         }
@@ -224,10 +219,7 @@ impl InputGradient<4> for DcganDiscriminator {
         let flat = h.reshape([batch, c * fh * fw]);
         let w_hidden = self.hidden.weight(false); // [flat, hidden]
         let w_out = self.output.weight(false); // [hidden, 1]
-        let mut pre_hidden = flat.matmul(w_hidden.clone());
-        if let Some(bias) = &self.hidden.linear.bias {
-            pre_hidden = pre_hidden.add(bias.val().unsqueeze());
-        }
+        let pre_hidden = self.hidden.forward_with(flat, w_hidden.clone());
         let g = w_out.transpose().expand([batch as i64, -1]); // [batch, hidden]
         let g = g.mul(self.activation.derivative(pre_hidden));
         let g = g.matmul(w_hidden.transpose()); // [batch, flat]

@@ -49,11 +49,12 @@ impl Dense {
     /// advances spectral norm's power iteration by one step.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let iterate = is_training(&self.linear.weight.val());
-        self.apply(x, self.weight(iterate))
+        self.forward_with(x, self.weight(iterate))
     }
 
-    /// x·w + b with an explicit weight `[d_in, d_out]`.
-    fn apply(&self, x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    /// x·w + b with an explicit weight `w` `[d_in, d_out]` (the result of
+    /// [`weight`](Dense::weight)); `[batch, d_in] → [batch, d_out]`.
+    pub fn forward_with(&self, x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
         let out = x.matmul(w);
         match &self.linear.bias {
             Some(bias) => out.add(bias.val().unsqueeze()),
@@ -149,9 +150,15 @@ impl Conv {
     /// norm's power iteration by one step.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let iterate = is_training(&self.weight.val());
+        self.forward_with(x, self.kernel(iterate))
+    }
+
+    /// The convolution with an explicit kernel `[c_out, c_in, k, k]` (the result of
+    /// [`kernel`](Conv::kernel)).
+    pub fn forward_with(&self, x: Tensor<4>, kernel: Tensor<4>) -> Tensor<4> {
         conv2d(
             x,
-            self.kernel(iterate),
+            kernel,
             Some(self.bias.val()),
             ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1),
         )

@@ -308,10 +308,7 @@ impl InputGradient<2> for MlpDiscriminator {
         let mut pre_activations = Vec::with_capacity(last);
         let mut h = x;
         for (layer, w) in self.layers[..last].iter().zip(&weights) {
-            let mut pre = h.matmul(w.clone());
-            if let Some(bias) = &layer.linear.bias {
-                pre = pre.add(bias.val().unsqueeze());
-            }
+            let pre = layer.forward_with(h, w.clone());
             h = self.activation.forward(pre.clone());
             pre_activations.push(pre);
         }

@@ -5,6 +5,17 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use burngan_core::HostRng;
 
+/// A parameter of shape `shape` drawn from U(−bound, bound) on `rng`.
+pub(crate) fn uniform_param<const D: usize>(
+    shape: [usize; D],
+    bound: f32,
+    rng: &mut HostRng,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let values = rng.uniform_vec(shape.iter().product(), -bound, bound);
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
 /// A Burn [`Linear`] layer `[d_input] → [d_output]` with PyTorch's default initialisation:
 /// weight and bias from U(−1/√d_input, 1/√d_input), drawn from `rng` (weight first, then bias).
 ///
@@ -16,16 +27,10 @@ pub fn linear_from_host(
     device: &Device,
 ) -> Linear {
     let bound = 1.0 / (d_input as f32).sqrt();
-    let weight = rng.uniform_vec(d_input * d_output, -bound, bound);
-    let bias = rng.uniform_vec(d_output, -bound, bound);
+    let weight = uniform_param([d_input, d_output], bound, rng, device);
+    let bias = uniform_param([d_output], bound, rng, device);
     Linear {
-        weight: Param::from_tensor(Tensor::from_data(
-            TensorData::new(weight, [d_input, d_output]),
-            device,
-        )),
-        bias: Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias, [d_output]),
-            device,
-        ))),
+        weight,
+        bias: Some(bias),
     }
 }

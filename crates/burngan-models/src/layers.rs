@@ -6,9 +6,10 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use burngan_core::HostRng;
 
+use crate::init::uniform_param;
 use crate::{SpectralNorm, linear_from_host};
 
 /// A fully connected layer `[batch, d_in] → [batch, d_out]`, optionally spectrally normalised.
@@ -107,17 +108,13 @@ impl Conv {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let fan_in = c_in * kernel * kernel;
-        let bound = 1.0 / (fan_in as f32).sqrt();
-        let weight = rng.uniform_vec(c_out * fan_in, -bound, bound);
-        let bias = rng.uniform_vec(c_out, -bound, bound);
+        let bound = 1.0 / ((c_in * kernel * kernel) as f32).sqrt();
+        let weight = uniform_param([c_out, c_in, kernel, kernel], bound, rng, device);
+        let bias = uniform_param([c_out], bound, rng, device);
         let spectral = spectral.then(|| SpectralNorm::new(c_out, rng, device));
         Self {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(weight, [c_out, c_in, kernel, kernel]),
-                device,
-            )),
-            bias: Param::from_tensor(Tensor::from_data(TensorData::new(bias, [c_out]), device)),
+            weight,
+            bias,
             spectral,
             stride,
             padding,
@@ -216,14 +213,11 @@ impl ConvTranspose {
         device: &Device,
     ) -> Self {
         let bound = 1.0 / ((c_out * kernel * kernel) as f32).sqrt();
-        let weight = rng.uniform_vec(c_in * c_out * kernel * kernel, -bound, bound);
-        let bias = rng.uniform_vec(c_out, -bound, bound);
+        let weight = uniform_param([c_in, c_out, kernel, kernel], bound, rng, device);
+        let bias = uniform_param([c_out], bound, rng, device);
         Self {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(weight, [c_in, c_out, kernel, kernel]),
-                device,
-            )),
-            bias: Param::from_tensor(Tensor::from_data(TensorData::new(bias, [c_out]), device)),
+            weight,
+            bias,
             stride,
             padding,
         }

@@ -380,38 +380,18 @@ mod tests {
         let config =
             MlpDiscriminatorConfig::new(vec![6]).with_normalization(Normalization::Spectral);
         let trained = config.init(3, &mut HostRng::seed_from(1), &device).unwrap();
-        let u_before: Vec<f32> = trained.layers[0]
-            .spectral
-            .as_ref()
-            .unwrap()
-            .u
-            .value_sync()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+        let u = |critic: &MlpDiscriminator| -> Vec<f32> {
+            let state = critic.layers[0].spectral.as_ref().unwrap();
+            state.u.value_sync().into_data().try_to_vec().unwrap()
+        };
+        let u_before = u(&trained);
         // A training forward advances u; the record must carry the advanced vector.
         let _ = trained.forward(HostRng::seed_from(2).normal([4, 3], &device));
-        let u_after: Vec<f32> = trained.layers[0]
-            .spectral
-            .as_ref()
-            .unwrap()
-            .u
-            .value_sync()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+        let u_after = u(&trained);
         assert_ne!(u_before, u_after);
         let fresh = config.init(3, &mut HostRng::seed_from(9), &device).unwrap();
         let loaded = fresh.load_record(trained.into_record());
-        let u_loaded: Vec<f32> = loaded.layers[0]
-            .spectral
-            .as_ref()
-            .unwrap()
-            .u
-            .value_sync()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+        let u_loaded = u(&loaded);
         assert_eq!(u_loaded, u_after);
     }
 

@@ -318,17 +318,15 @@ where
         let (loss, penalty) = match &self.penalty {
             Some((config, penalty_fn)) => {
                 let penalty = penalty_fn(config, &discriminator, real, fake, rng);
-                (loss.add(penalty.clone()), penalty.inner())
+                (loss.add(penalty.clone()), Some(penalty.inner()))
             }
-            None => (
-                loss,
-                Tensor::zeros([1], &self.device.clone().without_autodiff()),
-            ),
+            None => (loss, None),
         };
         let grads = GradientsParams::from_grads(loss.backward(), &discriminator);
         let record = keep.then(|| CriticRecord {
             loss: loss.clone().inner(),
-            penalty,
+            penalty: penalty
+                .unwrap_or_else(|| Tensor::zeros([1], &self.device.clone().without_autodiff())),
             real_logits: real_logits.inner(),
             fake_logits: fake_logits.inner(),
             grad_norm: gradient_norm(&discriminator, &grads, &self.device),

@@ -29,7 +29,7 @@ pub fn image_grid_png(
              3 channels, a positive size and at least one column"
         )));
     }
-    if images.is_empty() || images.len() % tile != 0 {
+    if images.is_empty() || !images.len().is_multiple_of(tile) {
         return Err(TrainError::Output(format!(
             "an image grid needs a whole number of {channels}×{height}×{width} images, got {} \
              values",

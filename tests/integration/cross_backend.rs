@@ -5,7 +5,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burngan_core::{HostRng, SampleSource};
 use burngan_data::ToyConfig;
-use burngan_train::{LrDecay, OptimizerConfig, TrainConfig, train_toy};
+use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+use burngan_train::{
+    DiscriminatorConfig, GeneratorConfig, LrDecay, OptimizerConfig, TrainConfig, train_toy,
+};
 
 use crate::support::{preset, regression_backends};
 
@@ -16,8 +19,8 @@ fn small_config() -> TrainConfig {
     config.run.steps = 20;
     config.run.log_every = 1;
     config.run.seed = 11;
-    config.generator.hidden = vec![32, 32];
-    config.discriminator.hidden = vec![32, 32];
+    generator(&mut config).hidden = vec![32, 32];
+    discriminator(&mut config).hidden = vec![32, 32];
     config.train.batch_size = 64;
     // A constant, fairly large rate so 20 steps move the losses far beyond the tolerance.
     config.train.lr_decay = LrDecay::Constant;
@@ -30,6 +33,23 @@ fn small_config() -> TrainConfig {
     config.optimizer.generator = adam.clone();
     config.optimizer.discriminator = adam;
     config
+}
+
+fn generator(config: &mut TrainConfig) -> &mut MlpGeneratorConfig {
+    match &mut config.generator {
+        GeneratorConfig::Mlp(generator) => generator,
+        other => panic!(
+            "the ring8 presets use an MLP generator, got {}",
+            other.kind()
+        ),
+    }
+}
+
+fn discriminator(config: &mut TrainConfig) -> &mut MlpDiscriminatorConfig {
+    match &mut config.discriminator {
+        DiscriminatorConfig::Mlp(discriminator) => discriminator,
+        other => panic!("the ring8 presets use an MLP critic, got {}", other.kind()),
+    }
 }
 
 /// Every float parameter of a module, flattened in visiting order.
@@ -48,12 +68,14 @@ fn parameters<M: Module>(module: &M) -> Vec<f32> {
 
 #[test]
 fn one_seed_gives_identical_weights_and_inputs_on_every_backend() {
-    let config = small_config();
+    let mut config = small_config();
     let mut reference: Option<[Vec<f32>; 4]> = None;
     for (kind, device) in regression_backends() {
         let mut rng = HostRng::seed_from(config.run.seed);
-        let generator = config.generator.init(2, &mut rng, &device).unwrap();
-        let discriminator = config.discriminator.init(2, &mut rng, &device).unwrap();
+        let generator = generator(&mut config).init(2, &mut rng, &device).unwrap();
+        let discriminator = discriminator(&mut config)
+            .init(2, &mut rng, &device)
+            .unwrap();
         let mut ring = ToyConfig::default_ring().build().unwrap();
         let real: Vec<f32> = ring
             .sample(64, &mut rng, &device)
@@ -95,7 +117,7 @@ fn twenty_penalised_spectral_norm_steps_agree_on_every_backend() {
         weight: 10.0,
         one_sided: false,
     });
-    config.discriminator.normalization = burngan_models::Normalization::Spectral;
+    discriminator(&mut config).normalization = burngan_models::Normalization::Spectral;
     config.train.critic_steps = 2;
     compare_backends(&config);
 }

@@ -78,7 +78,7 @@ fn ring8_ns_preset_on_flex_covers_the_ring_and_writes_the_run_directory() {
     }
     assert!(is_png(&out.join("plots/curves.png")));
     for net in ["generator", "discriminator"] {
-        let path = out.join(format!("checkpoints/final/{net}.bpk"));
+        let path = out.join(format!("checkpoints/step-{steps:08}/{net}.bpk"));
         assert!(
             std::fs::metadata(&path).is_ok_and(|m| m.len() > 100_000),
             "{net}"
@@ -126,7 +126,16 @@ fn every_shipped_preset_is_a_valid_config() {
     let mut expected: Vec<String> = ["grid25", "ring8"]
         .iter()
         .flat_map(|data| losses.iter().map(move |loss| format!("{data}-{loss}")))
-        .chain(std::iter::once("ring8-wgan-gp".to_string()))
+        .chain(
+            [
+                "ring8-wgan-gp",
+                "mnist-mlp-ns",
+                "mnist-dcgan-ns",
+                "mnist-dcgan-wgan-gp",
+                "mnist-cdcgan-hinge-sn",
+            ]
+            .map(String::from),
+        )
         .collect();
     expected.sort();
     assert_eq!(names, expected);

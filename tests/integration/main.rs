@@ -1,8 +1,10 @@
 //! burngan's one integration-test binary (so Burn links once): end-to-end runs through the
-//! real CLI, the CLI's handling of bad input, and cross-backend agreement.
+//! real CLI, the CLI's handling of bad input, image runs (data, resume, sample, export), and
+//! cross-backend agreement.
 
 mod cli;
 mod cross_backend;
 mod end_to_end;
+mod images;
 mod penalties;
 mod support;

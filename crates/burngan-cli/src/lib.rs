@@ -1,20 +1,27 @@
 //! The `burngan` command as a library: `train` runs a GAN from a TOML config on a chosen
-//! backend and writes a run directory; `info` lists the compiled backends and the adapter each
-//! one finds. `main.rs` only calls [`run`] and maps the [`Failure`] to an exit code, so tests
-//! drive the real command in-process.
+//! backend and writes a run directory (and continues one with `--resume`); `sample` draws an
+//! image grid from a checkpoint; `export` writes a checkpoint's generator as safetensors;
+//! `bench` times the benchmark workloads; `info` lists the compiled backends and the adapter
+//! each one finds. `main.rs` only calls [`run`] and maps the [`Failure`] to an exit code, so
+//! tests drive the real command in-process.
 //!
 //! Exit codes: 0 success, 1 run failure (including a backend with no device on this machine),
-//! 2 usage or configuration error.
+//! 2 usage or configuration error, 130 interrupted by Ctrl-C (after writing a checkpoint).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use burngan_backend::{BackendError, BackendKind};
+use burngan_core::{Generator, HostRng};
 use burngan_train::{
-    JsonlMetrics, Observer, PlotWriter, Progress, TrainConfig, TrainError, Workload, run_workload,
-    save_module, train_toy, write_atomically,
+    DataConfig, GeneratorConfig, ImageGenerator, JsonlMetrics, Observer, PlotWriter, Progress,
+    RunControl, StepMetrics, TrainConfig, TrainError, Workload, files, find_checkpoint,
+    generate_on_host, image_grid_png, load_image_generator, load_images, load_module,
+    read_checkpoint_state, run_workload, train_images_on, train_toy_with, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
@@ -30,6 +37,10 @@ struct Cli {
 enum Command {
     /// Train a GAN described by a TOML config and write a run directory.
     Train(TrainArgs),
+    /// Draw a grid of images from a checkpoint's generator.
+    Sample(SampleArgs),
+    /// Write a checkpoint's generator weights as safetensors with PyTorch names.
+    Export(ExportArgs),
     /// List the backends compiled into this binary and the device each one finds.
     Info,
     /// Time the benchmark workloads (iterations per second) on one backend.
@@ -52,12 +63,17 @@ struct BenchArgs {
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
     /// The run configuration (see assets/configs/).
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "resume",
+        conflicts_with = "resume"
+    )]
+    config: Option<PathBuf>,
     /// Backend to train on: ndarray, flex, wgpu, vulkan, metal or cuda.
     #[arg(long, value_name = "NAME", default_value = "flex")]
     backend: String,
-    /// Total generator steps (overrides run.steps).
+    /// Total generator steps of the run (overrides run.steps; with --resume, the new total).
     #[arg(long, value_name = "N")]
     steps: Option<usize>,
     /// Seed of the host RNG (overrides run.seed).
@@ -72,6 +88,64 @@ struct TrainArgs {
     /// Replace the outputs of an earlier run in the same directory.
     #[arg(long)]
     overwrite: bool,
+    /// Image data: an IDX image file (labels found beside it) or a folder of PNG/JPEG images
+    /// (overrides data.path of an image config).
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// The IDX labels file of --data, when it is not beside the images.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Continue the run in DIR from its newest checkpoint, appending to its metrics.jsonl;
+    /// --steps gives the run's new total.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["out", "overwrite", "seed", "data", "labels"]
+    )]
+    resume: Option<PathBuf>,
+    /// Stop after step N with a checkpoint (the run keeps its total length and schedule;
+    /// continue it with --resume).
+    #[arg(long, value_name = "N")]
+    stop_at: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SampleArgs {
+    /// A run directory, its checkpoints/ directory or one checkpoint directory.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// Number of images [default: 64, or 8 per class for a conditional run without --class].
+    #[arg(long, value_name = "N")]
+    n: Option<usize>,
+    /// Draw every image from class K (class-conditional runs); without it a conditional
+    /// generator draws one row of 8 per class.
+    #[arg(long, value_name = "K")]
+    class: Option<usize>,
+    /// The PNG grid to write.
+    #[arg(long, value_name = "FILE.png")]
+    out: PathBuf,
+    /// Seed of the latent noise.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+    /// Use the generator itself, not its moving average, when the run kept one.
+    #[arg(long)]
+    no_ema: bool,
+    /// Backend to generate on.
+    #[arg(long, value_name = "NAME", default_value = "flex")]
+    backend: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// A run directory, its checkpoints/ directory or one checkpoint directory.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Export the generator itself, not its moving average, when the run kept one.
+    #[arg(long)]
+    no_ema: bool,
 }
 
 /// A failure, classified for the exit code.
@@ -83,6 +157,8 @@ pub enum Failure {
     Usage(anyhow::Error),
     /// The run could not be completed (exit 1).
     Run(anyhow::Error),
+    /// Ctrl-C stopped the run after a checkpoint (exit 130).
+    Interrupted(anyhow::Error),
 }
 
 impl Failure {
@@ -91,6 +167,7 @@ impl Failure {
         match self {
             Failure::Arguments(_) | Failure::Usage(_) => 2,
             Failure::Run(_) => 1,
+            Failure::Interrupted(_) => 130,
         }
     }
 
@@ -99,13 +176,16 @@ impl Failure {
         match self {
             Failure::Arguments(error) => error.render().to_string(),
             Failure::Usage(error) | Failure::Run(error) => format!("error: {error:#}"),
+            Failure::Interrupted(error) => format!("{error:#}"),
         }
     }
 }
 
 impl From<TrainError> for Failure {
     fn from(error: TrainError) -> Self {
-        if error.is_usage_error() {
+        if matches!(error, TrainError::Interrupted { .. }) {
+            Failure::Interrupted(error.into())
+        } else if error.is_usage_error() {
             Failure::Usage(error.into())
         } else {
             Failure::Run(error.into())
@@ -141,6 +221,8 @@ where
     };
     match cli.command {
         Command::Train(args) => train(args),
+        Command::Sample(args) => sample(args),
+        Command::Export(args) => export(args),
         Command::Info => info(),
         Command::Bench(args) => bench(args),
     }
@@ -168,10 +250,14 @@ fn info() -> Result<(), Failure> {
 const RUN_FILES: [&str; 3] = ["metrics.jsonl", "eval.json", "config.toml"];
 
 fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<(), Failure> {
-    let existing: Vec<&str> = RUN_FILES
+    let mut existing: Vec<&str> = RUN_FILES
         .into_iter()
         .filter(|f| out.join(f).exists())
         .collect();
+    let checkpoints = out.join("checkpoints");
+    if std::fs::read_dir(&checkpoints).is_ok_and(|mut entries| entries.next().is_some()) {
+        existing.push("checkpoints/");
+    }
     if !existing.is_empty() {
         if !overwrite {
             return Err(Failure::Usage(anyhow!(
@@ -181,7 +267,16 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<(), Failure> {
                 existing.join(", ")
             )));
         }
-        for file in existing {
+        // The old run's checkpoints go first (a resume must never mix two runs), then its
+        // grids and files.
+        for dir in ["checkpoints", "samples"].map(|d| out.join(d)) {
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))
+                    .map_err(Failure::Usage)?;
+            }
+        }
+        for file in RUN_FILES.into_iter().filter(|f| out.join(f).exists()) {
             std::fs::remove_file(out.join(file))
                 .with_context(|| format!("cannot remove {}", out.join(file).display()))
                 .map_err(Failure::Usage)?;
@@ -208,9 +303,96 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<(), Failure> {
         .map_err(Failure::Usage)
 }
 
+/// The recorded steps of `metrics.jsonl` up to `step`; the file is rewritten without the
+/// later lines (steps a stopped run logged after its last checkpoint, which the resumed run
+/// records again).
+fn truncate_metrics(path: &Path, step: usize) -> Result<Vec<StepMetrics>, Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(TrainError::io("cannot read", path, e).into()),
+    };
+    let mut kept = String::new();
+    let mut history = Vec::new();
+    for line in text.lines() {
+        // A line cut short by a crash is dropped with everything after it.
+        let Ok(metrics) = serde_json::from_str::<StepMetrics>(line) else {
+            break;
+        };
+        if metrics.step > step {
+            break;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+        history.push(metrics);
+    }
+    write_atomically(path, kept.as_bytes())?;
+    Ok(history)
+}
+
+/// Ctrl-C (and SIGTERM) set the returned flag: the run stops after its current step with a
+/// checkpoint. A second Ctrl-C ends the process at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Failing to install a handler only loses the graceful stop, so it is not an error.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag));
+        let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
+    }
+    flag
+}
+
+/// The header of a run's `config.toml`.
+fn resolved_text(config: &TrainConfig, command: &str) -> String {
+    format!(
+        "# Resolved config of a burngan {} run: `{command}`.\n{}",
+        env!("CARGO_PKG_VERSION"),
+        config.to_toml()
+    )
+}
+
 fn train(args: TrainArgs) -> Result<(), Failure> {
     let kind: BackendKind = args.backend.parse()?;
-    let mut config = TrainConfig::load(&args.config)?;
+    let resume = args.resume.clone();
+    // When resuming: the checkpoint to continue from and its state.
+    let mut resume_from = None;
+    let (mut config, out, name) = match (&resume, &args.config) {
+        (Some(dir), _) => {
+            if dir.join(files::STATE).is_file() || !dir.join("checkpoints").is_dir() {
+                return Err(Failure::Usage(anyhow!(
+                    "{} is not a run directory (it has no checkpoints/ directory); pass the \
+                     --out directory of an earlier burngan train run, not one of its \
+                     checkpoints",
+                    dir.display()
+                )));
+            }
+            let checkpoint = find_checkpoint(dir)?;
+            let state = read_checkpoint_state(&checkpoint)?;
+            // The config stored with the checkpoint, not the run directory's copy, which a
+            // later invocation may have rewritten.
+            let config = checkpoint_config_file(&checkpoint)?;
+            let name = dir
+                .file_name()
+                .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            resume_from = Some(state);
+            (config, dir.clone(), name)
+        }
+        (None, Some(path)) => {
+            let name = path
+                .file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+            (TrainConfig::load(path)?, out, name)
+        }
+        (None, None) => {
+            return Err(Failure::Usage(anyhow!(
+                "pass --config FILE to start a run or --resume DIR to continue one"
+            )));
+        }
+    };
     if let Some(steps) = args.steps {
         config.run.steps = steps;
     }
@@ -220,73 +402,293 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
     if let Some(log_every) = args.log_every {
         config.run.log_every = log_every;
     }
+    if args.data.is_some() || args.labels.is_some() {
+        let DataConfig::Images(images) = &mut config.data else {
+            return Err(Failure::Usage(anyhow!(
+                "--data and --labels apply to image configs ([data] kind = \"images\"); this \
+                 config trains on toy data"
+            )));
+        };
+        if let Some(data) = &args.data {
+            images.path = data.clone();
+            images.labels = None;
+        }
+        if let Some(labels) = &args.labels {
+            images.labels = Some(labels.clone());
+        }
+    }
+    if let DataConfig::Images(images) = &mut config.data {
+        // Resolved configs name data by absolute path, so a resume works from any directory.
+        if let Ok(path) = std::fs::canonicalize(&images.path) {
+            images.path = path;
+        }
+        if let Some(labels) = &images.labels
+            && let Ok(path) = std::fs::canonicalize(labels)
+        {
+            images.labels = Some(path);
+        }
+    }
     config.validate()?;
-    let name = args
-        .config
-        .file_stem()
-        .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let done = resume_from.as_ref().map_or(0, |state| state.step);
+    if done >= config.run.steps {
+        return Err(Failure::Usage(anyhow!(
+            "the run in {} already reached step {done} of {}; pass --steps larger than {done} \
+             to train further",
+            out.display(),
+            config.run.steps
+        )));
+    }
+    if let Some(stop) = args.stop_at
+        && (stop <= done || stop > config.run.steps)
+    {
+        return Err(Failure::Usage(anyhow!(
+            "--stop-at must be after step {done} and at most the run's {} steps, got {stop}",
+            config.run.steps
+        )));
+    }
     let device = burngan_backend::device(kind)?;
-    prepare_out_dir(&out, args.overwrite)?;
-
-    let resolved = format!(
-        "# Resolved config of a burngan {} run: `burngan train --config {} --backend {kind}`.\n{}",
-        env!("CARGO_PKG_VERSION"),
-        args.config.display(),
-        config.to_toml()
-    );
+    // Bad image data is reported before anything is written.
+    let dataset = match &config.data {
+        DataConfig::Images(_) => Some(load_images(&config)?),
+        DataConfig::Toy(_) => None,
+    };
+    let history = match &resume_from {
+        Some(state) => {
+            if state.backend != kind.name() {
+                eprintln!(
+                    "note: the run was trained on {}; continuing on {kind} will not be \
+                     bit-identical to an uninterrupted run",
+                    state.backend
+                );
+            }
+            truncate_metrics(&out.join("metrics.jsonl"), state.step)?
+        }
+        None => {
+            prepare_out_dir(&out, args.overwrite)?;
+            Vec::new()
+        }
+    };
+    let command = match (&resume, &args.config) {
+        (Some(dir), _) => format!("burngan train --resume {} --backend {kind}", dir.display()),
+        (None, config) => format!(
+            "burngan train --config {} --backend {kind}",
+            config.as_deref().unwrap_or(Path::new("?")).display()
+        ),
+    };
+    let resolved = resolved_text(&config, &command);
     write_atomically(&out.join("config.toml"), resolved.as_bytes())?;
 
+    let control = RunControl {
+        dir: Some(out.clone()),
+        resume: resume.is_some(),
+        stop_at: args.stop_at,
+        interrupt: Some(interrupt_flag()),
+        backend: kind.name().to_string(),
+        config_text: resolved,
+    };
     let mut progress = Progress::new();
     let mut metrics = JsonlMetrics::append(&out.join("metrics.jsonl"))?;
-    let mut plots = PlotWriter::new(&out)?;
+    let mut plots = PlotWriter::new(&out)?.with_history(history);
     let started = Instant::now();
-    let run = {
-        let mut observers: [&mut dyn Observer; 3] = [&mut progress, &mut metrics, &mut plots];
-        train_toy(&config, &device, &mut observers)?
+    let mut observers: [&mut dyn Observer; 3] = [&mut progress, &mut metrics, &mut plots];
+    let (steps, evaluation, checkpoint, stopped_early) = match &config.data {
+        DataConfig::Toy(_) => {
+            let run = train_toy_with(&config, &device, &mut observers, &control)?;
+            (
+                run.summary.steps,
+                run.summary.evaluation,
+                run.checkpoint,
+                run.stopped_early,
+            )
+        }
+        DataConfig::Images(_) => {
+            let dataset = dataset.ok_or_else(|| Failure::Run(anyhow!("image data not loaded")))?;
+            let run = train_images_on(dataset, &config, &device, &mut observers, &control)?;
+            (run.summary.steps, None, run.checkpoint, run.stopped_early)
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
 
-    let checkpoint = out.join("checkpoints").join("final");
-    std::fs::create_dir_all(&checkpoint)
-        .with_context(|| format!("cannot create {}", checkpoint.display()))
-        .map_err(Failure::Run)?;
-    save_module(&run.generator, &checkpoint.join("generator.bpk"))?;
-    save_module(&run.discriminator, &checkpoint.join("discriminator.bpk"))?;
-
-    let evaluation = &run.summary.evaluation;
-    let report = serde_json::json!({
-        "modes_covered": evaluation.modes_covered,
-        "modes_total": evaluation.modes_total,
-        "high_quality_fraction": evaluation.high_quality_fraction,
-        "high_quality_per_mode": evaluation.high_quality_per_mode,
-        "samples": evaluation.samples,
-        "steps": run.summary.steps,
+    let mut report = serde_json::json!({
+        "steps": steps,
+        "total_steps": config.run.steps,
         "seed": config.run.seed,
         "backend": kind.name(),
         "train_seconds": seconds,
     });
+    if let Some(evaluation) = &evaluation {
+        report["modes_covered"] = evaluation.modes_covered.into();
+        report["modes_total"] = evaluation.modes_total.into();
+        report["high_quality_fraction"] = evaluation.high_quality_fraction.into();
+        report["high_quality_per_mode"] = evaluation.high_quality_per_mode.clone().into();
+        report["samples"] = evaluation.samples.into();
+    }
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Failure::Run(anyhow!("cannot encode eval.json: {e}")))?;
     write_atomically(&out.join("eval.json"), text.as_bytes())?;
 
-    println!(
-        "{name} on {kind}: {} steps in {seconds:.1} s; {}/{} modes covered, {:.1}% high-quality \
-         samples",
-        run.summary.steps,
-        evaluation.modes_covered,
-        evaluation.modes_total,
-        100.0 * evaluation.high_quality_fraction
-    );
+    let done = format!("{name} on {kind}: {steps}/{} steps", config.run.steps);
+    match &evaluation {
+        Some(e) => println!(
+            "{done} in {seconds:.1} s; {}/{} modes covered, {:.1}% high-quality samples",
+            e.modes_covered,
+            e.modes_total,
+            100.0 * e.high_quality_fraction
+        ),
+        None => println!("{done} in {seconds:.1} s"),
+    }
     println!("outputs in {}:", out.display());
     println!("  config.toml, metrics.jsonl, eval.json");
     for path in plots.written().iter().rev().take(2).rev() {
         println!("  {}", path.strip_prefix(&out).unwrap_or(path).display());
     }
-    println!("  checkpoints/final/{{generator,discriminator}}.bpk");
+    if let Some(checkpoint) = checkpoint {
+        println!(
+            "  {}/",
+            checkpoint
+                .strip_prefix(&out)
+                .unwrap_or(&checkpoint)
+                .display()
+        );
+    }
+    if stopped_early {
+        println!(
+            "stopped at step {steps} as asked; continue with: burngan train --resume {} \
+             --backend {kind}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The config stored in the checkpoint directory `checkpoint`.
+fn checkpoint_config_file(checkpoint: &Path) -> Result<TrainConfig, Failure> {
+    let path = checkpoint.join(files::CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| {
+            format!(
+                "cannot read the config stored with checkpoint {}",
+                checkpoint.display()
+            )
+        })
+        .map_err(Failure::Run)?;
+    Ok(TrainConfig::from_toml(&text, &path.display().to_string())?)
+}
+
+/// The newest checkpoint under `dir`, its state (checked before anything is written) and the
+/// config stored with it.
+fn checkpoint_config(dir: &Path) -> Result<(PathBuf, u64, TrainConfig), Failure> {
+    let checkpoint = find_checkpoint(dir)?;
+    let state = read_checkpoint_state(&checkpoint)?;
+    let config = checkpoint_config_file(&checkpoint)?;
+    Ok((checkpoint, state.step as u64, config))
+}
+
+fn sample(args: SampleArgs) -> Result<(), Failure> {
+    let kind: BackendKind = args.backend.parse()?;
+    if let Some(n) = args.n
+        && !(1..=4096).contains(&n)
+    {
+        return Err(Failure::Usage(anyhow!(
+            "--n must be between 1 and 4096, got {n}"
+        )));
+    }
+    let (checkpoint, step, config) = checkpoint_config(&args.checkpoint)?;
+    let DataConfig::Images(images) = &config.data else {
+        return Err(Failure::Usage(anyhow!(
+            "{} is a toy run; `burngan sample` draws image grids (toy runs plot their samples \
+             in samples/ while training)",
+            args.checkpoint.display()
+        )));
+    };
+    let shape = images.shape();
+    let device = burngan_backend::device(kind)?;
+    let generator = load_image_generator(&config, &checkpoint, !args.no_ema, &device)?;
+    let classes = generator.num_classes();
+    let n = match (args.n, args.class, classes) {
+        (Some(n), _, _) => n,
+        (None, None, classes) if classes > 0 => burngan_train::GRID_COLUMNS * classes,
+        (None, _, _) => 64,
+    };
+    let columns = match (args.class, classes) {
+        (Some(_), 0) => {
+            return Err(Failure::Usage(anyhow!(
+                "--class needs a class-conditional run; {} trains an unconditional generator",
+                args.checkpoint.display()
+            )));
+        }
+        (Some(class), classes) if class >= classes => {
+            return Err(Failure::Usage(anyhow!(
+                "--class must be below the run's {classes} classes, got {class}"
+            )));
+        }
+        (None, classes) if classes > 0 => burngan_train::GRID_COLUMNS,
+        _ => (1..=n).find(|c| c * c >= n).unwrap_or(1),
+    };
+    let labels: Option<Vec<usize>> = match (args.class, classes) {
+        (_, 0) => None,
+        (Some(class), _) => Some(vec![class; n]),
+        (None, classes) => Some((0..n).map(|i| (i / columns) % classes).collect()),
+    };
+    let mut rng = HostRng::seed_from(args.seed);
+    let noise = rng.normal_vec(n * generator.latent_dim());
+    let pixels = generate_on_host(&generator, &noise, labels.as_deref(), &device);
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| {
+                format!(
+                    "cannot create {}; choose a writable --out",
+                    parent.display()
+                )
+            })
+            .map_err(Failure::Usage)?;
+    }
+    image_grid_png(&args.out, &pixels, shape, columns)?;
+    println!(
+        "wrote {} images ({} per row) from {} (step {step}) to {}",
+        n,
+        columns,
+        checkpoint.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<(), Failure> {
+    let (checkpoint, _, config) = checkpoint_config(&args.checkpoint)?;
+    // Weights are read back on the host, so the CPU backend is enough for any run.
+    let device = burngan_backend::device(BackendKind::Flex)?;
+    let ema = !args.no_ema && checkpoint.join(files::EMA).is_file();
+    let export_error = |e: burngan_export::ExportError| Failure::Run(anyhow!(e));
+    let summary = match (&config.data, &config.generator) {
+        (DataConfig::Toy(_), GeneratorConfig::Mlp(g)) => {
+            let generator = g
+                .init(2, &mut HostRng::seed_from(0), &device)
+                .map_err(|e| Failure::Usage(anyhow!(e)))?;
+            let file = if ema { files::EMA } else { files::GENERATOR };
+            let generator = load_module(generator, &checkpoint.join(file))?;
+            burngan_export::export_safetensors(&generator, &args.out).map_err(export_error)?
+        }
+        _ => {
+            let generator = load_image_generator(&config, &checkpoint, !args.no_ema, &device)?;
+            match &generator {
+                ImageGenerator::Mlp(g) => burngan_export::export_safetensors(g, &args.out),
+                ImageGenerator::Dcgan(g) => burngan_export::export_safetensors(g, &args.out),
+                ImageGenerator::Conditional(g) => burngan_export::export_safetensors(g, &args.out),
+            }
+            .map_err(export_error)?
+        }
+    };
+    let which = if ema {
+        "moving-average generator"
+    } else {
+        "generator"
+    };
+    println!(
+        "{summary}\n({which} of {}; generator.kind = \"{}\")",
+        checkpoint.display(),
+        config.generator.kind()
+    );
     Ok(())
 }
 

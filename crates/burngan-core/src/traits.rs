@@ -5,7 +5,7 @@
 //! an [`AdversarialLoss`]; the trainer needs nothing else.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::HostRng;
 
@@ -18,7 +18,23 @@ pub trait Generator<const D: usize>: Module {
     fn latent_dim(&self) -> usize;
 
     /// Maps a batch of latent codes `[batch, latent_dim]` to a batch of samples.
+    ///
+    /// A class-conditional generator called without labels generates class `i mod
+    /// num_classes` in row `i`.
     fn forward(&self, z: Tensor<2>) -> Tensor<D>;
+
+    /// The number of classes of a class-conditional generator; 0 (the default) for an
+    /// unconditional one. The trainer passes labels only when this is positive.
+    fn num_classes(&self) -> usize {
+        0
+    }
+
+    /// Samples of the requested classes: latent codes `[batch, latent_dim]` and labels
+    /// `[batch]` in `0..num_classes`. An unconditional generator ignores the labels (default).
+    fn forward_labeled(&self, z: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<D> {
+        let _ = labels;
+        self.forward(z)
+    }
 }
 
 /// A discriminator (or critic) D: samples in, one unnormalised logit per sample out.
@@ -27,7 +43,23 @@ pub trait Generator<const D: usize>: Module {
 /// logit itself as the critic value.
 pub trait Discriminator<const D: usize>: Module {
     /// Maps a batch of samples to logits of shape `[batch, 1]`.
+    ///
+    /// A class-conditional critic called without labels gives its unconditional part only
+    /// (for a projection discriminator, the logit without the class projection).
     fn forward(&self, x: Tensor<D>) -> Tensor<2>;
+
+    /// The number of classes of a class-conditional critic; 0 (the default) for an
+    /// unconditional one.
+    fn num_classes(&self) -> usize {
+        0
+    }
+
+    /// Logits `[batch, 1]` of samples with their labels `[batch]` in `0..num_classes`. An
+    /// unconditional critic ignores the labels (default).
+    fn forward_labeled(&self, x: Tensor<D>, labels: Tensor<1, Int>) -> Tensor<2> {
+        let _ = labels;
+        self.forward(x)
+    }
 
     /// Named scalar diagnostics of the current weights, each of shape `[1]` and outside any
     /// autodiff graph (for example `sigma.layers.0`, the spectral norm of a layer's weight).
@@ -49,6 +81,14 @@ pub trait InputGradient<const D: usize>: Discriminator<D> {
     /// ∂(Σ_batch D(x))/∂x, with the same shape as `x`. Row i is ∇ₓD(xᵢ) because samples do
     /// not interact inside the critic.
     fn input_gradient(&self, x: Tensor<D>) -> Tensor<D>;
+
+    /// ∂(Σ_batch D(x, y))/∂x for samples with labels `[batch]`, the input gradient of
+    /// [`forward_labeled`](Discriminator::forward_labeled). Unconditional critics ignore the
+    /// labels (default).
+    fn input_gradient_labeled(&self, x: Tensor<D>, labels: Tensor<1, Int>) -> Tensor<D> {
+        let _ = labels;
+        self.input_gradient(x)
+    }
 
     /// The first layer (its path in the module and its kind) through which the input gradient
     /// cannot be written per sample, such as a BatchNorm that mixes the samples of a batch.
@@ -98,4 +138,15 @@ pub trait AdversarialLoss: Send + Sync {
 pub trait SampleSource<const D: usize> {
     /// A batch of `batch` real samples on `device`.
     fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<D>;
+
+    /// A batch with its class labels `[batch]`, when the source has labels; `None` (the
+    /// default) otherwise. Class-conditional training draws its real batches here.
+    fn sample_labeled(
+        &mut self,
+        batch: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> (Tensor<D>, Option<Tensor<1, Int>>) {
+        (self.sample(batch, rng, device), None)
+    }
 }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use burngan_core::{HostRng, SampleSource};
 use serde::{Deserialize, Serialize};
 
@@ -198,12 +198,27 @@ impl EpochSampler {
 impl SampleSource<4> for EpochSampler {
     /// `[batch, channels, height, width]` images in [−1, 1]; labels are dropped.
     fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<4> {
-        let (pixels, _) = self.next_batch(batch, rng);
+        self.sample_labeled(batch, rng, device).0
+    }
+
+    /// The images and, for a labelled dataset, their labels `[batch]`.
+    fn sample_labeled(
+        &mut self,
+        batch: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> (Tensor<4>, Option<Tensor<1, Int>>) {
+        let (pixels, labels) = self.next_batch(batch, rng);
         let [channels, height, width] = self.dataset.shape();
-        Tensor::from_data(
+        let images = Tensor::from_data(
             TensorData::new(pixels, [batch, channels, height, width]),
             device,
-        )
+        );
+        let labels = labels.map(|labels| {
+            let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
+            Tensor::from_data(TensorData::new(labels, [batch]), device)
+        });
+        (images, labels)
     }
 }
 

@@ -14,7 +14,7 @@
 //! The norms are taken per sample over all of its features (every pixel of every channel).
 //! Random factors come from the run's [`HostRng`], so they are the same on every backend.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use burngan_core::{HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
@@ -186,8 +186,28 @@ impl PenaltyConfig {
     where
         C: InputGradient<D>,
     {
+        self.compute_labeled(critic, real, fake, None, rng)
+    }
+
+    /// [`compute`](Self::compute) for a class-conditional critic: real and fake samples share
+    /// the labels `[batch]`, and so do the penalty's points (interpolates or perturbed reals).
+    pub fn compute_labeled<C, const D: usize>(
+        &self,
+        critic: &C,
+        real: Tensor<D>,
+        fake: Tensor<D>,
+        labels: Option<Tensor<1, Int>>,
+        rng: &mut HostRng,
+    ) -> Tensor<1>
+    where
+        C: InputGradient<D>,
+    {
         let points = self.points(real, fake, rng);
-        self.from_gradient(critic.input_gradient(points))
+        let gradient = match labels {
+            Some(labels) => critic.input_gradient_labeled(points, labels),
+            None => critic.input_gradient(points),
+        };
+        self.from_gradient(gradient)
     }
 }
 

@@ -7,12 +7,13 @@
 //!   normalisation (or spectral norm on every weight), so it supports gradient penalties.
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
-use crate::{Activation, Conv, ConvTranspose, Dense, ModelError};
+use crate::layers::batch_norm;
+use crate::{Activation, Conv, ConvTranspose, Dense, ModelError, image_size};
 
 const KERNEL: usize = 4;
 const STRIDE: usize = 2;
@@ -36,23 +37,23 @@ pub struct DcganDiscriminatorConfig {
     pub spectral_norm: bool,
 }
 
-fn critic_channels() -> Vec<usize> {
+pub(crate) fn critic_channels() -> Vec<usize> {
     vec![64, 128]
 }
 
-fn generator_channels() -> Vec<usize> {
+pub(crate) fn generator_channels() -> Vec<usize> {
     vec![128, 64]
 }
 
-fn hidden() -> usize {
+pub(crate) fn hidden() -> usize {
     1024
 }
 
-fn leaky() -> Activation {
+pub(crate) fn leaky() -> Activation {
     Activation::LeakyRelu(0.2)
 }
 
-fn latent() -> usize {
+pub(crate) fn latent() -> usize {
     100
 }
 
@@ -70,26 +71,24 @@ impl Default for DcganDiscriminatorConfig {
 /// Image shape `[channels, height, width]` checks shared by both networks: positive sizes, a
 /// square image whose side halves `stages` times without remainder.
 fn check_image(prefix: &str, image: [usize; 3], stages: usize) -> Result<usize, ModelError> {
-    let [channels, height, width] = image;
-    for (name, value) in [("channels", channels), ("height", height), ("width", width)] {
-        if value == 0 {
-            return Err(ModelError::ZeroSize {
-                field: format!("{prefix}: image {name}"),
-                value,
-            });
+    image_size(prefix, image)?;
+    let [_, height, width] = image;
+    let factor = u32::try_from(stages)
+        .ok()
+        .and_then(|stages| 1usize.checked_shl(stages));
+    match factor {
+        Some(factor) if height == width && height % factor == 0 => Ok(height / factor),
+        _ => {
+            let multiple = factor.map_or_else(|| format!("2^{stages}"), |f| f.to_string());
+            Err(ModelError::BadShape {
+                message: format!(
+                    "{prefix}: a DCGAN with {stages} stride-2 stages needs a square image whose \
+                     side is a multiple of {multiple}, got {height}×{width}; resize the images \
+                     or change the number of channels entries"
+                ),
+            })
         }
     }
-    let factor = 1usize << stages;
-    if height != width || height % factor != 0 {
-        return Err(ModelError::BadShape {
-            message: format!(
-                "{prefix}: a DCGAN with {stages} stride-2 stages needs a square image whose \
-                 side is a multiple of {factor}, got {height}×{width}; resize the images or \
-                 change the number of channels entries"
-            ),
-        });
-    }
-    Ok(height / factor)
 }
 
 fn check_widths(prefix: &str, channels: &[usize], hidden: usize) -> Result<(), ModelError> {
@@ -171,17 +170,63 @@ pub struct DcganDiscriminator {
     activation: Activation,
 }
 
-impl Discriminator<4> for DcganDiscriminator {
-    /// `[batch, c, h, w] → [batch, 1]`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+impl DcganDiscriminator {
+    /// The hidden features h = act(hidden(flatten(convs(x)))) on which the logit layer acts:
+    /// `[batch, c, h, w] → [batch, hidden]`. A training forward advances spectral norm's power
+    /// iteration of every layer it uses by one step.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x;
         for conv in &self.convs {
             x = self.activation.forward(conv.forward(x));
         }
         let [batch, c, h, w] = x.dims();
         let flat = x.reshape([batch, c * h * w]);
-        let hidden = self.activation.forward(self.hidden.forward(flat));
-        self.output.forward(hidden)
+        self.activation.forward(self.hidden.forward(flat))
+    }
+
+    /// The logit layer's weight the forward pass uses, as a row `[1, hidden]`: ∂logit/∂h.
+    pub(crate) fn output_direction(&self) -> Tensor<2> {
+        self.output.weight(false).transpose()
+    }
+
+    /// The input gradient through the features: given `top` = ∂(Σ_batch D)/∂h, `[batch,
+    /// hidden]` (or `[1, hidden]`, the same for every sample), writes out the transposed chain
+    /// below h with the forward's weights: ⊙ act′, ·W_hiddenᵀ, reshape to the last feature map,
+    /// then per convolution from the top ⊙ act′ and conv_transpose2d with the same kernel,
+    /// stride and padding. `x` `[batch, c, h, w] →` ∂(Σ_batch D)/∂x `[batch, c, h, w]`.
+    pub(crate) fn input_gradient_below_features(&self, x: Tensor<4>, top: Tensor<2>) -> Tensor<4> {
+        let kernels: Vec<Tensor<4>> = self.convs.iter().map(|c| c.kernel(false)).collect();
+        let mut sizes = Vec::with_capacity(self.convs.len());
+        let mut pre_activations = Vec::with_capacity(self.convs.len());
+        let mut h = x;
+        for (conv, kernel) in self.convs.iter().zip(&kernels) {
+            let [_, _, height, width] = h.dims();
+            sizes.push([height, width]);
+            let pre = conv.forward_with(h, kernel.clone());
+            h = self.activation.forward(pre.clone());
+            pre_activations.push(pre);
+        }
+        let feature_dims = h.dims();
+        let [batch, c, fh, fw] = feature_dims;
+        let flat = h.reshape([batch, c * fh * fw]);
+        let w_hidden = self.hidden.weight(false); // [flat, hidden]
+        let pre_hidden = self.hidden.forward_with(flat, w_hidden.clone());
+        let g = top.expand([batch as i64, -1]); // [batch, hidden]
+        let g = g.mul(self.activation.derivative(pre_hidden));
+        let g = g.matmul(w_hidden.transpose()); // [batch, flat]
+        let mut g = g.reshape(feature_dims);
+        for ((conv, pre), size) in self.convs.iter().zip(pre_activations).zip(sizes).rev() {
+            g = g.mul(self.activation.derivative(pre));
+            g = conv.backward_input(g, size);
+        }
+        g
+    }
+}
+
+impl Discriminator<4> for DcganDiscriminator {
+    /// `[batch, c, h, w] → [batch, 1]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.features(x))
     }
 
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
@@ -203,32 +248,7 @@ impl InputGradient<4> for DcganDiscriminator {
     /// conv_transpose2d with the same kernel, stride and padding.
     /// `[batch, c, h, w] → [batch, c, h, w]`.
     fn input_gradient(&self, x: Tensor<4>) -> Tensor<4> {
-        let kernels: Vec<Tensor<4>> = self.convs.iter().map(|c| c.kernel(false)).collect();
-        let mut sizes = Vec::with_capacity(self.convs.len());
-        let mut pre_activations = Vec::with_capacity(self.convs.len());
-        let mut h = x;
-        for (conv, kernel) in self.convs.iter().zip(&kernels) {
-            let [_, _, height, width] = h.dims();
-            sizes.push([height, width]);
-            let pre = conv.forward_with(h, kernel.clone());
-            h = self.activation.forward(pre.clone());
-            pre_activations.push(pre);
-        }
-        let feature_dims = h.dims();
-        let [batch, c, fh, fw] = feature_dims;
-        let flat = h.reshape([batch, c * fh * fw]);
-        let w_hidden = self.hidden.weight(false); // [flat, hidden]
-        let w_out = self.output.weight(false); // [hidden, 1]
-        let pre_hidden = self.hidden.forward_with(flat, w_hidden.clone());
-        let g = w_out.transpose().expand([batch as i64, -1]); // [batch, hidden]
-        let g = g.mul(self.activation.derivative(pre_hidden));
-        let g = g.matmul(w_hidden.transpose()); // [batch, flat]
-        let mut g = g.reshape(feature_dims);
-        for ((conv, pre), size) in self.convs.iter().zip(pre_activations).zip(sizes).rev() {
-            g = g.mul(self.activation.derivative(pre));
-            g = conv.backward_input(g, size);
-        }
-        g
+        self.input_gradient_below_features(x, self.output_direction())
     }
 }
 
@@ -256,13 +276,6 @@ impl Default for DcganGeneratorConfig {
             channels: generator_channels(),
         }
     }
-}
-
-fn batch_norm(features: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(features)
-        .with_epsilon(1e-5)
-        .with_momentum(0.1)
-        .init(device)
 }
 
 impl DcganGeneratorConfig {

@@ -16,6 +16,16 @@ pub(crate) fn uniform_param<const D: usize>(
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
+/// A parameter of shape `shape` drawn from N(0, 1) on `rng`.
+pub(crate) fn normal_param<const D: usize>(
+    shape: [usize; D],
+    rng: &mut HostRng,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let values = rng.normal_vec(shape.iter().product());
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
 /// A Burn [`Linear`] layer `[d_input] → [d_output]` with PyTorch's default initialisation:
 /// weight and bias from U(−1/√d_input, 1/√d_input), drawn from `rng` (weight first, then bias).
 ///

@@ -3,13 +3,13 @@
 //! the weights of the forward pass, spectral normalisation included.
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use burngan_core::HostRng;
 
-use crate::init::uniform_param;
+use crate::init::{normal_param, uniform_param};
 use crate::{SpectralNorm, linear_from_host};
 
 /// A fully connected layer `[batch, d_in] → [batch, d_out]`, optionally spectrally normalised.
@@ -73,8 +73,17 @@ impl Dense {
 
 /// Whether `weight` takes part in a backward pass: spectral norm's power iteration advances
 /// only then (not in evaluation, not in a frozen copy).
-fn is_training<const R: usize>(weight: &Tensor<R>) -> bool {
+pub(crate) fn is_training<const R: usize>(weight: &Tensor<R>) -> bool {
     weight.is_autodiff() && weight.is_require_grad()
+}
+
+/// A BatchNorm over `features` channels with PyTorch's defaults (epsilon 1e-5, momentum 0.1,
+/// γ = 1, β = 0); `features` must be positive.
+pub(crate) fn batch_norm(features: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features)
+        .with_epsilon(1e-5)
+        .with_momentum(0.1)
+        .init(device)
 }
 
 /// A 2-D convolution `[batch, c_in, h, w] → [batch, c_out, h', w']` with square kernel, stride
@@ -231,5 +240,73 @@ impl ConvTranspose {
             Some(self.bias.val()),
             ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1),
         )
+    }
+}
+
+/// A class-embedding table `[num_classes, dim]`: row y is the vector of class y. Optionally
+/// spectrally normalised, the table viewed as a `[num_classes, dim]` matrix (as PyTorch's
+/// `spectral_norm` treats an `nn.Embedding`), so u has `num_classes` entries.
+#[derive(Module, Debug)]
+pub struct ClassEmbedding {
+    /// The table `[num_classes, dim]`.
+    pub weight: Param<Tensor<2>>,
+    /// Power-iteration state when the table is spectrally normalised.
+    pub spectral: Option<SpectralNorm>,
+}
+
+impl ClassEmbedding {
+    /// A table with entries from N(0, 1) drawn from `rng`, PyTorch's `nn.Embedding` default;
+    /// no spectral norm.
+    pub fn normal(num_classes: usize, dim: usize, rng: &mut HostRng, device: &Device) -> Self {
+        Self {
+            weight: normal_param([num_classes, dim], rng, device),
+            spectral: None,
+        }
+    }
+
+    /// A table with Glorot (Xavier) uniform entries, U(−a, a) with a = √(6/(num_classes +
+    /// dim)), drawn from `rng`, then u when `spectral` (the projection discriminator's
+    /// initialisation in Miyato & Koyama's code).
+    pub fn xavier(
+        num_classes: usize,
+        dim: usize,
+        spectral: bool,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let bound = (6.0 / (num_classes + dim) as f32).sqrt();
+        let weight = uniform_param([num_classes, dim], bound, rng, device);
+        let spectral = spectral.then(|| SpectralNorm::new(num_classes, rng, device));
+        Self { weight, spectral }
+    }
+
+    /// The number of rows (classes) of the table.
+    pub fn num_classes(&self) -> usize {
+        self.weight.shape().dims::<2>()[0]
+    }
+
+    /// The table the forward pass uses, `[num_classes, dim]`: E, or E/σ(E) with spectral norm.
+    /// `iterate` advances the power iteration first.
+    pub fn table(&self, iterate: bool) -> Tensor<2> {
+        let table = self.weight.val();
+        match &self.spectral {
+            Some(state) => state.normalise(table, iterate),
+            None => table,
+        }
+    }
+
+    /// The vectors of `labels` `[batch]` (each in `0..num_classes`), `[batch, dim]`; a training
+    /// forward advances spectral norm's power iteration by one step. A row lookup by
+    /// `select`, so gradients flow back into the table.
+    pub fn forward(&self, labels: Tensor<1, Int>) -> Tensor<2> {
+        let iterate = is_training(&self.weight.val());
+        self.table(iterate).select(0, labels)
+    }
+
+    /// σ of the table with the stored u (no iteration), detached; shape `[1]`. `None` without
+    /// spectral norm.
+    pub fn sigma(&self) -> Option<Tensor<1>> {
+        let state = self.spectral.as_ref()?;
+        Some(state.sigma(self.weight.val().detach()))
     }
 }

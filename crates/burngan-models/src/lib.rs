@@ -2,8 +2,14 @@
 //! and an `X` (a Burn module) built by `XConfig::init`, with every weight drawn from the seeded
 //! [`HostRng`](burngan_core::HostRng) so that one seed gives the same network on every backend.
 //!
+//! The pairs: [`MlpGenerator`]/[`MlpDiscriminator`] on vectors (`ring8-mlp`),
+//! [`ImageMlpGenerator`]/[`ImageMlpDiscriminator`] on images (`mnist-mlp`),
+//! [`DcganGenerator`]/[`DcganDiscriminator`] (`mnist-dcgan`), and the class-conditional
+//! [`ConditionalDcganGenerator`]/[`ProjectionDiscriminator`].
+//!
 //! Every critic implements [`InputGradient`](burngan_core::InputGradient), which gradient
-//! penalties need.
+//! penalties need (exactly, unless it has BatchNorm layers, which it then reports through
+//! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer)).
 //!
 //! # Example
 //!
@@ -24,18 +30,29 @@
 //! ```
 
 mod activation;
+mod conditional;
 mod dcgan;
+mod image_mlp;
 mod init;
 mod layers;
 mod mlp;
+#[cfg(test)]
+mod shape_tests;
 mod spectral;
 
 pub use activation::Activation;
+pub use conditional::{
+    ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,
+    ProjectionDiscriminatorConfig,
+};
 pub use dcgan::{
     DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig,
 };
+pub use image_mlp::{
+    ImageMlpDiscriminator, ImageMlpDiscriminatorConfig, ImageMlpGenerator, ImageMlpGeneratorConfig,
+};
 pub use init::linear_from_host;
-pub use layers::{Conv, ConvTranspose, Dense};
+pub use layers::{ClassEmbedding, Conv, ConvTranspose, Dense};
 pub use mlp::{
     MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig, Normalization,
 };
@@ -66,4 +83,27 @@ pub enum ModelError {
         /// What is wrong and how to fix it.
         message: String,
     },
+}
+
+/// Checks that an image shape `[channels, height, width]` has no zero size and returns the
+/// number of values of one image, c·h·w. Errors name the size (`"{prefix}: image channels"`).
+pub(crate) fn image_size(prefix: &str, image: [usize; 3]) -> Result<usize, ModelError> {
+    let [channels, height, width] = image;
+    for (name, value) in [("channels", channels), ("height", height), ("width", width)] {
+        if value == 0 {
+            return Err(ModelError::ZeroSize {
+                field: format!("{prefix}: image {name}"),
+                value,
+            });
+        }
+    }
+    channels
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(width))
+        .ok_or_else(|| ModelError::BadShape {
+            message: format!(
+                "{prefix}: an image of {channels}×{height}×{width} values is too large; \
+                 use smaller images"
+            ),
+        })
 }

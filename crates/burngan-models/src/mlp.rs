@@ -1,12 +1,15 @@
 //! Fully connected generator and critic, as in the `ring8-mlp` benchmark workload:
-//! z → Linear → act → … → Linear → output activation.
+//! z → Linear → act → … → Linear → output activation. The generator can batch-normalise its
+//! hidden layers after the first (the `mnist-mlp` generator, see
+//! [`ImageMlpGenerator`](crate::ImageMlpGenerator)).
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear};
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::{Device, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
+use crate::layers::batch_norm;
 use crate::{Activation, Dense, ModelError, linear_from_host};
 
 /// Configuration of an [`MlpGenerator`]: `latent_dim → hidden[0] → … → output`.
@@ -23,6 +26,10 @@ pub struct MlpGeneratorConfig {
     /// Activation on the output (identity for unbounded toy data, tanh for images in [−1, 1]).
     #[serde(default = "identity")]
     pub output_activation: Activation,
+    /// BatchNorm (epsilon 1e-5, momentum 0.1) after every hidden Linear except the first,
+    /// before the activation, as in the `mnist-mlp` generator (default false).
+    #[serde(default)]
+    pub batch_norm: bool,
 }
 
 fn identity() -> Activation {
@@ -99,7 +106,14 @@ impl MlpGeneratorConfig {
             hidden,
             activation: Activation::Relu,
             output_activation: Activation::Identity,
+            batch_norm: false,
         }
+    }
+
+    /// Sets whether hidden layers after the first are batch-normalised.
+    pub fn with_batch_norm(mut self, batch_norm: bool) -> Self {
+        self.batch_norm = batch_norm;
+        self
     }
 
     /// Sets the hidden activation.
@@ -134,8 +148,18 @@ impl MlpGeneratorConfig {
         let sizes = std::iter::once(self.latent_dim)
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(output_dim));
+        let norms = match self.batch_norm {
+            true => self
+                .hidden
+                .iter()
+                .skip(1)
+                .map(|&width| batch_norm(width, device))
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(MlpGenerator {
             layers: layers(sizes, rng, device),
+            norms,
             activation: self.activation,
             output_activation: self.output_activation,
             latent_dim: self.latent_dim,
@@ -204,12 +228,7 @@ impl MlpDiscriminatorConfig {
             Normalization::Batch => self
                 .hidden
                 .iter()
-                .map(|&width| {
-                    BatchNormConfig::new(width)
-                        .with_epsilon(1e-5)
-                        .with_momentum(0.1)
-                        .init(device)
-                })
+                .map(|&width| batch_norm(width, device))
                 .collect(),
             _ => Vec::new(),
         };
@@ -226,6 +245,9 @@ impl MlpDiscriminatorConfig {
 pub struct MlpGenerator {
     /// The layers, latent side first; the last one produces the sample.
     pub layers: Vec<Linear>,
+    /// With `batch_norm`, one BatchNorm per hidden layer but the first: `norms[j]` follows
+    /// `layers[j + 1]`. Empty otherwise.
+    pub norms: Vec<BatchNorm>,
     #[module(skip)]
     activation: Activation,
     #[module(skip)]
@@ -246,6 +268,9 @@ impl Generator<2> for MlpGenerator {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             x = if i < last {
+                if let Some(norm) = i.checked_sub(1).and_then(|j| self.norms.get(j)) {
+                    x = norm.forward(x);
+                }
                 self.activation.forward(x)
             } else {
                 self.output_activation.forward(x)

@@ -4,12 +4,11 @@
 
 use std::path::Path;
 
-use burngan_data::ToyConfig;
 use burngan_losses::{LossConfig, PenaltyConfig};
-use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig, Normalization};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{OptimizerConfig, TrainError};
+use crate::data::with_default_kind;
+use crate::{DataConfig, DiscriminatorConfig, GeneratorConfig, OptimizerConfig, TrainError};
 
 /// A complete training run. See `assets/configs/*.toml` for annotated presets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,12 +17,14 @@ pub struct TrainConfig {
     /// Seed, length and logging cadence.
     #[serde(default)]
     pub run: RunConfig,
-    /// The real distribution.
-    pub data: ToyConfig,
-    /// The generator network.
-    pub generator: MlpGeneratorConfig,
-    /// The discriminator network.
-    pub discriminator: MlpDiscriminatorConfig,
+    /// The real distribution: a toy mixture or images.
+    pub data: DataConfig,
+    /// The generator network (`kind` defaults to `"mlp"`).
+    #[serde(deserialize_with = "mlp_by_default")]
+    pub generator: GeneratorConfig,
+    /// The discriminator network (`kind` defaults to `"mlp"`).
+    #[serde(deserialize_with = "mlp_by_default")]
+    pub discriminator: DiscriminatorConfig,
     /// The adversarial objective.
     pub loss: LossConfig,
     /// An optional gradient penalty added to the discriminator's loss (`[penalty]` with `kind =
@@ -34,8 +35,36 @@ pub struct TrainConfig {
     /// Batch size and the discriminator/generator step ratio.
     #[serde(default)]
     pub train: LoopConfig,
-    /// One optimizer per network.
+    /// One optimizer per network (different rates give TTUR).
     pub optimizer: OptimizersConfig,
+    /// An exponential moving average of the generator's weights (`[ema]` with `decay`);
+    /// samples, grids and exports then come from the average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<EmaConfig>,
+}
+
+/// The `[ema]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// θ_ema ← β·θ_ema + (1 − β)·θ after every generator update, β = decay (e.g. 0.999).
+    pub decay: f64,
+    /// Warm-up (default true): β = min(decay, (1 + t)/(10 + t)) at update t, so early
+    /// averages do not keep the initial weights for ~1/(1 − decay) steps.
+    #[serde(default = "warmup")]
+    pub warmup: bool,
+}
+
+fn warmup() -> bool {
+    true
+}
+
+fn mlp_by_default<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: serde::de::DeserializeOwned,
+    D: Deserializer<'de>,
+{
+    with_default_kind(deserializer, "mlp")
 }
 
 /// The `[run]` section.
@@ -50,8 +79,14 @@ pub struct RunConfig {
     pub log_every: usize,
     /// Plot generated samples every this many steps (default 500).
     pub sample_every: usize,
-    /// Samples in each plot, generated from the same fixed noise every time (default 1000).
+    /// Samples in each toy scatter plot, generated from the same fixed noise every time
+    /// (default 1000). Image runs draw an 8×8 grid (one row of 8 per class when conditional).
     pub plot_samples: usize,
+    /// Write a checkpoint every this many steps; 0 writes one only at the end of the run, at
+    /// `--stop-at` and on Ctrl-C (default 500).
+    pub checkpoint_every: usize,
+    /// Checkpoints kept in `checkpoints/`, newest first (default 2).
+    pub keep_checkpoints: usize,
 }
 
 impl Default for RunConfig {
@@ -62,6 +97,8 @@ impl Default for RunConfig {
             log_every: 10,
             sample_every: 500,
             plot_samples: 1000,
+            checkpoint_every: 500,
+            keep_checkpoints: 2,
         }
     }
 }
@@ -157,6 +194,15 @@ impl TrainConfig {
             .discriminator
             .validate("optimizer.discriminator")?;
         self.loss.validate().map_err(TrainError::config)?;
+        positive("run.keep_checkpoints", self.run.keep_checkpoints)?;
+        if let Some(ema) = &self.ema
+            && !(0.0..1.0).contains(&ema.decay)
+        {
+            return Err(TrainError::config(format!(
+                "ema.decay must be in [0, 1), got {} (0.999 is usual)",
+                ema.decay
+            )));
+        }
         if let Some(penalty) = &self.penalty {
             penalty.validate().map_err(TrainError::config)?;
             if let Some(layer) = self.discriminator.input_gradient_blocker() {
@@ -171,25 +217,66 @@ impl TrainConfig {
         }
         if self.loss == LossConfig::Wasserstein
             && self.penalty.is_none()
-            && self.discriminator.normalization != Normalization::Spectral
+            && !self.discriminator.spectral()
         {
             return Err(TrainError::config(
                 "loss.kind = \"wasserstein\" leaves the critic unconstrained; add a [penalty] \
-                 section (kind = \"wgan-gp\"), set discriminator.normalization = \"spectral\", \
-                 or use loss.kind = \"wgan\" for weight clipping",
+                 section (kind = \"wgan-gp\"), enable spectral normalisation in the \
+                 discriminator, or use loss.kind = \"wgan\" for weight clipping",
             ));
         }
-        let data = self
-            .data
-            .build()
-            .map_err(|e| TrainError::config(e.to_string()))?;
-        let dim = data.centres().first().map_or(2, |c| c.len());
-        self.generator
-            .validate(dim)
-            .map_err(|e| TrainError::config(e.to_string()))?;
-        self.discriminator
-            .validate(dim)
-            .map_err(|e| TrainError::config(e.to_string()))
+        let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
+        let (g_kind, d_kind) = (self.generator.kind(), self.discriminator.kind());
+        match &self.data {
+            DataConfig::Toy(toy) => {
+                let data = toy.build().map_err(|e| TrainError::config(e.to_string()))?;
+                let dim = data.centres().first().map_or(2, |c| c.len());
+                match (&self.generator, &self.discriminator) {
+                    (GeneratorConfig::Mlp(g), DiscriminatorConfig::Mlp(d)) => {
+                        g.validate(dim).map_err(model_error)?;
+                        d.validate(dim).map_err(model_error)
+                    }
+                    _ => Err(TrainError::config(format!(
+                        "toy data (data.kind = \"{}\") needs generator.kind and \
+                         discriminator.kind = \"mlp\", got \"{g_kind}\" and \"{d_kind}\"; \
+                         use [data] kind = \"images\" for image networks",
+                        toy_kind(toy)
+                    ))),
+                }
+            }
+            DataConfig::Images(images) => {
+                if g_kind == "mlp" || d_kind == "mlp" {
+                    return Err(TrainError::config(format!(
+                        "image data needs image networks, got generator.kind = \"{g_kind}\" and \
+                         discriminator.kind = \"{d_kind}\"; use \"image-mlp\", \"dcgan\", \
+                         \"conditional-dcgan\" (generator) or \"projection\" (discriminator)"
+                    )));
+                }
+                let (g_classes, d_classes) = (
+                    self.generator.num_classes(),
+                    self.discriminator.num_classes(),
+                );
+                if g_classes != d_classes {
+                    return Err(TrainError::config(format!(
+                        "a class-conditional run needs generator.kind = \"conditional-dcgan\" and \
+                         discriminator.kind = \"projection\" with the same num_classes, got \
+                         \"{g_kind}\" with {g_classes} classes and \"{d_kind}\" with {d_classes}"
+                    )));
+                }
+                let shape = images.shape();
+                self.generator.validate_image(shape).map_err(model_error)?;
+                self.discriminator
+                    .validate_image(shape)
+                    .map_err(model_error)
+            }
+        }
+    }
+}
+
+fn toy_kind(toy: &burngan_data::ToyConfig) -> &'static str {
+    match toy {
+        burngan_data::ToyConfig::Ring { .. } => "ring",
+        burngan_data::ToyConfig::Grid { .. } => "grid",
     }
 }
 
@@ -220,7 +307,10 @@ mod tests {
         let config = TrainConfig::from_toml(MINIMAL, "test").unwrap();
         assert_eq!(config.run, RunConfig::default());
         assert_eq!(config.train.batch_size, 512);
-        assert_eq!(config.data, ToyConfig::default_ring());
+        assert_eq!(
+            config.data,
+            DataConfig::Toy(burngan_data::ToyConfig::default_ring())
+        );
         assert_eq!(config.loss, LossConfig::Minimax);
         config.validate().unwrap();
         let again = TrainConfig::from_toml(&config.to_toml(), "resolved").unwrap();
@@ -282,5 +372,93 @@ mod tests {
             message.contains("batch_size") && message.contains("-4"),
             "{message}"
         );
+    }
+
+    const IMAGES: &str = r#"
+        [data]
+        kind = "images"
+        [generator]
+        kind = "dcgan"
+        [discriminator]
+        kind = "dcgan"
+        [loss]
+        kind = "hinge"
+        [optimizer.generator]
+        kind = "adam"
+        lr = 1e-4
+        [optimizer.discriminator]
+        kind = "adam"
+        lr = 4e-4
+        [ema]
+        decay = 0.999
+    "#;
+
+    #[test]
+    fn image_configs_default_to_the_shipped_digits_and_round_trip() {
+        let config = TrainConfig::from_toml(IMAGES, "test").unwrap();
+        let DataConfig::Images(images) = &config.data else {
+            panic!("image data expected");
+        };
+        assert_eq!(images, &crate::ImageDataConfig::default());
+        assert_eq!(images.shape(), [1, 28, 28]);
+        assert_eq!(config.generator.kind(), "dcgan");
+        config.validate().unwrap();
+        let again = TrainConfig::from_toml(&config.to_toml(), "resolved").unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn data_and_networks_must_fit_together() {
+        let cases = [
+            (
+                IMAGES.replace("kind = \"images\"", "kind = \"disc\""),
+                "unknown data kind `disc`",
+            ),
+            (
+                MINIMAL.replace("[generator]", "[generator]\nkind = \"dcgan\""),
+                "invalid type: sequence, expected usize",
+            ),
+            (
+                IMAGES.replace(
+                    "[data]\n        kind = \"images\"",
+                    "[data]\nkind = \"ring\"",
+                ),
+                "toy data (data.kind = \"ring\") needs generator.kind",
+            ),
+            (
+                IMAGES.replacen(
+                    "kind = \"dcgan\"",
+                    "kind = \"mlp\"\nlatent_dim = 2\nhidden = [4]",
+                    1,
+                ),
+                "image data needs image networks",
+            ),
+            (
+                IMAGES.replacen(
+                    "kind = \"dcgan\"",
+                    "kind = \"conditional-dcgan\"\nnum_classes = 10",
+                    1,
+                ),
+                "a class-conditional run needs",
+            ),
+            (
+                IMAGES.replace("0.999", "1.5"),
+                "ema.decay must be in [0, 1)",
+            ),
+            (
+                IMAGES.replace(
+                    "[data]\n        kind = \"images\"",
+                    "[data]\nkind = \"images\"\nsize = [30, 30]",
+                ),
+                "multiple of 4, got 30×30",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = match TrainConfig::from_toml(&text, "t") {
+                Ok(config) => config.validate().unwrap_err().to_string(),
+                Err(error) => error.to_string(),
+            };
+            assert!(message.contains(expected), "{expected:?} not in {message}");
+        }
     }
 }

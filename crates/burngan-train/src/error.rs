@@ -11,6 +11,24 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// The training data cannot be used (missing, corrupt, or not what the config asks for);
+    /// the message names the file and the fix.
+    #[error("{0}")]
+    Data(String),
+    /// The run was stopped on request (Ctrl-C) after writing a checkpoint.
+    #[error(
+        "interrupted at step {step}; checkpoint written to {}; continue with --resume {}",
+        checkpoint.display(),
+        run_dir.display()
+    )]
+    Interrupted {
+        /// Generator steps done.
+        step: usize,
+        /// The checkpoint written.
+        checkpoint: PathBuf,
+        /// The run directory to resume.
+        run_dir: PathBuf,
+    },
     /// A file or directory could not be written or read.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -58,6 +76,6 @@ impl TrainError {
 
     /// True when the user can fix the error by changing the command or config (exit code 2).
     pub fn is_usage_error(&self) -> bool {
-        matches!(self, TrainError::Config { .. })
+        matches!(self, TrainError::Config { .. } | TrainError::Data(_))
     }
 }

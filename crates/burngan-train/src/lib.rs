@@ -18,29 +18,40 @@
 //! config.run.steps = 3;
 //! let run = train_toy(&config, &device, &mut []).unwrap();
 //! assert_eq!(run.summary.steps, 3);
-//! assert_eq!(run.summary.evaluation.modes_total, 8);
+//! assert_eq!(run.summary.evaluation.unwrap().modes_total, 8);
 //! ```
 
 mod bench;
 mod checkpoint;
 mod config;
+mod data;
 mod error;
 mod grid;
+mod models;
 mod observer;
 mod optim;
 mod plots;
-mod toy;
+mod run;
 mod trainer;
 
 pub use bench::{BenchResult, Workload, run_workload};
-pub use checkpoint::{load_module, save_module, write_atomically};
-pub use config::{LoopConfig, LrDecay, OptimizersConfig, RunConfig, TrainConfig};
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, CheckpointState, LATEST, files, find_checkpoint, load_module, module_bytes,
+    read_checkpoint_state, save_module, write_atomically, write_checkpoint,
+};
+pub use config::{EmaConfig, LoopConfig, LrDecay, OptimizersConfig, RunConfig, TrainConfig};
+pub use data::{DEFAULT_IMAGES, DataConfig, ImageDataConfig};
 pub use error::TrainError;
 pub use grid::{GRID_PADDING, image_grid_png};
+pub use models::{DiscriminatorConfig, GeneratorConfig, ImageDiscriminator, ImageGenerator};
 pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
-pub use optim::OptimizerConfig;
+pub use optim::{Optimizer, OptimizerConfig};
 pub use plots::{PlotWriter, curves_png, scatter_png};
-pub use toy::{ToyRun, train_toy};
+pub use run::{
+    GRID_COLUMNS, ImageRun, Run, RunControl, ToyRun, grid_inputs, load_image_generator,
+    load_images, train_images, train_images_on, train_toy, train_toy_with,
+};
 pub use trainer::{
-    GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings, clip_parameters, gradient_norm,
+    GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings, clip_parameters,
+    generate_on_host, gradient_norm,
 };

@@ -18,15 +18,17 @@ pub struct RunInfo {
     pub total_steps: usize,
     /// Mode centres of the real distribution (toy runs), for plots.
     pub centres: Vec<[f64; 2]>,
+    /// Generator steps already done: 0, or the checkpoint's step when resuming.
+    pub start_step: usize,
 }
 
-/// What a finished toy run reports.
+/// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     /// Generator updates done.
     pub steps: usize,
-    /// Mode coverage of 2,500 fresh samples.
-    pub evaluation: ModeCoverage,
+    /// Toy runs: mode coverage of 2,500 fresh samples.
+    pub evaluation: Option<ModeCoverage>,
 }
 
 /// Receives a run's events. Every method has a default that ignores the event.
@@ -41,6 +43,17 @@ pub trait Observer {
     }
     /// Samples from the fixed plotting noise, row-major `[n, dim]`.
     fn on_samples(&mut self, _step: usize, _samples: &[f32]) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// Images from the fixed grid noise, row-major `[n, channels, height, width]` in [−1, 1],
+    /// to be tiled `columns` to a row.
+    fn on_images(
+        &mut self,
+        _step: usize,
+        _images: &[f32],
+        _shape: [usize; 3],
+        _columns: usize,
+    ) -> Result<(), TrainError> {
         Ok(())
     }
     /// The run finished.
@@ -110,6 +123,8 @@ impl Default for Progress {
 impl Observer for Progress {
     fn on_start(&mut self, info: &RunInfo) -> Result<(), TrainError> {
         self.bar.set_length(info.total_steps as u64);
+        self.bar.set_position(info.start_step as u64);
+        self.bar.reset_eta();
         Ok(())
     }
     fn on_step(&mut self, m: &StepMetrics) -> Result<(), TrainError> {

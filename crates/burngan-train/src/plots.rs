@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::observer::{Observer, RunInfo, RunSummary};
-use crate::{StepMetrics, TrainError};
+use crate::{StepMetrics, TrainError, image_grid_png};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
@@ -185,8 +185,8 @@ pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError
     root.present().map_err(|e| plot_error(path, e))
 }
 
-/// Writes `samples/step-NNNNNN.png` scatter plots and, at the end, `plots/curves.png` under a
-/// run directory.
+/// Writes `samples/step-NNNNNN.png` (scatter plots of toy samples, or image grids) and, at the
+/// end, `plots/curves.png` under a run directory.
 pub struct PlotWriter {
     samples_dir: PathBuf,
     plots_dir: PathBuf,
@@ -212,6 +212,12 @@ impl PlotWriter {
         })
     }
 
+    /// Starts the curves with the steps an interrupted run already recorded (for `--resume`).
+    pub fn with_history(mut self, history: Vec<StepMetrics>) -> Self {
+        self.history = history;
+        self
+    }
+
     /// Every PNG written so far.
     pub fn written(&self) -> &[PathBuf] {
         &self.written
@@ -230,6 +236,18 @@ impl Observer for PlotWriter {
     fn on_samples(&mut self, step: usize, samples: &[f32]) -> Result<(), TrainError> {
         let path = self.samples_dir.join(format!("step-{step:06}.png"));
         scatter_png(&path, &format!("step {step}"), samples, &self.centres)?;
+        self.written.push(path);
+        Ok(())
+    }
+    fn on_images(
+        &mut self,
+        step: usize,
+        images: &[f32],
+        shape: [usize; 3],
+        columns: usize,
+    ) -> Result<(), TrainError> {
+        let path = self.samples_dir.join(format!("step-{step:06}.png"));
+        image_grid_png(&path, images, shape, columns)?;
         self.written.push(path);
         Ok(())
     }

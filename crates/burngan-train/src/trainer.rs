@@ -2,9 +2,9 @@
 //! the other network frozen.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 
 use burngan_core::{
@@ -13,7 +13,7 @@ use burngan_core::{
 use burngan_losses::{PenaltyConfig, value_estimate};
 use serde::{Deserialize, Serialize};
 
-use crate::{OptimizerConfig, TrainError};
+use crate::{Optimizer, OptimizerConfig, TrainError};
 
 /// What one training step measured.
 ///
@@ -114,9 +114,28 @@ pub struct TrainerSettings {
     pub schedule: LearningRateSchedule,
 }
 
+/// The decay of the generator's moving average at each update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct EmaSchedule {
+    decay: f64,
+    warmup: bool,
+}
+
+impl EmaSchedule {
+    /// β_t for generator update `t`, counted from 1.
+    fn decay_at(&self, t: usize) -> f64 {
+        if self.warmup {
+            let t = t as f64;
+            self.decay.min((1.0 + t) / (10.0 + t))
+        } else {
+            self.decay
+        }
+    }
+}
+
 /// A gradient penalty bound to the critic type it evaluates.
 type PenaltyFn<C, const D: usize> =
-    fn(&PenaltyConfig, &C, Tensor<D>, Tensor<D>, &mut HostRng) -> Tensor<1>;
+    fn(&PenaltyConfig, &C, Tensor<D>, Tensor<D>, Option<Tensor<1, Int>>, &mut HostRng) -> Tensor<1>;
 
 /// Trains a generator `G` against a discriminator `C` on samples of rank `D`.
 ///
@@ -129,8 +148,9 @@ pub struct GanTrainer<G, C, const D: usize> {
     generator: Option<G>,
     discriminator: Option<C>,
     loss: Box<dyn AdversarialLoss>,
-    optimizer_g: ModuleOptimizer,
-    optimizer_d: ModuleOptimizer,
+    optimizer_g: Optimizer,
+    optimizer_d: Optimizer,
+    ema: Option<(G, EmaSchedule)>,
     lr_g: f64,
     lr_d: f64,
     schedule: LearningRateSchedule,
@@ -176,8 +196,64 @@ where
             batch_size: settings.batch_size,
             critic_steps: settings.critic_steps,
             penalty: None,
+            ema: None,
             device: device.clone(),
             step: 0,
+        }
+    }
+
+    /// Keeps an exponential moving average of the generator's weights: after generator update
+    /// t (counted from 1), θ_ema ← β_t·θ_ema + (1 − β_t)·θ (BatchNorm running statistics
+    /// averaged the same way). β_t is `decay`; with `warmup` it is
+    /// β_t = min(decay, (1 + t)/(10 + t)),
+    /// the `num_updates` rule of TensorFlow's moving averages, so that the average does not
+    /// drag the initial weights along for ~1/(1 − decay) steps. The average starts as a copy of
+    /// the current generator, outside autodiff.
+    ///
+    /// Fails with [`TrainError::Config`] unless 0 ≤ decay < 1.
+    pub fn with_ema(mut self, decay: f64, warmup: bool) -> Result<Self, TrainError> {
+        if !(0.0..1.0).contains(&decay) {
+            return Err(TrainError::config(format!(
+                "ema.decay must be in [0, 1), got {decay} (0.999 is usual)"
+            )));
+        }
+        self.ema = Some((self.generator().valid(), EmaSchedule { decay, warmup }));
+        Ok(self)
+    }
+
+    /// The moving average of the generator (outside autodiff), when enabled.
+    pub fn ema(&self) -> Option<&G> {
+        self.ema.as_ref().map(|(ema, _)| ema)
+    }
+
+    /// The generator to sample from: the moving average when enabled, else the generator
+    /// itself; outside autodiff and in evaluation mode either way.
+    pub fn sampling_generator(&self) -> G {
+        match &self.ema {
+            Some((ema, _)) => ema.valid(),
+            None => self.generator().valid(),
+        }
+    }
+
+    /// The generator's and the discriminator's optimizers.
+    pub fn optimizers(&self) -> (&Optimizer, &Optimizer) {
+        (&self.optimizer_g, &self.optimizer_d)
+    }
+
+    /// Restores a stopped run: the generator steps already done, both optimizer states and
+    /// the moving average (modules loaded from the same checkpoint).
+    pub fn restore(
+        &mut self,
+        steps_done: usize,
+        optimizer_g: Optimizer,
+        optimizer_d: Optimizer,
+        ema: Option<G>,
+    ) {
+        self.step = steps_done;
+        self.optimizer_g = optimizer_g;
+        self.optimizer_d = optimizer_d;
+        if let (Some((current, _)), Some(ema)) = (self.ema.as_mut(), ema) {
+            *current = ema;
         }
     }
 
@@ -302,22 +378,33 @@ where
         rng: &mut HostRng,
         keep: bool,
     ) -> Option<CriticRecord> {
-        let real = source.sample(self.batch_size, rng, &self.device);
+        // Class-conditional training: the fakes of a critic update share the real batch's
+        // labels, so both sides (and a penalty's interpolates) are judged for the same classes.
+        let (real, labels) = if self.conditional() {
+            let (real, labels) = source.sample_labeled(self.batch_size, rng, &self.device);
+            let labels = labels.expect(
+                "a class-conditional model needs a labelled sample source (checked by the run \
+                 builder)",
+            );
+            (real, Some(labels))
+        } else {
+            (source.sample(self.batch_size, rng, &self.device), None)
+        };
         let z = self.latent(rng);
         // The generator is frozen: its output enters the discriminator's graph as a constant.
-        let fake = self.generator().forward(z).detach();
+        let fake = generate(self.generator(), z, labels.clone()).detach();
         let discriminator = self
             .discriminator
             .take()
             .expect("discriminator present between steps");
-        let real_logits = discriminator.forward(real.clone());
-        let fake_logits = discriminator.forward(fake.clone());
+        let real_logits = judge(&discriminator, real.clone(), labels.clone());
+        let fake_logits = judge(&discriminator, fake.clone(), labels.clone());
         let loss = self
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
         let (loss, penalty) = match &self.penalty {
             Some((config, penalty_fn)) => {
-                let penalty = penalty_fn(config, &discriminator, real, fake, rng);
+                let penalty = penalty_fn(config, &discriminator, real, fake, labels, rng);
                 (loss.add(penalty.clone()), Some(penalty.inner()))
             }
             None => (loss, None),
@@ -347,12 +434,24 @@ where
         keep: bool,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
         let z = self.latent(rng);
+        let labels = self.conditional().then(|| {
+            let classes = self.generator().num_classes();
+            let labels: Vec<i64> = (0..self.batch_size)
+                .map(|_| rng.index(classes) as i64)
+                .collect();
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [self.batch_size]), &self.device)
+        });
         // The discriminator is frozen: gradients flow through it to the generator, but none
         // are computed for its parameters.
         let frozen = self.discriminator().clone().no_grad();
         let real_logits = if self.loss.generator_uses_real() {
-            let real = source.sample(self.batch_size, rng, &self.device);
-            frozen.forward(real).detach()
+            if self.conditional() {
+                let (real, real_labels) = source.sample_labeled(self.batch_size, rng, &self.device);
+                judge(&frozen, real, real_labels).detach()
+            } else {
+                let real = source.sample(self.batch_size, rng, &self.device);
+                frozen.forward(real).detach()
+            }
         } else {
             Tensor::zeros([0, 1], &self.device)
         };
@@ -360,33 +459,40 @@ where
             .generator
             .take()
             .expect("generator present between steps");
-        let fake_logits = frozen.forward(generator.forward(z));
+        let fake_logits = judge(&frozen, generate(&generator, z, labels.clone()), labels);
         let loss = self.loss.generator_loss(real_logits, fake_logits);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
         // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
         let norm = keep.then(|| gradient_norm(&generator, &grads, &self.device));
         let lr = self.lr_g * self.schedule.factor(self.step);
-        self.generator = Some(self.optimizer_g.step(lr, generator, grads));
+        let generator = self.optimizer_g.step(lr, generator, grads);
+        if let Some((ema, schedule)) = self.ema.take() {
+            let decay = schedule.decay_at(self.step + 1);
+            self.ema = Some((ema_update(ema, &generator, decay), schedule));
+        }
+        self.generator = Some(generator);
         (loss.inner(), norm)
     }
 
-    /// Runs the generator without autodiff on latent codes `[n, latent_dim]` (from the host,
-    /// row-major) and returns the samples on the host, row-major.
+    fn conditional(&self) -> bool {
+        self.generator().num_classes() > 0
+    }
+
+    /// Runs the [sampling generator](Self::sampling_generator) on latent codes `[n,
+    /// latent_dim]` (from the host, row-major) and returns the samples on the host, row-major.
     pub fn generate_host(&self, latent: &[f32]) -> Vec<f32> {
-        let generator = self.generator().valid();
-        let latent_dim = generator.latent_dim();
-        let n = latent.len() / latent_dim;
-        let device = self.device.clone().without_autodiff();
-        let z = Tensor::from_data(
-            burn::tensor::TensorData::new(latent.to_vec(), [n, latent_dim]),
-            &device,
-        );
-        generator
-            .forward(z)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .unwrap_or_default()
+        generate_on_host(&self.sampling_generator(), latent, None, &self.device)
+    }
+
+    /// [`generate_host`](Self::generate_host) with one class label per latent code, for
+    /// class-conditional generators.
+    pub fn generate_host_labeled(&self, latent: &[f32], labels: &[usize]) -> Vec<f32> {
+        generate_on_host(
+            &self.sampling_generator(),
+            latent,
+            Some(labels),
+            &self.device,
+        )
     }
 
     /// Consumes the trainer and returns the generator and the discriminator.
@@ -420,8 +526,8 @@ where
                 penalty.name()
             )));
         }
-        self.penalty = Some((penalty, |config, critic, real, fake, rng| {
-            config.compute(critic, real, fake, rng)
+        self.penalty = Some((penalty, |config, critic, real, fake, labels, rng| {
+            config.compute_labeled(critic, real, fake, labels, rng)
         }));
         Ok(self)
     }
@@ -430,6 +536,95 @@ where
     pub fn penalty(&self) -> Option<&PenaltyConfig> {
         self.penalty.as_ref().map(|(config, _)| config)
     }
+}
+
+/// Runs `generator` outside autodiff on `device` for latent codes `[n, latent_dim]` (host,
+/// row-major) and, for a conditional generator, labels `[n]`; returns the samples row-major.
+/// Call it with a generator in evaluation mode (`module.valid()`).
+pub fn generate_on_host<G: Generator<D>, const D: usize>(
+    generator: &G,
+    latent: &[f32],
+    labels: Option<&[usize]>,
+    device: &Device,
+) -> Vec<f32> {
+    let latent_dim = generator.latent_dim();
+    let n = latent.len() / latent_dim.max(1);
+    let device = device.clone().without_autodiff();
+    let z = Tensor::from_data(TensorData::new(latent.to_vec(), [n, latent_dim]), &device);
+    let labels = labels.map(|labels| {
+        let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device)
+    });
+    generate(generator, z, labels)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .unwrap_or_default()
+}
+
+/// G(z), or G(z, y) for labelled generation.
+fn generate<G: Generator<D>, const D: usize>(
+    generator: &G,
+    z: Tensor<2>,
+    labels: Option<Tensor<1, Int>>,
+) -> Tensor<D> {
+    match labels {
+        Some(labels) => generator.forward_labeled(z, labels),
+        None => generator.forward(z),
+    }
+}
+
+/// D(x), or D(x, y) for labelled samples.
+fn judge<C: Discriminator<D>, const D: usize>(
+    critic: &C,
+    x: Tensor<D>,
+    labels: Option<Tensor<1, Int>>,
+) -> Tensor<2> {
+    match labels {
+        Some(labels) => critic.forward_labeled(x, labels),
+        None => critic.forward(x),
+    }
+}
+
+/// θ_ema ← decay·θ_ema + (1 − decay)·θ for every float tensor (parameters and buffers), paired
+/// by visiting order; `ema` lives outside autodiff.
+fn ema_update<M: Module>(ema: M, current: &M, decay: f64) -> M {
+    struct Collect(Vec<Tensor<1>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
+            let value = param.val();
+            let value = if value.is_autodiff() {
+                value.inner()
+            } else {
+                value
+            };
+            let n = value.shape().num_elements();
+            self.0.push(value.reshape([n]));
+        }
+    }
+    struct Blend {
+        current: std::vec::IntoIter<Tensor<1>>,
+        decay: f64,
+    }
+    impl ModuleMapper for Blend {
+        fn map_float<const R: usize>(&mut self, param: Param<Tensor<R>>) -> Param<Tensor<R>> {
+            let Some(current) = self.current.next() else {
+                return param;
+            };
+            let decay = self.decay;
+            param.map(|ema| {
+                let current = current.reshape(ema.dims());
+                ema.mul_scalar(decay).add(current.mul_scalar(1.0 - decay))
+            })
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    // The evaluation copy reads buffers synchronised (see `module_bytes`).
+    current.valid().visit(&mut collect);
+    ema.map(&mut Blend {
+        current: collect.0.into_iter(),
+        decay,
+    })
 }
 
 /// Clamps every float parameter of `module` to [−bound, bound] (WGAN's weight clipping). On an
@@ -677,6 +872,39 @@ mod tests {
                 (logged - exact).abs() < 1e-3 * exact,
                 "layer {i}: logged σ {logged}, exact {exact}"
             );
+        }
+    }
+
+    #[test]
+    fn the_moving_average_follows_its_recurrence() {
+        let (trainer, mut rng, mut ring) =
+            toy_trainer(9, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        let decay = 0.3;
+        let mut trainer = trainer.with_ema(decay, true).unwrap();
+        let mut expected = parameters(trainer.generator());
+        assert_eq!(parameters(trainer.ema().unwrap()), expected);
+        for t in 1..=4 {
+            trainer.step(&mut ring, &mut rng, false);
+            let current = parameters(trainer.generator());
+            // θ_ema ← β·θ_ema + (1 − β)·θ with the warm-up β = min(d, (1 + t)/(10 + t)):
+            // 2/11 and 3/12 for t = 1, 2, then the cap d = 0.3 (4/13 > 0.3).
+            let beta = decay.min((1.0 + t as f64) / (10.0 + t as f64));
+            for (e, c) in expected.iter_mut().zip(&current) {
+                *e = *e * beta as f32 + *c * (1.0 - beta) as f32;
+            }
+            let ema = parameters(trainer.ema().unwrap());
+            let worst = ema
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "max deviation {worst}");
+            assert_ne!(ema, current);
+        }
+        for bad in [-0.1, 1.0, f64::NAN] {
+            let (t, _, _) = toy_trainer(9, 8, 1, adam(1e-2), LossConfig::NonSaturating);
+            let error = t.with_ema(bad, false).err().unwrap().to_string();
+            assert!(error.contains("ema.decay must be in [0, 1)"), "{error}");
         }
     }
 

@@ -1,0 +1,241 @@
+//! The module walk: a [`ModuleVisitor`] that reads every tensor of a Burn module, names it by
+//! its dotted module path and applies the PyTorch naming and layout rules listed in the crate
+//! documentation.
+//!
+//! The Burn derive calls `enter_module(field, "Struct:Owner")` before visiting a field, where
+//! `Owner` is the struct that *declares* the field (not the field's type); `Vec`, arrays and
+//! tuples enter with their index and `"Vec"`, `"Array"`, `"Tuple"`; `Option` enters nothing.
+//! So when a tensor is visited, the innermost entry is `(field name, "Struct:Owner")`, and the
+//! owner's type name decides the rule (e.g. `("weight", "Struct:Linear")` is a `Linear`
+//! weight to transpose).
+
+use std::collections::BTreeSet;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::tensor::{Bool, Int, Tensor};
+
+use crate::{ExportError, PytorchTensor, TensorKind, Values};
+
+/// Owner types whose `gamma`/`beta` PyTorch calls `weight`/`bias`.
+const NORMS: [&str; 5] = [
+    "BatchNorm",
+    "LayerNorm",
+    "GroupNorm",
+    "InstanceNorm",
+    "RmsNorm",
+];
+
+/// Why a visited tensor is left out of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Skip {
+    /// The Burn path of the tensor.
+    pub burn_path: String,
+    /// Why it is not exported.
+    pub reason: &'static str,
+}
+
+/// Collects the tensors of a module (see the module documentation).
+#[derive(Default)]
+pub(crate) struct Collector {
+    /// `(name, container_type)` of every module entered and not yet exited.
+    path: Vec<(String, String)>,
+    /// The tensors read so far, with PyTorch names.
+    tensors: Vec<PytorchTensor>,
+    /// Burn paths of the BatchNorm modules seen (each gets a `num_batches_tracked`).
+    batch_norms: BTreeSet<String>,
+    /// Tensors left out, with the reason.
+    skipped: Vec<Skip>,
+    /// The first error met; the visitor cannot return one.
+    error: Option<ExportError>,
+}
+
+/// The rule that applies to one visited tensor.
+enum Rule {
+    /// Written under its Burn path, values unchanged.
+    Keep,
+    /// A `Linear` weight: `[d_in, d_out]` → `[d_out, d_in]`.
+    Transpose,
+    /// A normalisation's `gamma`/`beta`, written as `weight`/`bias`.
+    Rename(&'static str),
+    /// A BatchNorm running statistic: a PyTorch buffer, name unchanged.
+    Buffer,
+    /// Left out of the file.
+    Skip(&'static str),
+}
+
+impl Collector {
+    /// The Burn path of the tensor being visited, `a.b.c`.
+    fn burn_path(&self) -> String {
+        let names: Vec<&str> = self.path.iter().map(|(name, _)| name.as_str()).collect();
+        names.join(".")
+    }
+
+    /// The rule for the tensor being visited, from its field name and owner type.
+    fn rule(&mut self) -> Rule {
+        let Some((field, container)) = self.path.last() else {
+            return Rule::Keep;
+        };
+        let owner = container.strip_prefix("Struct:").unwrap_or("");
+        let rule = match (owner, field.as_str()) {
+            ("SpectralNorm", _) => Rule::Skip(
+                "spectral-norm power-iteration state (not a weight; PyTorch's spectral_norm \
+                 uses other names)",
+            ),
+            ("Linear", "weight") => Rule::Transpose,
+            ("BatchNorm", "running_mean" | "running_var") => Rule::Buffer,
+            (norm, "gamma") if NORMS.contains(&norm) => Rule::Rename("weight"),
+            (norm, "beta") if NORMS.contains(&norm) => Rule::Rename("bias"),
+            _ => Rule::Keep,
+        };
+        if owner == "BatchNorm" {
+            let parent: Vec<&str> = self.path[..self.path.len() - 1]
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            self.batch_norms.insert(parent.join("."));
+        }
+        rule
+    }
+
+    /// Applies the rule for the current path to `tensor` and records the result; `read`
+    /// copies a tensor's values to the host.
+    fn visit<const D: usize, K>(
+        &mut self,
+        tensor: Tensor<D, K>,
+        read: impl FnOnce(&Tensor<D, K>) -> Result<Values, String>,
+    ) where
+        K: burn::tensor::kind::Basic,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        let burn_path = self.burn_path();
+        if burn_path.is_empty() {
+            self.error = Some(ExportError::EmptyName);
+            return;
+        }
+        let (name, tensor, kind) = match self.rule() {
+            Rule::Keep => (burn_path.clone(), tensor, TensorKind::Parameter),
+            Rule::Buffer => (burn_path.clone(), tensor, TensorKind::Buffer),
+            Rule::Rename(field) => (renamed(&burn_path, field), tensor, TensorKind::Parameter),
+            Rule::Transpose if D == 2 => {
+                (burn_path.clone(), tensor.transpose(), TensorKind::Parameter)
+            }
+            Rule::Transpose => {
+                self.error = Some(ExportError::LinearRank {
+                    name: burn_path,
+                    rank: D,
+                });
+                return;
+            }
+            Rule::Skip(reason) => {
+                self.skipped.push(Skip { burn_path, reason });
+                return;
+            }
+        };
+        let shape = tensor.dims().to_vec();
+        match read(&tensor) {
+            Ok(values) => self.tensors.push(PytorchTensor {
+                name,
+                burn_path: Some(burn_path),
+                shape,
+                values,
+                kind,
+            }),
+            Err(message) => {
+                self.error = Some(ExportError::Read {
+                    name: burn_path,
+                    message,
+                })
+            }
+        }
+    }
+
+    /// The collected tensors sorted by name, with one `num_batches_tracked` per BatchNorm, and
+    /// the skipped ones; or the first error.
+    pub(crate) fn finish(mut self) -> Result<(Vec<PytorchTensor>, Vec<Skip>), ExportError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        for prefix in &self.batch_norms {
+            self.tensors.push(PytorchTensor {
+                name: renamed_child(prefix, "num_batches_tracked"),
+                burn_path: None,
+                shape: Vec::new(),
+                values: Values::I64(vec![0]),
+                kind: TensorKind::Buffer,
+            });
+        }
+        self.tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        for pair in self.tensors.windows(2) {
+            if pair[0].name == pair[1].name {
+                return Err(ExportError::DuplicateName {
+                    name: pair[0].name.clone(),
+                    first: source(&pair[0]),
+                    second: source(&pair[1]),
+                });
+            }
+        }
+        Ok((self.tensors, self.skipped))
+    }
+}
+
+/// The Burn path of a tensor, or what added it.
+fn source(tensor: &PytorchTensor) -> String {
+    tensor
+        .burn_path
+        .clone()
+        .unwrap_or_else(|| "the BatchNorm counter the exporter adds".to_string())
+}
+
+/// `path` with its last component replaced by `field`.
+fn renamed(path: &str, field: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((parent, _)) => format!("{parent}.{field}"),
+        None => field.to_string(),
+    }
+}
+
+/// `prefix.field`, or `field` for the root module (empty prefix).
+fn renamed_child(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path
+            .push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.visit(param.val(), |t| {
+            t.try_to_vec_as::<f32>()
+                .map(Values::F32)
+                .map_err(|e| e.to_string())
+        });
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        self.visit(param.val(), |t| {
+            t.try_to_vec_as::<i64>()
+                .map(Values::I64)
+                .map_err(|e| e.to_string())
+        });
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        self.visit(param.val(), |t| {
+            t.try_to_vec_as::<bool>()
+                .map(Values::Bool)
+                .map_err(|e| e.to_string())
+        });
+    }
+}

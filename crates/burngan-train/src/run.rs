@@ -1,0 +1,657 @@
+//! Whole runs from a [`TrainConfig`]: building the data, networks and trainer in a fixed order
+//! of host-RNG draws, the step loop with its metrics, sample grids and checkpoints, stopping
+//! (`--stop-at`, Ctrl-C) and resuming from a checkpoint bit for bit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use burngan_core::{Discriminator, Generator, HostRng, SampleSource};
+use burngan_data::{EpochSampler, GaussianMixture, ImageDataset, SamplerState};
+use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
+
+use crate::checkpoint::{files, find_checkpoint, load_module, module_bytes, read_checkpoint_state};
+use crate::config::LrDecay;
+use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::{
+    CHECKPOINT_FORMAT, CheckpointState, DataConfig, GanTrainer, ImageDiscriminator, ImageGenerator,
+    LearningRateSchedule, StepMetrics, TrainConfig, TrainError, TrainerSettings, write_checkpoint,
+};
+
+/// Columns of every sample grid; an unconditional grid is 8×8.
+pub const GRID_COLUMNS: usize = 8;
+
+/// How a run is driven besides its config: where checkpoints go, whether it continues an
+/// earlier run, and when it stops early. The default writes no checkpoints.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    /// The run directory; checkpoints go to `DIR/checkpoints/`. `None`: no checkpoints.
+    pub dir: Option<PathBuf>,
+    /// Continue from the newest checkpoint in `dir` (its weights, optimizer states, RNG and
+    /// sampler positions and step) instead of starting afresh.
+    pub resume: bool,
+    /// Stop after this step with a checkpoint, although the run (and its learning-rate
+    /// schedule) is `run.steps` long.
+    pub stop_at: Option<usize>,
+    /// Set (e.g. by a Ctrl-C handler) to stop after the current step with a checkpoint; the
+    /// run then fails with [`TrainError::Interrupted`].
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// The backend's name, recorded in checkpoints.
+    pub backend: String,
+    /// The resolved config as written to `config.toml`, stored in each checkpoint.
+    pub config_text: String,
+}
+
+/// A finished (or stopped) run: the networks, what was recorded and the summary.
+pub struct Run<G, C> {
+    /// The generator (on the autodiff device).
+    pub generator: G,
+    /// The discriminator (on the autodiff device).
+    pub discriminator: C,
+    /// The generator's moving average, when the config asks for one.
+    pub ema: Option<G>,
+    /// Every step recorded by this invocation, in order.
+    pub metrics: Vec<StepMetrics>,
+    /// Steps done and, for toy runs, the evaluation (`None` when stopped early).
+    pub summary: RunSummary,
+    /// The last checkpoint written, if any.
+    pub checkpoint: Option<PathBuf>,
+    /// True when the run ended at `stop_at` before `run.steps`.
+    pub stopped_early: bool,
+}
+
+/// A toy run's networks.
+pub type ToyRun = Run<burngan_models::MlpGenerator, burngan_models::MlpDiscriminator>;
+/// An image run's networks.
+pub type ImageRun = Run<ImageGenerator, ImageDiscriminator>;
+
+/// A sample source whose position a checkpoint stores.
+trait Positioned {
+    fn position(&self) -> Option<SamplerState>;
+}
+
+impl Positioned for GaussianMixture {
+    fn position(&self) -> Option<SamplerState> {
+        None
+    }
+}
+
+impl Positioned for EpochSampler {
+    fn position(&self) -> Option<SamplerState> {
+        Some(self.state())
+    }
+}
+
+fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
+    TrainerSettings {
+        batch_size: config.train.batch_size,
+        critic_steps: config.train.critic_steps,
+        generator_optimizer: config.optimizer.generator.clone(),
+        discriminator_optimizer: config.optimizer.discriminator.clone(),
+        schedule: match config.train.lr_decay {
+            LrDecay::Constant => LearningRateSchedule::Constant,
+            LrDecay::Linear => LearningRateSchedule::Linear {
+                total_steps: config.run.steps,
+            },
+        },
+    }
+}
+
+/// The checkpoint to resume from, when resuming: its directory and state.
+fn checkpoint_to_resume(
+    control: &RunControl,
+    total: usize,
+) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
+    if !control.resume {
+        return Ok(None);
+    }
+    let dir = control.dir.as_deref().ok_or_else(|| {
+        TrainError::config("resuming needs the run directory that holds the checkpoints")
+    })?;
+    let checkpoint = find_checkpoint(dir)?;
+    let state = read_checkpoint_state(&checkpoint)?;
+    if state.step >= total {
+        return Err(TrainError::config(format!(
+            "the run in {} already reached step {} of {total}; pass --steps larger than {} to \
+             train further",
+            dir.display(),
+            state.step,
+            state.step
+        )));
+    }
+    Ok(Some((checkpoint, state)))
+}
+
+/// Builds the trainer around `generator` and `discriminator` (weights loaded from `resume`'s
+/// checkpoint when given) and restores the optimizer states and moving average from it.
+fn build_trainer<G, C, const D: usize>(
+    config: &TrainConfig,
+    generator: G,
+    discriminator: C,
+    resume: Option<&Path>,
+    device: &Device,
+    with_penalty: impl FnOnce(GanTrainer<G, C, D>) -> Result<GanTrainer<G, C, D>, TrainError>,
+) -> Result<GanTrainer<G, C, D>, TrainError>
+where
+    G: Generator<D>,
+    C: Discriminator<D>,
+{
+    let (generator, discriminator) = match resume {
+        Some(dir) => (
+            load_module(generator, &dir.join(files::GENERATOR))?,
+            load_module(discriminator, &dir.join(files::DISCRIMINATOR))?,
+        ),
+        None => (generator, discriminator),
+    };
+    let settings = trainer_settings(config);
+    let mut trainer = GanTrainer::new(
+        generator,
+        discriminator,
+        config.loss.build(),
+        &settings,
+        device,
+    );
+    trainer = with_penalty(trainer)?;
+    if let Some(ema) = config.ema {
+        trainer = trainer.with_ema(ema.decay, ema.warmup)?;
+    }
+    if let Some(dir) = resume {
+        let state = read_checkpoint_state(dir)?;
+        let optimizer_g = load_optimizer(
+            &config.optimizer.generator,
+            &dir.join(files::OPTIMIZER_G),
+            trainer.generator(),
+            device,
+        )?;
+        let optimizer_d = load_optimizer(
+            &config.optimizer.discriminator,
+            &dir.join(files::OPTIMIZER_D),
+            trainer.discriminator(),
+            device,
+        )?;
+        let ema = match config.ema {
+            Some(_) => Some(load_module(
+                trainer.generator().valid(),
+                &dir.join(files::EMA),
+            )?),
+            None => None,
+        };
+        trainer.restore(state.step, optimizer_g, optimizer_d, ema);
+    }
+    Ok(trainer)
+}
+
+/// An optimizer for `module` with the state stored at `path`.
+fn load_optimizer<M: Module>(
+    config: &crate::OptimizerConfig,
+    path: &Path,
+    module: &M,
+    device: &Device,
+) -> Result<crate::Optimizer, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io("cannot read", path, e))?;
+    let mut optimizer = config.init();
+    optimizer.load_state(&bytes, module, device).map_err(|e| {
+        TrainError::Output(format!(
+            "optimizer state {} is unusable: {e}; resume with the config the run was started \
+             with",
+            path.display()
+        ))
+    })?;
+    Ok(optimizer)
+}
+
+/// Writes a checkpoint of the run's current position, when the run has a directory.
+fn write_run_checkpoint<G, C, const D: usize>(
+    trainer: &GanTrainer<G, C, D>,
+    rng: &HostRng,
+    sampler: Option<SamplerState>,
+    config: &TrainConfig,
+    control: &RunControl,
+) -> Result<Option<PathBuf>, TrainError>
+where
+    G: Generator<D>,
+    C: Discriminator<D>,
+{
+    let Some(dir) = &control.dir else {
+        return Ok(None);
+    };
+    let (optimizer_g, optimizer_d) = trainer.optimizers();
+    let state_bytes = |optimizer: &crate::Optimizer| {
+        optimizer
+            .state_bytes()
+            .map_err(|e| TrainError::Output(format!("cannot serialise an optimizer: {e}")))
+    };
+    let mut parts = vec![
+        (files::GENERATOR, module_bytes(trainer.generator())?),
+        (files::DISCRIMINATOR, module_bytes(trainer.discriminator())?),
+        (files::OPTIMIZER_G, state_bytes(optimizer_g)?),
+        (files::OPTIMIZER_D, state_bytes(optimizer_d)?),
+        (files::CONFIG, control.config_text.clone().into_bytes()),
+    ];
+    if let Some(ema) = trainer.ema() {
+        parts.push((files::EMA, module_bytes(ema)?));
+    }
+    let state = CheckpointState {
+        format: CHECKPOINT_FORMAT,
+        step: trainer.steps_done(),
+        rng: rng.state(),
+        sampler,
+        backend: control.backend.clone(),
+    };
+    write_checkpoint(
+        &dir.join("checkpoints"),
+        &parts,
+        &state,
+        config.run.keep_checkpoints,
+    )
+    .map(Some)
+}
+
+/// Reports the fixed-noise samples of a step to the observers.
+type Draw<'a, G, C, const D: usize> =
+    dyn FnMut(&GanTrainer<G, C, D>, usize, &mut [&mut dyn Observer]) -> Result<(), TrainError> + 'a;
+
+/// What the step loop ends with: the recorded steps, the last checkpoint, and whether it
+/// stopped at `stop_at` before the end.
+type LoopEnd = (Vec<StepMetrics>, Option<PathBuf>, bool);
+
+/// The step loop shared by toy and image runs. `draw` reports the fixed-noise samples of a
+/// step to the observers.
+fn step_loop<G, C, S, const D: usize>(
+    config: &TrainConfig,
+    control: &RunControl,
+    trainer: &mut GanTrainer<G, C, D>,
+    source: &mut S,
+    rng: &mut HostRng,
+    observers: &mut [&mut dyn Observer],
+    draw: &mut Draw<'_, G, C, D>,
+) -> Result<LoopEnd, TrainError>
+where
+    G: Generator<D>,
+    C: Discriminator<D>,
+    S: SampleSource<D> + Positioned,
+{
+    let total = config.run.steps;
+    let mut history = Vec::new();
+    let mut checkpoint = None;
+    let every = config.run.checkpoint_every;
+    let interrupt_requested = || {
+        control
+            .interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    };
+    for step in trainer.steps_done() + 1..=total {
+        let last = step == total;
+        let log = last || step % config.run.log_every == 0;
+        // Steps that end in a checkpoint are measured too (not logged), so that a checkpoint
+        // is only written after finite losses and gradients.
+        let checkpointing = (every > 0 && step % every == 0)
+            || control.stop_at == Some(step)
+            || interrupt_requested();
+        if let Some(metrics) = trainer.step(source, rng, log || checkpointing) {
+            if let Some((quantity, value)) = metrics.first_non_finite() {
+                // The last checkpoint stays as it was: it holds finite weights.
+                return Err(TrainError::NonFinite {
+                    step,
+                    quantity,
+                    value,
+                });
+            }
+            if log {
+                for observer in observers.iter_mut() {
+                    observer.on_step(&metrics)?;
+                }
+                history.push(metrics);
+            }
+        }
+        if last || step % config.run.sample_every == 0 {
+            draw(trainer, step, observers)?;
+        }
+        let stop = control.stop_at == Some(step);
+        // A request during the last step lets the run finish normally.
+        let interrupted = !last && interrupt_requested();
+        if last || stop || interrupted || (every > 0 && step % every == 0) {
+            checkpoint = write_run_checkpoint(trainer, rng, source.position(), config, control)?
+                .or(checkpoint);
+        }
+        if interrupted {
+            return Err(TrainError::Interrupted {
+                step,
+                checkpoint: checkpoint.clone().unwrap_or_default(),
+                run_dir: control.dir.clone().unwrap_or_default(),
+            });
+        }
+        if stop && !last {
+            return Ok((history, checkpoint, true));
+        }
+    }
+    Ok((history, checkpoint, false))
+}
+
+/// Trains the toy GAN of `config` (2-D mixture, MLP networks) on `device` (autodiff is enabled
+/// here), reporting to `observers`; `control` adds checkpoints, early stops and resuming.
+///
+/// Draw order from the host RNG seeded with `config.run.seed`: generator weights,
+/// discriminator weights, the fixed plotting noise, then per step the real batch and noise of
+/// each discriminator update (then the penalty's random factors: one per sample for WGAN-GP,
+/// one per element for DRAGAN) and the noise of the generator update (followed by a real batch
+/// when the loss's generator term reads real logits: RSGAN, RaGAN, Softmax GAN); finally the
+/// evaluation noise. A run is therefore a pure function of the config, on every backend.
+pub fn train_toy_with(
+    config: &TrainConfig,
+    device: &Device,
+    observers: &mut [&mut dyn Observer],
+    control: &RunControl,
+) -> Result<ToyRun, TrainError> {
+    config.validate()?;
+    let DataConfig::Toy(toy) = &config.data else {
+        return Err(TrainError::config(
+            "train_toy needs toy data ([data] kind = \"ring\" or \"grid\")",
+        ));
+    };
+    let (crate::GeneratorConfig::Mlp(g_config), crate::DiscriminatorConfig::Mlp(d_config)) =
+        (&config.generator, &config.discriminator)
+    else {
+        return Err(TrainError::config(
+            "toy runs need generator and discriminator kind \"mlp\"",
+        ));
+    };
+    let resume = checkpoint_to_resume(control, config.run.steps)?;
+    let device = device.clone().autodiff();
+    let mut rng = HostRng::seed_from(config.run.seed);
+    let mut mixture = toy.build().map_err(|e| TrainError::config(e.to_string()))?;
+    let dim = 2;
+    let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
+    let generator = g_config.init(dim, &mut rng, &device).map_err(model_error)?;
+    let discriminator = d_config.init(dim, &mut rng, &device).map_err(model_error)?;
+    let latent_dim = g_config.latent_dim;
+    let plot_noise = rng.normal_vec(config.run.plot_samples * latent_dim);
+    let mut trainer = build_trainer(
+        config,
+        generator,
+        discriminator,
+        resume.as_ref().map(|(dir, _)| dir.as_path()),
+        &device,
+        |t| match config.penalty {
+            Some(penalty) => t.with_penalty(penalty),
+            None => Ok(t),
+        },
+    )?;
+    if let Some((_, state)) = &resume {
+        rng = HostRng::from_state(&state.rng);
+    }
+
+    let info = RunInfo {
+        total_steps: config.run.steps,
+        centres: mixture.centres().to_vec(),
+        start_step: trainer.steps_done(),
+    };
+    for observer in observers.iter_mut() {
+        observer.on_start(&info)?;
+    }
+    let (metrics, checkpoint, stopped_early) = step_loop(
+        config,
+        control,
+        &mut trainer,
+        &mut mixture,
+        &mut rng,
+        observers,
+        &mut |trainer, step, observers| {
+            let samples = trainer.generate_host(&plot_noise);
+            for observer in observers.iter_mut() {
+                observer.on_samples(step, &samples)?;
+            }
+            Ok(())
+        },
+    )?;
+    let evaluation = (!stopped_early).then(|| {
+        let eval_noise = rng.normal_vec(TOY_EVAL_SAMPLES * latent_dim);
+        let samples = trainer.generate_host(&eval_noise);
+        mode_coverage(&samples, mixture.centres(), mixture.std(), 3.0)
+    });
+    let summary = RunSummary {
+        steps: trainer.steps_done(),
+        evaluation,
+    };
+    for observer in observers.iter_mut() {
+        observer.on_end(&summary)?;
+    }
+    let ema = trainer.ema().cloned();
+    let (generator, discriminator) = trainer.into_parts();
+    Ok(Run {
+        generator,
+        discriminator,
+        ema,
+        metrics,
+        summary,
+        checkpoint,
+        stopped_early,
+    })
+}
+
+/// [`train_toy_with`] without checkpoints.
+pub fn train_toy(
+    config: &TrainConfig,
+    device: &Device,
+    observers: &mut [&mut dyn Observer],
+) -> Result<ToyRun, TrainError> {
+    train_toy_with(config, device, observers, &RunControl::default())
+}
+
+/// The fixed latent codes (and, for a conditional generator, labels) of every sample grid:
+/// 64 codes for an 8×8 grid, or 8 per class with row k showing class k.
+pub fn grid_inputs(
+    latent_dim: usize,
+    num_classes: usize,
+    rng: &mut HostRng,
+) -> (Vec<f32>, Option<Vec<usize>>) {
+    if num_classes == 0 {
+        (
+            rng.normal_vec(GRID_COLUMNS * GRID_COLUMNS * latent_dim),
+            None,
+        )
+    } else {
+        let n = GRID_COLUMNS * num_classes;
+        let labels = (0..n).map(|i| i / GRID_COLUMNS).collect();
+        (rng.normal_vec(n * latent_dim), Some(labels))
+    }
+}
+
+/// Loads the image dataset of `config` and checks it against the networks' classes.
+pub fn load_images(config: &TrainConfig) -> Result<ImageDataset, TrainError> {
+    let DataConfig::Images(images) = &config.data else {
+        return Err(TrainError::config(
+            "image training needs [data] kind = \"images\"",
+        ));
+    };
+    let dataset = images.load()?;
+    check_classes(config, &dataset, &images.path)?;
+    Ok(dataset)
+}
+
+/// A conditional run needs labels for exactly the networks' classes: a class the data lacks
+/// would train its generator embedding against a critic row that never sees real samples.
+fn check_classes(
+    config: &TrainConfig,
+    dataset: &ImageDataset,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let classes = config.generator.num_classes();
+    if classes == 0 {
+        return Ok(());
+    }
+    match dataset.num_classes() {
+        None => Err(TrainError::Data(format!(
+            "the conditional networks need labels, but {} has none; give an IDX labels file \
+             (data.labels or --labels) or a folder with one sub-folder per class",
+            path.display()
+        ))),
+        Some(found) if found != classes => Err(TrainError::Data(format!(
+            "{} has {found} classes, the networks {classes}; set num_classes = {found} in \
+             [generator] and [discriminator]",
+            path.display()
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Trains the image GAN of `config` on `device` (autodiff is enabled here), reporting to
+/// `observers` (sample grids through [`Observer::on_images`]); `control` adds checkpoints,
+/// early stops and resuming.
+///
+/// Draw order from the host RNG seeded with `config.run.seed`: generator weights,
+/// discriminator weights, the grid noise ([`grid_inputs`]), then per step: each
+/// discriminator update's epoch reshuffle (when an epoch starts), noise and penalty factors,
+/// then the generator update's noise (and, for conditional networks, its labels). A resumed
+/// run repeats the draws up to the grid noise and then continues from the checkpoint's RNG
+/// position, so it is identical to an uninterrupted run on the same backend.
+pub fn train_images(
+    config: &TrainConfig,
+    device: &Device,
+    observers: &mut [&mut dyn Observer],
+    control: &RunControl,
+) -> Result<ImageRun, TrainError> {
+    config.validate()?;
+    let dataset = load_images(config)?;
+    train_images_on(dataset, config, device, observers, control)
+}
+
+/// [`train_images`] on a dataset already loaded with [`load_images`] (so an application can
+/// report bad data before it creates any output).
+pub fn train_images_on(
+    dataset: ImageDataset,
+    config: &TrainConfig,
+    device: &Device,
+    observers: &mut [&mut dyn Observer],
+    control: &RunControl,
+) -> Result<ImageRun, TrainError> {
+    config.validate()?;
+    if let DataConfig::Images(images) = &config.data {
+        check_classes(config, &dataset, &images.path)?;
+    }
+    let resume = checkpoint_to_resume(control, config.run.steps)?;
+    let shape = dataset.shape();
+    let device = device.clone().autodiff();
+    let mut rng = HostRng::seed_from(config.run.seed);
+    let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
+    let not_image = || TrainError::config("image data needs image networks");
+    let generator = config
+        .generator
+        .init_image(shape, &mut rng, &device)
+        .map_err(model_error)?
+        .ok_or_else(not_image)?;
+    let discriminator = config
+        .discriminator
+        .init_image(shape, &mut rng, &device)
+        .map_err(model_error)?
+        .ok_or_else(not_image)?;
+    let (grid_noise, grid_labels) =
+        grid_inputs(generator.latent_dim(), generator.num_classes(), &mut rng);
+    let mut trainer = build_trainer(
+        config,
+        generator,
+        discriminator,
+        resume.as_ref().map(|(dir, _)| dir.as_path()),
+        &device,
+        |t| match config.penalty {
+            Some(penalty) => t.with_penalty(penalty),
+            None => Ok(t),
+        },
+    )?;
+    let mut sampler = match &resume {
+        Some((dir, state)) => {
+            rng = HostRng::from_state(&state.rng);
+            let position = state.sampler.clone().ok_or_else(|| {
+                TrainError::Output(format!(
+                    "checkpoint {} of an image run has no sampler position in state.json",
+                    dir.display()
+                ))
+            })?;
+            EpochSampler::from_state(dataset, &position).map_err(|e| {
+                TrainError::Data(format!(
+                    "checkpoint {} does not fit the dataset: {e}",
+                    dir.display()
+                ))
+            })?
+        }
+        None => EpochSampler::new(dataset),
+    };
+
+    let info = RunInfo {
+        total_steps: config.run.steps,
+        centres: Vec::new(),
+        start_step: trainer.steps_done(),
+    };
+    for observer in observers.iter_mut() {
+        observer.on_start(&info)?;
+    }
+    let (metrics, checkpoint, stopped_early) = step_loop(
+        config,
+        control,
+        &mut trainer,
+        &mut sampler,
+        &mut rng,
+        observers,
+        &mut |trainer, step, observers| {
+            let images = match &grid_labels {
+                Some(labels) => trainer.generate_host_labeled(&grid_noise, labels),
+                None => trainer.generate_host(&grid_noise),
+            };
+            for observer in observers.iter_mut() {
+                observer.on_images(step, &images, shape, GRID_COLUMNS)?;
+            }
+            Ok(())
+        },
+    )?;
+    let summary = RunSummary {
+        steps: trainer.steps_done(),
+        evaluation: None,
+    };
+    for observer in observers.iter_mut() {
+        observer.on_end(&summary)?;
+    }
+    let ema = trainer.ema().cloned();
+    let (generator, discriminator) = trainer.into_parts();
+    Ok(Run {
+        generator,
+        discriminator,
+        ema,
+        metrics,
+        summary,
+        checkpoint,
+        stopped_early,
+    })
+}
+
+/// Rebuilds the networks of `config` for images of `shape` on `device` (plain, no autodiff)
+/// and loads the generator a checkpoint directory holds: the moving average when the run
+/// kept one and `prefer_ema` is true, the generator otherwise. For `burngan sample` and
+/// `burngan export`.
+pub fn load_image_generator(
+    config: &TrainConfig,
+    checkpoint: &Path,
+    prefer_ema: bool,
+    device: &Device,
+) -> Result<ImageGenerator, TrainError> {
+    let DataConfig::Images(images) = &config.data else {
+        return Err(TrainError::config(
+            "this checkpoint is from a toy run; sampling and export need an image run",
+        ));
+    };
+    let mut rng = HostRng::seed_from(config.run.seed);
+    let generator = config
+        .generator
+        .init_image(images.shape(), &mut rng, device)
+        .map_err(|e| TrainError::config(e.to_string()))?
+        .ok_or_else(|| TrainError::config("the checkpoint's generator is not an image network"))?;
+    let ema = checkpoint.join(files::EMA);
+    let path = if prefer_ema && ema.is_file() {
+        ema
+    } else {
+        checkpoint.join(files::GENERATOR)
+    };
+    Ok(load_module(generator, &path)?.valid())
+}

@@ -412,6 +412,25 @@ pub fn train_toy_with(
         let samples = trainer.generate_host(&eval_noise);
         mode_coverage(&samples, mixture.centres(), mixture.std(), 3.0)
     });
+    finish(
+        trainer,
+        observers,
+        evaluation,
+        (metrics, checkpoint, stopped_early),
+    )
+}
+
+/// Reports the end of a run to the observers and hands out the networks.
+fn finish<G, C, const D: usize>(
+    trainer: GanTrainer<G, C, D>,
+    observers: &mut [&mut dyn Observer],
+    evaluation: Option<burngan_metrics::ModeCoverage>,
+    (metrics, checkpoint, stopped_early): LoopEnd,
+) -> Result<Run<G, C>, TrainError>
+where
+    G: Generator<D>,
+    C: Discriminator<D>,
+{
     let summary = RunSummary {
         steps: trainer.steps_done(),
         evaluation,
@@ -606,24 +625,12 @@ pub fn train_images_on(
             Ok(())
         },
     )?;
-    let summary = RunSummary {
-        steps: trainer.steps_done(),
-        evaluation: None,
-    };
-    for observer in observers.iter_mut() {
-        observer.on_end(&summary)?;
-    }
-    let ema = trainer.ema().cloned();
-    let (generator, discriminator) = trainer.into_parts();
-    Ok(Run {
-        generator,
-        discriminator,
-        ema,
-        metrics,
-        summary,
-        checkpoint,
-        stopped_early,
-    })
+    finish(
+        trainer,
+        observers,
+        None,
+        (metrics, checkpoint, stopped_early),
+    )
 }
 
 /// Rebuilds the networks of `config` for images of `shape` on `device` (plain, no autodiff)

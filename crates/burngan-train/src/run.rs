@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use burngan_core::{Discriminator, Generator, HostRng, SampleSource};
+use burngan_core::{Discriminator, Generator, HostRng, InputGradient, SampleSource};
 use burngan_data::{EpochSampler, GaussianMixture, ImageDataset, SamplerState};
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
@@ -125,18 +125,18 @@ fn checkpoint_to_resume(
 }
 
 /// Builds the trainer around `generator` and `discriminator` (weights loaded from `resume`'s
-/// checkpoint when given) and restores the optimizer states and moving average from it.
+/// checkpoint when given), with the config's penalty and moving average, and restores the
+/// optimizer states and moving average from the checkpoint.
 fn build_trainer<G, C, const D: usize>(
     config: &TrainConfig,
     generator: G,
     discriminator: C,
     resume: Option<&Path>,
     device: &Device,
-    with_penalty: impl FnOnce(GanTrainer<G, C, D>) -> Result<GanTrainer<G, C, D>, TrainError>,
 ) -> Result<GanTrainer<G, C, D>, TrainError>
 where
     G: Generator<D>,
-    C: Discriminator<D>,
+    C: InputGradient<D>,
 {
     let (generator, discriminator) = match resume {
         Some(dir) => (
@@ -153,7 +153,9 @@ where
         &settings,
         device,
     );
-    trainer = with_penalty(trainer)?;
+    if let Some(penalty) = config.penalty {
+        trainer = trainer.with_penalty(penalty)?;
+    }
     if let Some(ema) = config.ema {
         trainer = trainer.with_ema(ema.decay, ema.warmup)?;
     }
@@ -375,10 +377,6 @@ pub fn train_toy_with(
         discriminator,
         resume.as_ref().map(|(dir, _)| dir.as_path()),
         &device,
-        |t| match config.penalty {
-            Some(penalty) => t.with_penalty(penalty),
-            None => Ok(t),
-        },
     )?;
     if let Some((_, state)) = &resume {
         rng = HostRng::from_state(&state.rng);
@@ -575,10 +573,6 @@ pub fn train_images_on(
         discriminator,
         resume.as_ref().map(|(dir, _)| dir.as_path()),
         &device,
-        |t| match config.penalty {
-            Some(penalty) => t.with_penalty(penalty),
-            None => Ok(t),
-        },
     )?;
     let mut sampler = match &resume {
         Some((dir, state)) => {

@@ -33,6 +33,21 @@ fn ring8_ns_preset_on_flex_covers_the_ring_and_writes_the_run_directory() {
     assert_eq!(eval["modes_total"].as_u64(), Some(8));
     assert!(covered >= 7, "only {covered} of 8 modes covered: {eval}");
     assert!(quality >= 0.8, "high-quality fraction {quality}: {eval}");
+    // The reverse KL of the high-quality histogram to uniform (PacGAN) is ln 8 − H(p).
+    let counts: Vec<f64> = eval["high_quality_per_mode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_f64().unwrap())
+        .collect();
+    let total: f64 = counts.iter().sum();
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0.0)
+        .map(|&c| -(c / total) * (c / total).ln())
+        .sum();
+    let kl = eval["mode_kl"].as_f64().unwrap();
+    assert!((kl - (8f64.ln() - entropy)).abs() < 1e-12, "{kl} vs {eval}");
 
     // config.toml is the resolved preset.
     let preset_config =

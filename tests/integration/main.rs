@@ -5,6 +5,8 @@
 mod cli;
 mod cross_backend;
 mod end_to_end;
+mod eval;
 mod images;
 mod penalties;
 mod support;
+mod train_eval;

@@ -18,12 +18,15 @@ use anyhow::{Context, anyhow};
 use burngan_backend::{BackendError, BackendKind};
 use burngan_core::{Generator, HostRng};
 use burngan_train::{
-    DataConfig, GeneratorConfig, ImageGenerator, JsonlMetrics, Observer, PlotWriter, Progress,
-    RunControl, StepMetrics, TrainConfig, TrainError, Workload, files, find_checkpoint,
-    generate_on_host, image_grid_png, load_image_generator, load_images, load_module,
-    read_checkpoint_state, run_workload, train_images_on, train_toy_with, write_atomically,
+    DataConfig, EVAL_METRICS, GeneratorConfig, ImageGenerator, JsonlMetrics, Observer, PlotWriter,
+    Progress, RunControl, StepMetrics, TrainConfig, TrainError, Workload, files, find_checkpoint,
+    generate_on_host, image_evaluator, image_grid_png, load_image_generator, load_images,
+    load_module, read_checkpoint_state, run_workload, train_images_on, train_toy_with,
+    write_atomically,
 };
 use clap::{Parser, Subcommand};
+
+mod eval;
 
 /// A GAN framework on Burn: the same models, losses and trainer on every backend.
 #[derive(Parser, Debug)]
@@ -45,6 +48,9 @@ enum Command {
     Info,
     /// Time the benchmark workloads (iterations per second) on one backend.
     Bench(BenchArgs),
+    /// Score a checkpoint's generator (FD, classifier score, class coverage,
+    /// precision/recall) with the shipped feature network, or train such a network.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -225,6 +231,7 @@ where
         Command::Export(args) => export(args),
         Command::Info => info(),
         Command::Bench(args) => bench(args),
+        Command::Eval(args) => eval::eval(args),
     }
 }
 
@@ -427,6 +434,15 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         {
             images.labels = Some(path);
         }
+        // The feature network too (a missing one is reported below, before any output).
+        if let Some(eval) = &mut config.eval
+            && let Ok(path) = std::fs::canonicalize(eval.classifier_path())
+        {
+            eval.classifier = Some(path);
+        }
+    }
+    if let Some(eval) = &mut config.eval {
+        eval.samples = Some(eval.samples_for(&config.data));
     }
     config.validate()?;
     let done = resume_from.as_ref().map_or(0, |state| state.step);
@@ -447,10 +463,15 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         )));
     }
     let device = burngan_backend::device(kind)?;
-    // Bad image data is reported before anything is written.
+    // Bad image data and a missing or corrupt feature network are reported before anything
+    // is written.
     let dataset = match &config.data {
         DataConfig::Images(_) => Some(load_images(&config)?),
         DataConfig::Toy(_) => None,
+    };
+    let evaluator = match &dataset {
+        Some(dataset) => image_evaluator(&config, dataset, &device)?,
+        None => None,
     };
     let history = match &resume_from {
         Some(state) => {
@@ -491,7 +512,7 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
     let mut plots = PlotWriter::new(&out)?.with_history(history);
     let started = Instant::now();
     let mut observers: [&mut dyn Observer; 3] = [&mut progress, &mut metrics, &mut plots];
-    let (steps, evaluation, checkpoint, stopped_early) = match &config.data {
+    let (steps, evaluation, checkpoint, stopped_early, recorded) = match &config.data {
         DataConfig::Toy(_) => {
             let run = train_toy_with(&config, &device, &mut observers, &control)?;
             (
@@ -499,15 +520,34 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
                 run.summary.evaluation,
                 run.checkpoint,
                 run.stopped_early,
+                run.metrics,
             )
         }
         DataConfig::Images(_) => {
             let dataset = dataset.ok_or_else(|| Failure::Run(anyhow!("image data not loaded")))?;
-            let run = train_images_on(dataset, &config, &device, &mut observers, &control)?;
-            (run.summary.steps, None, run.checkpoint, run.stopped_early)
+            let run = train_images_on(
+                dataset,
+                evaluator.as_ref(),
+                &config,
+                &device,
+                &mut observers,
+                &control,
+            )?;
+            (
+                run.summary.steps,
+                None,
+                run.checkpoint,
+                run.stopped_early,
+                run.metrics,
+            )
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    // The last periodic evaluation of this invocation ([eval]).
+    let last_eval = recorded
+        .iter()
+        .rev()
+        .find_map(|m| m.eval.as_ref().map(|values| (m.step, values)));
 
     let mut report = serde_json::json!({
         "steps": steps,
@@ -521,7 +561,16 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         report["modes_total"] = evaluation.modes_total.into();
         report["high_quality_fraction"] = evaluation.high_quality_fraction.into();
         report["high_quality_per_mode"] = evaluation.high_quality_per_mode.clone().into();
+        // PacGAN's reverse KL of the high-quality mode histogram to uniform; absent when no
+        // sample is of high quality (the histogram has no mass).
+        if let Ok(kl) = burngan_metrics::mode_reverse_kl(&evaluation.high_quality_per_mode) {
+            report["mode_kl"] = kl.into();
+        }
         report["samples"] = evaluation.samples.into();
+    }
+    if let Some((step, values)) = last_eval {
+        report["eval_step"] = step.into();
+        report["eval"] = serde_json::json!(values);
     }
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Failure::Run(anyhow!("cannot encode eval.json: {e}")))?;
@@ -537,9 +586,36 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         ),
         None => println!("{done} in {seconds:.1} s"),
     }
+    if let (Some((step, values)), Some(eval)) = (last_eval, &config.eval) {
+        println!(
+            "evaluation at step {step} ({} samples, seed {}): {}",
+            eval.samples_for(&config.data),
+            eval.seed,
+            describe_eval(values)
+        );
+    }
+    let unscored: Vec<String> = recorded
+        .iter()
+        .filter(|m| m.eval.as_ref().is_some_and(|e| e.is_empty()))
+        .map(|m| m.step.to_string())
+        .collect();
+    if !unscored.is_empty() {
+        eprintln!(
+            "note: the evaluation has no scores at step {}: a metric rejected the generated \
+             images; `burngan eval --checkpoint` on a checkpoint of such a step names the cause",
+            unscored.join(", ")
+        );
+    }
     println!("outputs in {}:", out.display());
     println!("  config.toml, metrics.jsonl, eval.json");
-    for path in plots.written().iter().rev().take(2).rev() {
+    let mut shown: Vec<&PathBuf> = plots.written().iter().rev().take(2).rev().collect();
+    let eval_plot = out.join("plots").join("eval.png");
+    if let Some(path) = plots.written().iter().find(|p| **p == eval_plot)
+        && !shown.contains(&path)
+    {
+        shown.insert(0, path);
+    }
+    for path in shown {
         println!("  {}", path.strip_prefix(&out).unwrap_or(path).display());
     }
     if let Some(checkpoint) = checkpoint {
@@ -559,6 +635,34 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// A periodic evaluation as `name value` pairs in display order: counts as integers, other
+/// values to four decimals.
+fn describe_eval(values: &std::collections::BTreeMap<String, f64>) -> String {
+    if values.is_empty() {
+        return "no scores (a metric rejected the generated images)".to_string();
+    }
+    let known = EVAL_METRICS
+        .iter()
+        .copied()
+        .filter(|n| values.contains_key(*n));
+    let others = values
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !EVAL_METRICS.contains(n));
+    known
+        .chain(others)
+        .map(|name| {
+            let value = values[name];
+            if value.fract() == 0.0 && value.abs() < 1e15 {
+                format!("{name} {value:.0}")
+            } else {
+                format!("{name} {value:.4}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The config stored in the checkpoint directory `checkpoint`.

@@ -141,6 +141,51 @@ pub enum MetricError {
         /// The argument name.
         what: &'static str,
     },
+    /// Zero classes given for a buffer of class probabilities.
+    #[error(
+        "classes = 0 is invalid: pass the number of classes C (at least 1), the length of \
+         each row of `probabilities`"
+    )]
+    ZeroClasses,
+    /// A buffer of class probabilities whose length is not a multiple of the class count.
+    #[error(
+        "`probabilities` has length {len}, which is not a multiple of classes = {classes}: \
+         pass n·C values, one row of C class probabilities per sample"
+    )]
+    ProbabilityLength {
+        /// The buffer length.
+        len: usize,
+        /// The number of classes C.
+        classes: usize,
+    },
+    /// A class probability outside [0, 1] by more than
+    /// [`PROBABILITY_TOLERANCE`](crate::PROBABILITY_TOLERANCE).
+    #[error(
+        "`probabilities` row {row}, class {class} holds {value}, outside [0, 1]: pass softmax \
+         probabilities, not logits or scores"
+    )]
+    ProbabilityOutOfRange {
+        /// The row (sample) index.
+        row: usize,
+        /// The class index within the row.
+        class: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A row of class probabilities whose sum differs from 1 by more than
+    /// [`PROBABILITY_TOLERANCE`](crate::PROBABILITY_TOLERANCE).
+    #[error(
+        "`probabilities` row {row} sums to {sum}, not 1 (tolerance {tolerance:e}): pass one \
+         softmax distribution per row, normalised over all C classes, not logits or a subset \
+         of classes",
+        tolerance = crate::PROBABILITY_TOLERANCE
+    )]
+    RowSumNotOne {
+        /// The row (sample) index.
+        row: usize,
+        /// The sum of its entries.
+        sum: f64,
+    },
     /// KID subsets that are empty, too small or larger than a feature set.
     #[error(
         "subsets = {subsets}, subset_size = {subset_size} is invalid for sets of {n_x} and \

@@ -161,10 +161,14 @@ fn householder(x: &[f64]) -> (Vec<f64>, f64, f64) {
         return (x.to_vec(), 0.0, 0.0);
     }
     let alpha = if x[0] >= 0.0 { -norm } else { norm };
-    let mut v = x.to_vec();
-    v[0] -= alpha;
-    // vᵀv = 2‖x‖(‖x‖ + |x₀|), so β = 2/vᵀv needs no second pass.
-    let beta = 1.0 / (norm * (norm + x[0].abs()));
+    // v = x − α·e₁ scaled so that v₀ = 1 (v₀ = x₀ − α = sign(x₀)·(|x₀| + ‖x‖) is never 0):
+    // vᵀv = 2‖x‖/(‖x‖ + |x₀|), so β = 2/vᵀv = (‖x‖ + |x₀|)/‖x‖ needs no second pass, and no
+    // product of two norms can underflow for a tiny x (‖x‖² < 1e-308 gave β = ∞ and NaNs).
+    let v0 = x[0] - alpha;
+    let v = std::iter::once(1.0)
+        .chain(x[1..].iter().map(|xi| xi / v0))
+        .collect();
+    let beta = (norm + x[0].abs()) / norm;
     (v, beta, alpha)
 }
 

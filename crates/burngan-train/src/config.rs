@@ -2,8 +2,9 @@
 //! Unknown fields are errors, and [`TrainConfig::validate`] rejects out-of-range values with a
 //! message that names the field and the fix.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use burngan_eval::ScoreSettings;
 use burngan_losses::{LossConfig, PenaltyConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -41,6 +42,104 @@ pub struct TrainConfig {
     /// samples, grids and exports then come from the average.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<EmaConfig>,
+    /// Periodic evaluation of the sampling generator (`[eval]` with `every`): image runs are
+    /// scored with a feature network (FD, classifier score, precision/recall, …), toy runs by
+    /// mode coverage; the values go into the step's `metrics.jsonl` line and `plots/eval.png`.
+    /// Absent: no periodic evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<EvalConfig>,
+}
+
+/// Images generated for each periodic evaluation of an image run, by default.
+pub const IMAGE_EVAL_SAMPLES: usize = 2_000;
+
+/// The `[eval]` section: evaluate the sampling generator (the moving average when `[ema]` is
+/// set) every `every` steps and at the last step. Evaluation draws nothing from the run's host
+/// RNG and changes no module state, so a run trains identically with or without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Evaluate at every step that is a multiple of this (and at the last step); an
+    /// evaluation step is always a logged step.
+    pub every: usize,
+    /// Images (image runs, default [`IMAGE_EVAL_SAMPLES`]) or points (toy runs, default
+    /// [`burngan_metrics::TOY_EVAL_SAMPLES`]) per evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    /// The feature network's weights, image runs only (default
+    /// [`burngan_eval::MNIST_CLASSIFIER`], relative to the repository root; its card, the
+    /// `.json` of the same name, beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
+    /// Seed of the evaluation's latent codes (default 0): the same codes at every evaluation,
+    /// so the curve follows the generator rather than the noise.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl EvalConfig {
+    /// The samples per evaluation for `data`: `samples`, or the default of its kind.
+    pub fn samples_for(&self, data: &DataConfig) -> usize {
+        self.samples.unwrap_or(match data {
+            DataConfig::Toy(_) => burngan_metrics::TOY_EVAL_SAMPLES,
+            DataConfig::Images(_) => IMAGE_EVAL_SAMPLES,
+        })
+    }
+
+    /// The feature network of an image run: `classifier`, or the shipped MNIST network.
+    pub fn classifier_path(&self) -> PathBuf {
+        self.classifier
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(burngan_eval::MNIST_CLASSIFIER))
+    }
+
+    /// True when `step` of a `total`-step run is evaluated.
+    pub fn due(&self, step: usize, total: usize) -> bool {
+        step == total || (self.every > 0 && step.is_multiple_of(self.every))
+    }
+
+    /// Checks the section against the run's data.
+    fn validate(&self, data: &DataConfig) -> Result<(), TrainError> {
+        if self.every == 0 {
+            return Err(TrainError::config(
+                "eval.every must be a positive integer, got 0; evaluate every N steps (e.g. \
+                 every = 250) or remove the [eval] section",
+            ));
+        }
+        match data {
+            DataConfig::Toy(toy) => {
+                if let Some(path) = &self.classifier {
+                    return Err(TrainError::config(format!(
+                        "eval.classifier = \"{}\" applies to image runs; a toy run (data.kind \
+                         = \"{}\") is evaluated by mode coverage, so remove eval.classifier",
+                        path.display(),
+                        toy_kind(toy)
+                    )));
+                }
+                if self.samples == Some(0) {
+                    return Err(TrainError::config(format!(
+                        "eval.samples must be a positive integer, got 0 ({} is the \
+                         VEEGAN/PacGAN protocol)",
+                        burngan_metrics::TOY_EVAL_SAMPLES
+                    )));
+                }
+            }
+            DataConfig::Images(_) => {
+                let minimum = ScoreSettings::default().k + 1;
+                if let Some(samples) = self.samples
+                    && samples < minimum
+                {
+                    return Err(TrainError::config(format!(
+                        "eval.samples must be at least {minimum} for image runs (precision and \
+                         recall use {} nearest neighbours), got {samples}; {IMAGE_EVAL_SAMPLES} \
+                         is the default",
+                        minimum - 1
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `[ema]` section.
@@ -202,6 +301,9 @@ impl TrainConfig {
                 "ema.decay must be in [0, 1), got {} (0.999 is usual)",
                 ema.decay
             )));
+        }
+        if let Some(eval) = &self.eval {
+            eval.validate(&self.data)?;
         }
         if let Some(penalty) = &self.penalty {
             penalty.validate().map_err(TrainError::config)?;
@@ -460,5 +562,76 @@ mod tests {
             };
             assert!(message.contains(expected), "{expected:?} not in {message}");
         }
+    }
+
+    #[test]
+    fn the_eval_section_is_optional_checked_and_round_trips() {
+        let config = TrainConfig::from_toml(MINIMAL, "t").unwrap();
+        assert_eq!(config.eval, None);
+        assert!(!config.to_toml().contains("[eval]"));
+
+        let toy = TrainConfig::from_toml(&format!("{MINIMAL}\n[eval]\nevery = 50\n"), "t").unwrap();
+        toy.validate().unwrap();
+        let eval = toy.eval.clone().unwrap();
+        assert_eq!((eval.every, eval.samples, eval.seed), (50, None, 0));
+        assert_eq!(
+            eval.samples_for(&toy.data),
+            burngan_metrics::TOY_EVAL_SAMPLES
+        );
+        assert!(eval.due(100, 1000) && eval.due(999, 999) && !eval.due(99, 1000));
+        assert_eq!(TrainConfig::from_toml(&toy.to_toml(), "r").unwrap(), toy);
+
+        let images = format!(
+            "{IMAGES}\n[eval]\nevery = 25\nsamples = 500\nseed = 9\nclassifier = \"x/c.bpk\"\n"
+        );
+        let images = TrainConfig::from_toml(&images, "t").unwrap();
+        images.validate().unwrap();
+        let eval = images.eval.clone().unwrap();
+        assert_eq!(eval.samples_for(&images.data), 500);
+        assert_eq!(eval.classifier_path(), PathBuf::from("x/c.bpk"));
+        assert_eq!(
+            TrainConfig::from_toml(&images.to_toml(), "r").unwrap(),
+            images
+        );
+        let default = TrainConfig::from_toml(&format!("{IMAGES}\n[eval]\nevery = 5\n"), "t")
+            .unwrap()
+            .eval
+            .unwrap();
+        assert_eq!(default.samples_for(&images.data), IMAGE_EVAL_SAMPLES);
+        assert_eq!(
+            default.classifier_path(),
+            PathBuf::from(burngan_eval::MNIST_CLASSIFIER)
+        );
+
+        let cases = [
+            (
+                format!("{MINIMAL}\n[eval]\nevery = 0\n"),
+                "eval.every must be a positive integer, got 0",
+            ),
+            (
+                format!("{MINIMAL}\n[eval]\nevery = 5\nclassifier = \"c.bpk\"\n"),
+                "eval.classifier = \"c.bpk\" applies to image runs",
+            ),
+            (
+                format!("{MINIMAL}\n[eval]\nevery = 5\nsamples = 0\n"),
+                "eval.samples must be a positive integer, got 0",
+            ),
+            (
+                format!("{IMAGES}\n[eval]\nevery = 5\nsamples = 3\n"),
+                "eval.samples must be at least 4 for image runs",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = TrainConfig::from_toml(&text, "t")
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(expected), "{expected:?} not in {message}");
+        }
+        let message = TrainConfig::from_toml(&format!("{MINIMAL}\n[eval]\nevry = 5\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("unknown field `evry`"), "{message}");
     }
 }

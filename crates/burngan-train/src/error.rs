@@ -55,6 +55,9 @@ pub enum TrainError {
     /// Writing a plot or checkpoint failed inside a library.
     #[error("{0}")]
     Output(String),
+    /// The evaluation (feature network, reference data or scores) failed.
+    #[error(transparent)]
+    Eval(#[from] burngan_eval::EvalError),
 }
 
 impl TrainError {
@@ -76,6 +79,10 @@ impl TrainError {
 
     /// True when the user can fix the error by changing the command or config (exit code 2).
     pub fn is_usage_error(&self) -> bool {
-        matches!(self, TrainError::Config { .. } | TrainError::Data(_))
+        match self {
+            TrainError::Config { .. } | TrainError::Data(_) => true,
+            TrainError::Eval(e) => e.is_usage_error(),
+            _ => false,
+        }
     }
 }

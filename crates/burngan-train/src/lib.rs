@@ -26,6 +26,7 @@ mod checkpoint;
 mod config;
 mod data;
 mod error;
+mod evaluate;
 mod grid;
 mod models;
 mod observer;
@@ -39,17 +40,22 @@ pub use checkpoint::{
     CHECKPOINT_FORMAT, CheckpointState, LATEST, files, find_checkpoint, load_module, module_bytes,
     read_checkpoint_state, save_module, write_atomically, write_checkpoint,
 };
-pub use config::{EmaConfig, LoopConfig, LrDecay, OptimizersConfig, RunConfig, TrainConfig};
+pub use config::{
+    EmaConfig, EvalConfig, IMAGE_EVAL_SAMPLES, LoopConfig, LrDecay, OptimizersConfig, RunConfig,
+    TrainConfig,
+};
 pub use data::{DEFAULT_IMAGES, DataConfig, ImageDataConfig};
 pub use error::TrainError;
+pub use evaluate::{EVAL_SPLIT_SEED, ImageEvaluator};
 pub use grid::{GRID_PADDING, image_grid_png};
 pub use models::{DiscriminatorConfig, GeneratorConfig, ImageDiscriminator, ImageGenerator};
 pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
 pub use optim::{Optimizer, OptimizerConfig};
-pub use plots::{PlotWriter, curves_png, scatter_png};
+pub use plots::{PlotWriter, curves_png, eval_png, scatter_png};
 pub use run::{
-    GRID_COLUMNS, ImageRun, Run, RunControl, ToyRun, grid_inputs, load_image_generator,
-    load_images, train_images, train_images_on, train_toy, train_toy_with,
+    EVAL_METRICS, GRID_COLUMNS, ImageRun, Run, RunControl, ToyRun, grid_inputs, image_eval_values,
+    image_evaluator, load_image_generator, load_images, periodic_score_settings, toy_eval_values,
+    train_images, train_images_on, train_toy, train_toy_with,
 };
 pub use trainer::{
     GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings, clip_parameters,

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::observer::{Observer, RunInfo, RunSummary};
-use crate::{StepMetrics, TrainError, image_grid_png};
+use crate::{EVAL_METRICS, StepMetrics, TrainError, image_grid_png};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
@@ -185,8 +185,80 @@ pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError
     root.present().map_err(|e| plot_error(path, e))
 }
 
-/// Writes `samples/step-NNNNNN.png` (scatter plots of toy samples, or image grids) and, at the
-/// end, `plots/curves.png` under a run directory.
+/// Draws each periodic-evaluation metric of a run ([`StepMetrics::eval`]) against the step,
+/// one small panel per metric (two columns, or one row for up to three metrics), into a PNG
+/// 900 pixels wide and 260 per row of panels.
+pub fn eval_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError> {
+    register_font()?;
+    let evaluated: Vec<(f64, &std::collections::BTreeMap<String, f64>)> = metrics
+        .iter()
+        .filter_map(|m| m.eval.as_ref().map(|e| (m.step as f64, e)))
+        .collect();
+    let mut names: Vec<&str> = evaluated
+        .iter()
+        .flat_map(|(_, e)| e.keys().map(String::as_str))
+        .collect();
+    let rank = |name: &str| {
+        EVAL_METRICS
+            .iter()
+            .position(|k| *k == name)
+            .unwrap_or(EVAL_METRICS.len())
+    };
+    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    names.dedup();
+    let columns = if names.len() <= 3 {
+        names.len().max(1)
+    } else {
+        2
+    };
+    let rows = names.len().div_ceil(columns).max(1);
+    let root = BitMapBackend::new(path, (900, 260 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let last_step = evaluated.last().map_or(1.0, |e| e.0).max(1.0);
+    let areas = root.split_evenly((rows, columns));
+    for (name, area) in names.iter().zip(areas.iter()) {
+        let points: Vec<(f64, f64)> = evaluated
+            .iter()
+            .filter_map(|(step, e)| e.get(*name).map(|v| (*step, *v)))
+            .filter(|p| p.1.is_finite())
+            .collect();
+        let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+        let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+        // A constant series (e.g. classes covered) gets a band of ±5 % around its value.
+        let pad = if hi > lo {
+            (hi - lo) * 0.05
+        } else {
+            (0.05 * hi.abs()).max(1e-3)
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(*name, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(25)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..last_step, (lo - pad)..(hi + pad))
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, BLUE.filled())))
+            .map_err(|e| plot_error(path, e))?;
+    }
+    root.present().map_err(|e| plot_error(path, e))
+}
+
+/// Writes `samples/step-NNNNNN.png` (scatter plots of toy samples, or image grids), after each
+/// periodic evaluation `plots/eval.png`, and at the end `plots/curves.png` under a run
+/// directory.
 pub struct PlotWriter {
     samples_dir: PathBuf,
     plots_dir: PathBuf,
@@ -231,6 +303,13 @@ impl Observer for PlotWriter {
     }
     fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
         self.history.push(metrics.clone());
+        if metrics.eval.is_some() {
+            let path = self.plots_dir.join("eval.png");
+            eval_png(&path, &self.history)?;
+            if !self.written.contains(&path) {
+                self.written.push(path);
+            }
+        }
         Ok(())
     }
     fn on_samples(&mut self, step: usize, samples: &[f32]) -> Result<(), TrainError> {
@@ -256,5 +335,67 @@ impl Observer for PlotWriter {
         curves_png(&path, &self.history)?;
         self.written.push(path);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn step(step: usize, eval: Option<&[(&str, f64)]>) -> StepMetrics {
+        StepMetrics {
+            step,
+            loss_d: 1.0,
+            loss_g: 1.0,
+            d_real: 0.5,
+            d_fake: 0.5,
+            value: -1.4,
+            grad_norm_g: 1.0,
+            grad_norm_d: 1.0,
+            logit_real: 0.0,
+            logit_fake: 0.0,
+            penalty: 0.0,
+            diagnostics: BTreeMap::new(),
+            eval: eval.map(|e| e.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+        }
+    }
+
+    fn png_size(path: &Path) -> (u32, u32) {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+        (be(16), be(20))
+    }
+
+    #[test]
+    fn the_writer_redraws_eval_png_after_each_evaluation_with_one_panel_per_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = [
+            ("fd", 40.0),
+            ("classifier_score", 3.0),
+            ("class_kl", 0.5),
+            ("classes_covered", 7.0),
+            ("precision", 0.5),
+            ("recall", 0.25),
+            ("density", 0.75),
+            ("coverage", 0.5),
+        ];
+        let restored = vec![step(2, Some(&image)), step(3, None)];
+        let mut writer = PlotWriter::new(dir.path()).unwrap().with_history(restored);
+        let eval = dir.path().join("plots/eval.png");
+        writer.on_step(&step(5, None)).unwrap();
+        assert!(!eval.exists(), "no evaluation at this step");
+        writer.on_step(&step(6, Some(&image))).unwrap();
+        // Eight metrics: two columns of four panels.
+        assert_eq!(png_size(&eval), (900, 4 * 260));
+        writer.on_step(&step(8, Some(&image))).unwrap();
+        assert_eq!(writer.written(), std::slice::from_ref(&eval), "listed once");
+
+        let toy = [("modes_covered", 8.0), ("high_quality_fraction", 0.9)];
+        let path = dir.path().join("toy.png");
+        eval_png(&path, &[step(1, Some(&toy)), step(4, Some(&toy[..1]))]).unwrap();
+        assert_eq!(png_size(&path), (900, 260), "two panels in one row");
     }
 }

@@ -2,6 +2,7 @@
 //! of host-RNG draws, the step loop with its metrics, sample grids and checkpoints, stopping
 //! (`--stop-at`, Ctrl-C) and resuming from a checkpoint bit for bit.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,14 +11,16 @@ use burn::module::Module;
 use burn::tensor::Device;
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient, SampleSource};
 use burngan_data::{EpochSampler, GaussianMixture, ImageDataset, SamplerState};
+use burngan_eval::{EvalError, MNIST_CLASSIFIER, RowScores, ScoreSettings};
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
 use crate::checkpoint::{files, find_checkpoint, load_module, module_bytes, read_checkpoint_state};
 use crate::config::LrDecay;
 use crate::observer::{Observer, RunInfo, RunSummary};
 use crate::{
-    CHECKPOINT_FORMAT, CheckpointState, DataConfig, GanTrainer, ImageDiscriminator, ImageGenerator,
-    LearningRateSchedule, StepMetrics, TrainConfig, TrainError, TrainerSettings, write_checkpoint,
+    CHECKPOINT_FORMAT, CheckpointState, DataConfig, GanTrainer, ImageDiscriminator, ImageEvaluator,
+    ImageGenerator, LearningRateSchedule, StepMetrics, TrainConfig, TrainError, TrainerSettings,
+    write_checkpoint,
 };
 
 /// Columns of every sample grid; an unconditional grid is 8×8.
@@ -255,12 +258,18 @@ where
 type Draw<'a, G, C, const D: usize> =
     dyn FnMut(&GanTrainer<G, C, D>, usize, &mut [&mut dyn Observer]) -> Result<(), TrainError> + 'a;
 
+/// Evaluates the sampling generator of a step (`[eval]`): metric name → value.
+type Evaluate<'a, G, C, const D: usize> =
+    dyn FnMut(&GanTrainer<G, C, D>) -> Result<BTreeMap<String, f64>, TrainError> + 'a;
+
 /// What the step loop ends with: the recorded steps, the last checkpoint, and whether it
 /// stopped at `stop_at` before the end.
 type LoopEnd = (Vec<StepMetrics>, Option<PathBuf>, bool);
 
 /// The step loop shared by toy and image runs. `draw` reports the fixed-noise samples of a
-/// step to the observers.
+/// step to the observers; `evaluate`, given when the config has an `[eval]` section, fills
+/// the metrics of the steps it names (which are then always logged).
+#[allow(clippy::too_many_arguments)]
 fn step_loop<G, C, S, const D: usize>(
     config: &TrainConfig,
     control: &RunControl,
@@ -269,6 +278,7 @@ fn step_loop<G, C, S, const D: usize>(
     rng: &mut HostRng,
     observers: &mut [&mut dyn Observer],
     draw: &mut Draw<'_, G, C, D>,
+    mut evaluate: Option<&mut Evaluate<'_, G, C, D>>,
 ) -> Result<LoopEnd, TrainError>
 where
     G: Generator<D>,
@@ -287,13 +297,15 @@ where
     };
     for step in trainer.steps_done() + 1..=total {
         let last = step == total;
-        let log = last || step % config.run.log_every == 0;
+        let evaluating =
+            evaluate.is_some() && config.eval.as_ref().is_some_and(|e| e.due(step, total));
+        let log = last || step % config.run.log_every == 0 || evaluating;
         // Steps that end in a checkpoint are measured too (not logged), so that a checkpoint
         // is only written after finite losses and gradients.
         let checkpointing = (every > 0 && step % every == 0)
             || control.stop_at == Some(step)
             || interrupt_requested();
-        if let Some(metrics) = trainer.step(source, rng, log || checkpointing) {
+        if let Some(mut metrics) = trainer.step(source, rng, log || checkpointing) {
             if let Some((quantity, value)) = metrics.first_non_finite() {
                 // The last checkpoint stays as it was: it holds finite weights.
                 return Err(TrainError::NonFinite {
@@ -303,6 +315,12 @@ where
                 });
             }
             if log {
+                if evaluating && let Some(evaluate) = evaluate.as_deref_mut() {
+                    let mut values = evaluate(trainer)?;
+                    // JSON has no NaN or infinity; an undefined value is left out.
+                    values.retain(|_, value| value.is_finite());
+                    metrics.eval = Some(values);
+                }
                 for observer in observers.iter_mut() {
                     observer.on_step(&metrics)?;
                 }
@@ -342,6 +360,13 @@ where
 /// one per element for DRAGAN) and the noise of the generator update (followed by a real batch
 /// when the loss's generator term reads real logits: RSGAN, RaGAN, Softmax GAN); finally the
 /// evaluation noise. A run is therefore a pure function of the config, on every backend.
+///
+/// With an `[eval]` section, the sampling generator's mode coverage, high-quality fraction and
+/// mode KL on `eval.samples` points are recorded at every `eval.every` steps and at the last
+/// step ([`StepMetrics::eval`]). Their latent codes come from `HostRng::seed_from(eval.seed)`,
+/// never from the run's RNG, and so does the end-of-run evaluation's noise (its first
+/// 2,500 codes) instead of the run's RNG: with `samples = 2500` the last periodic evaluation
+/// and [`RunSummary::evaluation`] are the same. Training itself is unchanged by `[eval]`.
 pub fn train_toy_with(
     config: &TrainConfig,
     device: &Device,
@@ -371,6 +396,10 @@ pub fn train_toy_with(
     let discriminator = d_config.init(dim, &mut rng, &device).map_err(model_error)?;
     let latent_dim = g_config.latent_dim;
     let plot_noise = rng.normal_vec(config.run.plot_samples * latent_dim);
+    // The evaluation's own codes: the same at every evaluation, none from the run's RNG.
+    let eval_noise = config.eval.as_ref().map(|eval| {
+        HostRng::seed_from(eval.seed).normal_vec(eval.samples_for(&config.data) * latent_dim)
+    });
     let mut trainer = build_trainer(
         config,
         generator,
@@ -390,6 +419,15 @@ pub fn train_toy_with(
     for observer in observers.iter_mut() {
         observer.on_start(&info)?;
     }
+    let (centres, std) = (mixture.centres().to_vec(), mixture.std());
+    let mut evaluate = |trainer: &GanTrainer<_, _, 2>| {
+        let noise = eval_noise.as_deref().unwrap_or_default();
+        Ok(toy_eval_values(
+            &trainer.generate_host(noise),
+            &centres,
+            std,
+        ))
+    };
     let (metrics, checkpoint, stopped_early) = step_loop(
         config,
         control,
@@ -404,11 +442,17 @@ pub fn train_toy_with(
             }
             Ok(())
         },
+        eval_noise
+            .is_some()
+            .then_some(&mut evaluate as &mut Evaluate<'_, _, _, 2>),
     )?;
     let evaluation = (!stopped_early).then(|| {
-        let eval_noise = rng.normal_vec(TOY_EVAL_SAMPLES * latent_dim);
+        let eval_noise = match &config.eval {
+            Some(eval) => HostRng::seed_from(eval.seed).normal_vec(TOY_EVAL_SAMPLES * latent_dim),
+            None => rng.normal_vec(TOY_EVAL_SAMPLES * latent_dim),
+        };
         let samples = trainer.generate_host(&eval_noise);
-        mode_coverage(&samples, mixture.centres(), mixture.std(), 3.0)
+        mode_coverage(&samples, &centres, std, 3.0)
     });
     finish(
         trainer,
@@ -416,6 +460,91 @@ pub fn train_toy_with(
         evaluation,
         (metrics, checkpoint, stopped_early),
     )
+}
+
+/// The names of the periodic evaluation's metrics ([`StepMetrics::eval`]) in display order:
+/// those of image runs, then those of toy runs.
+pub const EVAL_METRICS: [&str; 11] = [
+    "fd",
+    "classifier_score",
+    "class_kl",
+    "classes_covered",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "modes_covered",
+    "high_quality_fraction",
+    "mode_kl",
+];
+
+/// The periodic evaluation of toy samples (row-major `[n, 2]`): `modes_covered` and
+/// `high_quality_fraction` (VEEGAN/PacGAN, 3σ), and `mode_kl`, the reverse KL of the
+/// high-quality mode histogram from uniform (left out when no sample is of high quality).
+pub fn toy_eval_values(samples: &[f32], centres: &[[f64; 2]], std: f64) -> BTreeMap<String, f64> {
+    let coverage = mode_coverage(samples, centres, std, 3.0);
+    let mut values = BTreeMap::from([
+        ("modes_covered".to_string(), coverage.modes_covered as f64),
+        (
+            "high_quality_fraction".to_string(),
+            coverage.high_quality_fraction,
+        ),
+    ]);
+    if let Ok(kl) = coverage.reverse_kl() {
+        values.insert("mode_kl".to_string(), kl);
+    }
+    values
+}
+
+/// The periodic evaluation of an image run from its scores: `fd`, `classifier_score`,
+/// `class_kl`, `classes_covered`, `precision`, `recall`, `density` and `coverage`.
+pub fn image_eval_values(scores: &RowScores) -> BTreeMap<String, f64> {
+    [
+        ("fd", scores.frechet_distance),
+        ("classifier_score", scores.classifier_score),
+        ("class_kl", scores.class_kl),
+        ("classes_covered", scores.classes_covered as f64),
+        ("precision", scores.precision),
+        ("recall", scores.recall),
+        ("density", scores.density),
+        ("coverage", scores.coverage),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
+/// The settings of the periodic image evaluation: [`ScoreSettings::default`] without KID,
+/// which is too slow to compute every few hundred steps.
+pub fn periodic_score_settings() -> ScoreSettings {
+    ScoreSettings {
+        kid_subsets: 0,
+        ..ScoreSettings::default()
+    }
+}
+
+/// The feature network and real reference features for the `[eval]` section of an image run
+/// on `dataset` (see [`ImageEvaluator::new`]); `None` when the config has no `[eval]` section
+/// or trains on toy data. Loads and checks `eval.classifier` (default
+/// [`MNIST_CLASSIFIER`]), so an application can report a missing or corrupt network before
+/// it creates any output.
+pub fn image_evaluator(
+    config: &TrainConfig,
+    dataset: &ImageDataset,
+    device: &Device,
+) -> Result<Option<ImageEvaluator>, TrainError> {
+    let (Some(eval), DataConfig::Images(_)) = (&config.eval, &config.data) else {
+        return Ok(None);
+    };
+    let path = eval.classifier_path();
+    if eval.classifier.is_none() && !path.exists() {
+        return Err(TrainError::config(format!(
+            "[eval] needs the feature network {MNIST_CLASSIFIER}, which is not there; run from \
+             the repository root (the network ships in assets/eval/), set eval.classifier to \
+             its path, or remove the [eval] section"
+        )));
+    }
+    ImageEvaluator::new(&path, dataset, device).map(Some)
 }
 
 /// Reports the end of a run to the observers and hands out the networks.
@@ -525,6 +654,14 @@ fn check_classes(
 /// then the generator update's noise (and, for conditional networks, its labels). A resumed
 /// run repeats the draws up to the grid noise and then continues from the checkpoint's RNG
 /// position, so it is identical to an uninterrupted run on the same backend.
+///
+/// With an `[eval]` section, the feature network is loaded (see [`image_evaluator`]) before
+/// the first step, and the sampling generator is scored on `eval.samples` images from
+/// `HostRng::seed_from(eval.seed)` at every `eval.every` steps and at the last step
+/// ([`StepMetrics::eval`], without KID; an empty map at a step whose images a metric rejects,
+/// e.g. for a degenerate feature covariance, rather than a failed run). Evaluation draws
+/// nothing from the run's RNG and changes no module state, so training is the same with or
+/// without it.
 pub fn train_images(
     config: &TrainConfig,
     device: &Device,
@@ -533,13 +670,17 @@ pub fn train_images(
 ) -> Result<ImageRun, TrainError> {
     config.validate()?;
     let dataset = load_images(config)?;
-    train_images_on(dataset, config, device, observers, control)
+    train_images_on(dataset, None, config, device, observers, control)
 }
 
 /// [`train_images`] on a dataset already loaded with [`load_images`] (so an application can
-/// report bad data before it creates any output).
+/// report bad data before it creates any output) and, for the config's `[eval]` section, the
+/// feature network `evaluator` loaded with [`image_evaluator`] (for the same reason); `None`
+/// loads it here, before the first step, when the config has an `[eval]` section. Without
+/// `[eval]` the evaluator is not used.
 pub fn train_images_on(
     dataset: ImageDataset,
+    evaluator: Option<&ImageEvaluator>,
     config: &TrainConfig,
     device: &Device,
     observers: &mut [&mut dyn Observer],
@@ -550,6 +691,15 @@ pub fn train_images_on(
         check_classes(config, &dataset, &images.path)?;
     }
     let resume = checkpoint_to_resume(control, config.run.steps)?;
+    let loaded;
+    let evaluator = match (evaluator, &config.eval) {
+        (_, None) => None,
+        (Some(evaluator), Some(_)) => Some(evaluator),
+        (None, Some(_)) => {
+            loaded = image_evaluator(config, &dataset, device)?;
+            loaded.as_ref()
+        }
+    };
     let shape = dataset.shape();
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
@@ -601,6 +751,27 @@ pub fn train_images_on(
     for observer in observers.iter_mut() {
         observer.on_start(&info)?;
     }
+    let settings = periodic_score_settings();
+    let mut evaluate = |trainer: &GanTrainer<ImageGenerator, ImageDiscriminator, 4>| {
+        let (Some(evaluator), Some(eval)) = (evaluator, &config.eval) else {
+            return Ok(BTreeMap::new());
+        };
+        let scores = evaluator.score_generator(
+            "generator",
+            &trainer.sampling_generator(),
+            eval.samples_for(&config.data),
+            eval.seed,
+            &settings,
+        );
+        match scores {
+            Ok(scores) => Ok(image_eval_values(&scores)),
+            // A metric that cannot score this step's images (e.g. a degenerate feature
+            // covariance) leaves the step without scores instead of ending the run, which a
+            // resume would only repeat.
+            Err(TrainError::Eval(EvalError::Metric(_))) => Ok(BTreeMap::new()),
+            Err(error) => Err(error),
+        }
+    };
     let (metrics, checkpoint, stopped_early) = step_loop(
         config,
         control,
@@ -618,6 +789,9 @@ pub fn train_images_on(
             }
             Ok(())
         },
+        evaluator
+            .is_some()
+            .then_some(&mut evaluate as &mut Evaluate<'_, _, _, 4>),
     )?;
     finish(
         trainer,

@@ -51,6 +51,14 @@ pub struct StepMetrics {
     /// `sigma.layers.0` under spectral norm); empty for most critics.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub diagnostics: BTreeMap<String, f64>,
+    /// The periodic evaluation of the sampling generator at this step (`[eval]`), by metric
+    /// name: `fd`, `classifier_score`, `class_kl`, `classes_covered`, `precision`, `recall`,
+    /// `density`, `coverage` for image runs; `modes_covered`, `high_quality_fraction`,
+    /// `mode_kl` for toy runs. Only finite values are kept (`mode_kl` is left out when no
+    /// sample is of high quality); the map is empty when a metric rejected the step's images
+    /// (the run goes on). `None` on steps that were not evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<BTreeMap<String, f64>>,
 }
 
 impl StepMetrics {
@@ -351,6 +359,7 @@ where
                 .enumerate()
                 .map(|(i, name)| (name, get(10 + i)))
                 .collect(),
+            eval: None,
         })
     }
 
@@ -928,5 +937,27 @@ mod tests {
         assert!((m.value + m.loss_d).abs() < 1e-6, "{m:?}");
         assert!(m.d_real > 0.0 && m.d_real < 1.0 && m.d_fake > 0.0 && m.d_fake < 1.0);
         assert!(m.grad_norm_g > 0.0 && m.grad_norm_d > 0.0);
+    }
+
+    #[test]
+    fn step_metrics_without_an_evaluation_read_and_write_as_before() {
+        let old = r#"{"step":3,"loss_d":1.5,"loss_g":0.5,"d_real":0.6,"d_fake":0.4,"value":-1.2,"grad_norm_g":2.0,"grad_norm_d":3.0,"logit_real":0.3,"logit_fake":-0.2,"penalty":0.0}"#;
+        let metrics: StepMetrics = serde_json::from_str(old).unwrap();
+        assert_eq!(metrics.eval, None);
+        assert_eq!(serde_json::to_string(&metrics).unwrap(), old);
+        let evaluated = StepMetrics {
+            eval: Some(BTreeMap::from([
+                ("fd".to_string(), 12.25),
+                ("classes_covered".to_string(), 9.0),
+            ])),
+            ..metrics
+        };
+        let line = serde_json::to_string(&evaluated).unwrap();
+        assert!(
+            line.ends_with(r#""eval":{"classes_covered":9.0,"fd":12.25}}"#),
+            "{line}"
+        );
+        let back: StepMetrics = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, evaluated);
     }
 }

@@ -4,10 +4,10 @@
 use burngan_core::HostRng;
 use burngan_metrics::linalg::{singular_values, symmetric_eigen};
 use burngan_metrics::{
-    GaussianStats, MetricError, density_coverage, frechet_distance, frechet_distance_from_stats,
-    kid, knn_radii, median_heuristic_bandwidth, mmd2_unbiased, mode_reverse_kl,
-    polynomial_mmd2_unbiased, precision_recall, sliced_wasserstein, sliced_wasserstein_with,
-    wasserstein_1d,
+    GaussianStats, ManifoldReference, MetricError, class_histogram, classifier_score,
+    density_coverage, frechet_distance, frechet_distance_from_stats, kid, knn_radii,
+    median_heuristic_bandwidth, mmd2_unbiased, mode_reverse_kl, polynomial_mmd2_unbiased,
+    precision_recall, sliced_wasserstein, sliced_wasserstein_with, wasserstein_1d,
 };
 
 /// Asserts the error and that its message contains every fragment.
@@ -445,4 +445,156 @@ fn linear_algebra_inputs() {
         &["`matrix`"],
     );
     check(singular_values(&[], 0), MetricError::ZeroDim, &[]);
+}
+
+#[test]
+fn bad_manifold_reference_inputs() {
+    check(
+        ManifoldReference::new(&POINTS, 2, 4),
+        MetricError::InvalidK {
+            k: 4,
+            what: "real",
+            n: 4,
+        },
+        &["k = 4 is invalid for `real` with 4 point(s)", "lower k"],
+    );
+    check(
+        ManifoldReference::new(&POINTS[..7], 2, 1),
+        MetricError::LengthNotMultiple {
+            what: "real",
+            len: 7,
+            dim: 2,
+        },
+        &["`real` has length 7"],
+    );
+    let reference = ManifoldReference::new(&POINTS, 2, 2).unwrap();
+    // Generated points of another dimension: 9 values are not whole 2-D points.
+    let wrong_dim = [0.0f64; 9];
+    let expected = MetricError::LengthNotMultiple {
+        what: "fake",
+        len: 9,
+        dim: 2,
+    };
+    let fragments = ["`fake` has length 9", "not a multiple of dim = 2"];
+    check(
+        reference.precision_recall(&wrong_dim),
+        expected.clone(),
+        &fragments,
+    );
+    check(
+        reference.density_coverage(&wrong_dim),
+        expected.clone(),
+        &fragments,
+    );
+    check(reference.evaluate(&wrong_dim), expected, &fragments);
+    check(
+        reference.density_coverage::<f64>(&[]),
+        MetricError::Empty { what: "fake" },
+        &["`fake` is empty"],
+    );
+    let err = reference.evaluate(&[0.5f32, f32::NAN]).unwrap_err();
+    assert!(
+        matches!(err, MetricError::NonFinite { what: "fake", index: 1, value } if value.is_nan()),
+        "{err:?}"
+    );
+    // One generated point is too few for its own k-NN radii (precision and recall only).
+    let one = [0.5f64, 0.5];
+    let expected = MetricError::InvalidK {
+        k: 2,
+        what: "fake",
+        n: 1,
+    };
+    check(
+        reference.precision_recall(&one),
+        expected.clone(),
+        &["k = 2 is invalid for `fake` with 1 point(s)"],
+    );
+    check(reference.evaluate(&one), expected, &[]);
+}
+
+#[test]
+fn bad_class_probability_shapes() {
+    let p = [0.5, 0.5, 1.0, 0.0];
+    for result in [classifier_score(&p, 0), class_histogram(&p, 0).map(|_| 0.0)] {
+        check(
+            result,
+            MetricError::ZeroClasses,
+            &["classes = 0 is invalid", "number of classes C"],
+        );
+    }
+    check(
+        classifier_score::<f32>(&[], 3),
+        MetricError::Empty {
+            what: "probabilities",
+        },
+        &["`probabilities` is empty"],
+    );
+    check(
+        class_histogram(&p[..3], 2),
+        MetricError::ProbabilityLength { len: 3, classes: 2 },
+        &[
+            "`probabilities` has length 3",
+            "not a multiple of classes = 2",
+            "one row of C class probabilities per sample",
+        ],
+    );
+    let err = classifier_score(&[0.5f32, 0.5, f32::NAN, 1.0], 2).unwrap_err();
+    assert!(
+        matches!(err, MetricError::NonFinite { what: "probabilities", index: 2, value } if value.is_nan()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rows_that_are_not_probability_distributions() {
+    // Logits: a negative entry, reported with its row and class.
+    let logits = [0.2, 0.8, 0.0, 0.9, -0.4, 0.5];
+    for result in [
+        classifier_score(&logits, 3),
+        class_histogram(&logits, 3).map(|_| 0.0),
+    ] {
+        check(
+            result,
+            MetricError::ProbabilityOutOfRange {
+                row: 1,
+                class: 1,
+                value: -0.4,
+            },
+            &[
+                "`probabilities` row 1, class 1 holds -0.4",
+                "outside [0, 1]",
+                "not logits",
+            ],
+        );
+    }
+    check(
+        classifier_score(&[0.0, 1.5, 0.0, 1.0], 2),
+        MetricError::ProbabilityOutOfRange {
+            row: 0,
+            class: 1,
+            value: 1.5,
+        },
+        &["row 0, class 1 holds 1.5"],
+    );
+    // Entries in range but a row that sums to 0.9: unnormalised, or a subset of the classes.
+    check(
+        classifier_score(&[0.5, 0.5, 0.0, 0.3, 0.3, 0.3, 1.0, 0.0, 0.0], 3),
+        MetricError::RowSumNotOne {
+            row: 1,
+            sum: 0.8999999999999999,
+        },
+        &[
+            "`probabilities` row 1 sums to 0.8999999999999999, not 1",
+            "tolerance 1e-3",
+            "normalised over all C classes",
+        ],
+    );
+    check(
+        class_histogram(&[0.6f64, 0.6], 2),
+        MetricError::RowSumNotOne { row: 0, sum: 1.2 },
+        &["row 0 sums to 1.2"],
+    );
+    // Within the tolerance: f32 softmax round-off is accepted.
+    assert!(classifier_score(&[0.3334f32, 0.3333, 0.3334], 3).is_ok());
+    assert!(classifier_score(&[1.0005f64, -0.0005], 2).is_ok());
 }

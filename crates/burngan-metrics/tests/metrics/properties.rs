@@ -5,8 +5,9 @@
 use burngan_core::HostRng;
 use burngan_metrics::linalg::{singular_values, symmetric_eigen, symmetric_eigenvalues};
 use burngan_metrics::{
-    GaussianStats, density_coverage, frechet_distance, frechet_distance_from_stats, kid,
-    mmd2_unbiased, precision_recall, sliced_wasserstein, sliced_wasserstein_with, wasserstein_1d,
+    GaussianStats, ManifoldReference, class_histogram, classifier_score, density_coverage,
+    frechet_distance, frechet_distance_from_stats, kid, knn_radii, mmd2_unbiased, mode_reverse_kl,
+    precision_recall, sliced_wasserstein, sliced_wasserstein_with, wasserstein_1d,
 };
 
 /// `n` points of dimension `dim` from N(0, I), as f64.
@@ -61,6 +62,124 @@ fn far_away_fakes_have_zero_precision_recall_density_and_coverage() {
     assert_eq!((pr.precision, pr.recall), (0.0, 0.0));
     let dc = density_coverage(&real, &fake, 2, 3).unwrap();
     assert_eq!((dc.density, dc.coverage), (0.0, 0.0));
+}
+
+#[test]
+fn a_cached_reference_gives_exactly_the_free_functions_values() {
+    // Sizes and a dimension that are not multiples of the internal block sizes, two
+    // generated sets scored against one reference, f32 and f64 input.
+    let mut rng = HostRng::seed_from(24);
+    let real = gaussian_cloud(&mut rng, 301, 13);
+    let fakes = [
+        translated(&gaussian_cloud(&mut rng, 257, 13), &[0.4; 13]),
+        gaussian_cloud(&mut rng, 70, 13),
+    ];
+    for k in [1, 3, 5, 40] {
+        let reference = ManifoldReference::new(&real, 13, k).unwrap();
+        assert_eq!(
+            (reference.len(), reference.dim(), reference.k()),
+            (301, 13, k)
+        );
+        assert!(!reference.is_empty());
+        assert_eq!(reference.radii(), knn_radii(&real, 13, k).unwrap());
+        for fake in &fakes {
+            let pr = precision_recall(&real, fake, 13, k).unwrap();
+            let dc = density_coverage(&real, fake, 13, k).unwrap();
+            assert_eq!(reference.precision_recall(fake).unwrap(), pr);
+            assert_eq!(reference.density_coverage(fake).unwrap(), dc);
+            let all = reference.evaluate(fake).unwrap();
+            assert_eq!((all.precision_recall(), all.density_coverage()), (pr, dc));
+            assert!(all.precision > 0.0 && all.recall > 0.0 && all.coverage > 0.0);
+        }
+    }
+    let real32: Vec<f32> = real.iter().map(|&x| x as f32).collect();
+    let fake32: Vec<f32> = fakes[0].iter().map(|&x| x as f32).collect();
+    let reference = ManifoldReference::new(&real32, 13, 3).unwrap();
+    assert_eq!(
+        reference.evaluate(&fake32).unwrap().precision_recall(),
+        precision_recall(&real32, &fake32, 13, 3).unwrap()
+    );
+}
+
+#[test]
+fn a_cached_reference_needs_k_plus_one_fake_points_only_for_precision_and_recall() {
+    // Density and coverage use the real balls only, so one generated point is enough.
+    let reference = ManifoldReference::new(&[0.0, 1.0, 2.0, 3.0], 1, 1).unwrap();
+    let dc = reference.density_coverage(&[1.5f64]).unwrap();
+    // Radius 1 everywhere: 1.5 lies in the balls of 1 and 2.
+    assert_eq!((dc.density, dc.coverage), (2.0, 0.5));
+    assert_eq!(
+        dc,
+        density_coverage(&[0.0, 1.0, 2.0, 3.0], &[1.5], 1, 1).unwrap()
+    );
+    assert!(reference.precision_recall(&[1.5f64]).is_err());
+    assert!(reference.evaluate(&[1.5f64]).is_err());
+}
+
+#[test]
+fn one_hot_predictions_spread_evenly_score_the_number_of_classes() {
+    for classes in [1, 2, 3, 7, 10] {
+        for per_class in [1, 4] {
+            // Rows cycle through the classes: every class is predicted per_class times.
+            let n = classes * per_class;
+            let mut p = vec![0.0f32; n * classes];
+            for i in 0..n {
+                p[i * classes + i % classes] = 1.0;
+            }
+            let score = classifier_score(&p, classes).unwrap();
+            let c = classes as f64;
+            assert!((score - c).abs() <= 1e-14 * c, "C = {classes}: {score}");
+            assert_eq!(
+                class_histogram(&p, classes).unwrap(),
+                vec![per_class; classes]
+            );
+            assert_eq!(mode_reverse_kl(&vec![per_class; classes]).unwrap(), 0.0);
+        }
+    }
+}
+
+#[test]
+fn identical_rows_score_one_and_collapse_the_histogram() {
+    // Dyadic rows: the marginal is exactly the row, every KL is exactly 0.
+    let row = [0.5, 0.25, 0.125, 0.125];
+    let p: Vec<f64> = (0..5).flat_map(|_| row).collect();
+    assert_eq!(classifier_score(&p, 4).unwrap(), 1.0);
+    // Other rows: the marginal is the row up to round-off, and the score is never below 1.
+    let row = [0.1f32, 0.7, 0.2];
+    let p: Vec<f32> = (0..9).flat_map(|_| row).collect();
+    let score = classifier_score(&p, 3).unwrap();
+    assert!((1.0..1.0 + 1e-15).contains(&score), "{score}");
+    // Every row predicts class 1: the class-coverage KL is ln C.
+    let histogram = class_histogram(&p, 3).unwrap();
+    assert_eq!(histogram, vec![0, 9, 0]);
+    let kl = mode_reverse_kl(&histogram).unwrap();
+    assert!((kl - 3f64.ln()).abs() < 1e-15, "{kl}");
+}
+
+#[test]
+fn the_classifier_score_lies_between_one_and_the_number_of_classes() {
+    let mut rng = HostRng::seed_from(25);
+    let classes = 6;
+    for sharpness in [0.1f32, 1.0, 5.0, 50.0] {
+        // Softmax of random logits: from nearly uniform rows to nearly one-hot ones.
+        let logits = rng.normal_vec(200 * classes);
+        let p: Vec<f32> = logits
+            .chunks_exact(classes)
+            .flat_map(|row| {
+                let top = row.iter().fold(f32::MIN, |m, &x| m.max(x));
+                let e: Vec<f32> = row.iter().map(|&x| (sharpness * (x - top)).exp()).collect();
+                let sum: f32 = e.iter().sum();
+                e.into_iter().map(move |x| x / sum)
+            })
+            .collect();
+        let score = classifier_score(&p, classes).unwrap();
+        assert!(
+            (1.0..=classes as f64).contains(&score),
+            "{sharpness}: {score}"
+        );
+        let histogram = class_histogram(&p, classes).unwrap();
+        assert_eq!(histogram.iter().sum::<usize>(), 200);
+    }
 }
 
 #[test]
@@ -389,4 +508,53 @@ fn random_symmetric_from(g: &[f64], n: usize) -> Vec<f64> {
         }
     }
     a
+}
+
+/// ReLU features as a classifier's penultimate layer gives for a collapsed generator: `n`
+/// points in `dim` dimensions of which only `live` ever fire, so the covariance has rank
+/// below min(n, live) and whole zero rows.
+fn dead_relu_features(
+    rng: &mut HostRng,
+    n: usize,
+    dim: usize,
+    live: usize,
+    shift: f64,
+) -> Vec<f64> {
+    let z = gaussian_cloud(rng, n * live, 1);
+    let mut features = vec![0.0; n * dim];
+    for i in 0..n {
+        for j in 0..live {
+            features[i * dim + (3 * j) % dim] = (z[i * live + j] + shift).max(0.0);
+        }
+    }
+    features
+}
+
+#[test]
+fn frechet_distance_of_rank_deficient_features_scales_with_the_square_at_any_magnitude() {
+    // d²(s·a, s·b) = s²·d²(a, b) exactly (means scale by s, covariances by s²). Features
+    // with many dead units once made the Householder reduction divide by an underflowed
+    // ‖x‖² (β = ∞, then NaN and a QR iteration that never converged); every magnitude from
+    // 1e-30 to 1e3 must now decompose and keep the identity.
+    for (seed, (n, live)) in [(32, 15), (64, 24), (200, 26), (40, 40)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut rng = HostRng::seed_from(seed as u64);
+        let a = dead_relu_features(&mut rng, n, 128, live, 0.5);
+        let b = dead_relu_features(&mut rng, n, 128, live, -0.2);
+        let base = frechet_distance(&a, &b, 128).unwrap();
+        assert!(base > 0.0);
+        for scale in [1e-30, 1e-8, 1e3] {
+            let scaled = |x: &[f64]| x.iter().map(|v| v * scale).collect::<Vec<_>>();
+            let d = frechet_distance(&scaled(&a), &scaled(&b), 128).unwrap();
+            let relative = (d / (scale * scale) - base).abs() / base;
+            assert!(
+                relative < 1e-9,
+                "n {n}, live {live}, scale {scale}: {relative}"
+            );
+        }
+        // A set against itself: 0 up to round-off in the traces (about 1e-14 here).
+        assert!(frechet_distance(&a, &a, 128).unwrap() < 1e-12 * base);
+    }
 }

@@ -6,8 +6,9 @@
 use burngan_core::HostRng;
 use burngan_metrics::linalg::{singular_values, symmetric_eigen, symmetric_eigenvalues};
 use burngan_metrics::{
-    GaussianStats, density_coverage, frechet_distance, frechet_distance_from_stats, kid, knn_radii,
-    median_heuristic_bandwidth, mmd2_unbiased, polynomial_mmd2_unbiased, precision_recall,
+    GaussianStats, ManifoldReference, class_histogram, classifier_score, density_coverage,
+    frechet_distance, frechet_distance_from_stats, kid, knn_radii, median_heuristic_bandwidth,
+    mmd2_unbiased, mode_reverse_kl, polynomial_mmd2_unbiased, precision_recall,
     sliced_wasserstein_with, wasserstein_1d,
 };
 
@@ -435,6 +436,15 @@ fn precision_recall_density_coverage_match_numpy_brute_force() {
         let dc = density_coverage(&PRDC_REAL, &PRDC_FAKE, 2, k).unwrap();
         assert_close(dc.density, density, 1e-15);
         assert_close(dc.coverage, coverage, 1e-15);
+        // The cached reference gives the same four numbers.
+        let all = ManifoldReference::new(&PRDC_REAL, 2, k)
+            .unwrap()
+            .evaluate(&PRDC_FAKE)
+            .unwrap();
+        assert_close(all.precision, precision, 1e-15);
+        assert_close(all.recall, recall, 1e-15);
+        assert_close(all.density, density, 1e-15);
+        assert_close(all.coverage, coverage, 1e-15);
     }
 }
 
@@ -455,6 +465,40 @@ fn knn_radii_match_numpy() {
     for (r, e) in radii.iter().zip(expected) {
         assert_close(*r, e, 1e-15);
     }
+}
+
+/// Six rows of class probabilities over four classes, with exact zeros, a uniform row, a
+/// one-hot row and a tie between classes 1 and 2 (row 4).
+const PROBABILITIES: [f64; 24] = [
+    0.7, 0.2, 0.1, 0.0, 0.0, 0.0, 1.0, 0.0, 0.25, 0.25, 0.25, 0.25, 0.1, 0.6, 0.0, 0.3, 0.0, 0.5,
+    0.5, 0.0, 0.05, 0.05, 0.1, 0.8,
+];
+
+#[test]
+fn classifier_score_and_class_histogram_match_numpy_and_scipy() {
+    // Printed: the score with scipy's KL (scipy.stats.entropy(p_i, p̄), 0·log 0 = 0), the same
+    // with numpy, and with numpy on the f32-rounded input (rows then sum to 1 only within
+    // 4e-8, and are used as given, not renormalised); then numpy's argmax histogram (first
+    // maximum on ties) and scipy's KL of it to the uniform distribution.
+    // import numpy as np; from scipy.stats import entropy
+    // p = np.array([[0.7, 0.2, 0.1, 0.0], [0.0, 0.0, 1.0, 0.0], [0.25, 0.25, 0.25, 0.25], [0.1, 0.6, 0.0, 0.3], [0.0, 0.5, 0.5, 0.0], [0.05, 0.05, 0.1, 0.8]])
+    // q = p.astype(np.float32).astype(np.float64)  # the f32 input, exactly
+    // kl = lambda x: np.where(x > 0, x * np.log(np.where(x > 0, x, 1) / x.mean(0)), 0.0).sum(1).mean()  # 0 log 0 = 0, rows as given
+    // print(repr(float(np.exp(np.mean([entropy(r, p.mean(0)) for r in p])))), repr(float(np.exp(kl(p)))), repr(float(np.exp(kl(q)))))
+    // h = np.bincount(p.argmax(1), minlength=4); print(h.tolist(), repr(float(entropy(h, np.ones(4)))))
+    let score = classifier_score(&PROBABILITIES, 4).unwrap();
+    assert_close(score, 1.8523556552871983, 1e-15);
+    let p32: Vec<f32> = PROBABILITIES.iter().map(|&x| x as f32).collect();
+    let score32 = classifier_score(&p32, 4).unwrap();
+    assert_close(score32, 1.8523556597407274, 1e-15);
+    let histogram = class_histogram(&PROBABILITIES, 4).unwrap();
+    assert_eq!(histogram, vec![2, 2, 1, 1]);
+    assert_eq!(class_histogram(&p32, 4).unwrap(), histogram);
+    assert_close(
+        mode_reverse_kl(&histogram).unwrap(),
+        0.056633012265132454,
+        1e-15,
+    );
 }
 
 #[test]

@@ -1,0 +1,186 @@
+//! Evaluating image generators with a feature network: [`ImageEvaluator`] holds the network,
+//! the real reference set's outputs and the held-out real set, and scores any
+//! [`ImageGenerator`] against them. `burngan eval` and the periodic evaluation of a training
+//! run (`[eval] every`) both go through it.
+//!
+//! Protocol: the real images of the run's dataset are split by a fixed permutation
+//! ([`real_split`], seed [`EVAL_SPLIT_SEED`]) into a reference half and a held-out half.
+//! Generated images use latent codes from `HostRng::seed_from(seed)` (and, for a
+//! class-conditional generator, labels 0, 1, …, C−1 in turn, so the classes are balanced).
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use burngan_core::{Generator, HostRng};
+use burngan_data::ImageDataset;
+use burngan_eval::{
+    Classifier, ClassifierCard, ClassifierOutputs, EvalError, Reference, RowScores, ScoreSettings,
+    load_classifier, real_split, score_set,
+};
+use burngan_metrics::DEFAULT_K;
+
+use crate::{ImageGenerator, TrainError, generate_on_host};
+
+/// Seed of the permutation that splits the real images into reference and held-out halves.
+pub const EVAL_SPLIT_SEED: u64 = 0x5eed_e7a1;
+
+/// Images per forward pass when generating and classifying.
+const BATCH: usize = 500;
+
+/// A feature network with the real data's outputs, ready to score generators.
+pub struct ImageEvaluator {
+    classifier: Classifier,
+    card: ClassifierCard,
+    reference: Reference,
+    held_out: ClassifierOutputs,
+    shape: [usize; 3],
+    device: Device,
+}
+
+impl std::fmt::Debug for ImageEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageEvaluator")
+            .field("classifier", &self.card.sha256)
+            .field("reference", &self.reference.outputs.len())
+            .field("held_out", &self.held_out.len())
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+impl ImageEvaluator {
+    /// Loads the feature network at `classifier` (checking its SHA-256) and computes its
+    /// outputs for the real images of `dataset`, split into reference and held-out halves, on
+    /// `device`, with k-NN balls of size [`DEFAULT_K`] = 3 for precision/recall and
+    /// density/coverage.
+    ///
+    /// # Errors
+    ///
+    /// The loading errors of [`load_classifier`]; [`EvalError::Incompatible`] when the
+    /// network reads another image shape than the dataset's, or the dataset has fewer than 8
+    /// images.
+    pub fn new(
+        classifier: &Path,
+        dataset: &ImageDataset,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        Self::with_k(classifier, dataset, DEFAULT_K, device)
+    }
+
+    /// [`new`](Self::new) with neighbourhood size `k` (scores must then use the same k).
+    pub fn with_k(
+        classifier: &Path,
+        dataset: &ImageDataset,
+        k: usize,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let device = device.clone().without_autodiff();
+        let (network, card) = load_classifier(classifier, &device)?;
+        let shape = dataset.shape();
+        if card.config.image_shape() != shape {
+            return Err(EvalError::Incompatible(format!(
+                "the feature network {} reads {:?} images, the run's data is {:?}; train one \
+                 for this data with `burngan eval train-classifier --data PATH --out DIR` and \
+                 pass --classifier DIR/classifier.bpk",
+                classifier.display(),
+                card.config.image_shape(),
+                shape
+            ))
+            .into());
+        }
+        if dataset.len() < 2 * (k + 1) {
+            return Err(EvalError::Incompatible(format!(
+                "evaluation with k = {k} needs at least {} real images (two halves of k + 1), \
+                 the dataset has {}",
+                2 * (k + 1),
+                dataset.len()
+            ))
+            .into());
+        }
+        let (reference, held_out) = real_split(dataset.len(), EVAL_SPLIT_SEED);
+        let outputs = |indices: &[usize]| {
+            let mut pixels = Vec::with_capacity(indices.len() * dataset.image_len());
+            for &i in indices {
+                pixels.extend_from_slice(dataset.image(i));
+            }
+            network.outputs_host(&pixels, shape, BATCH, &device)
+        };
+        let reference = Reference::new(outputs(&reference)?, k)?;
+        let held_out = outputs(&held_out)?;
+        Ok(Self {
+            classifier: network,
+            card,
+            reference,
+            held_out,
+            shape,
+            device,
+        })
+    }
+
+    /// The loaded network's card (architecture, SHA-256, held-out accuracy).
+    pub fn card(&self) -> &ClassifierCard {
+        &self.card
+    }
+
+    /// Number of real images in the reference set.
+    pub fn reference_len(&self) -> usize {
+        self.reference.outputs.len()
+    }
+
+    /// The floor: the held-out real images scored against the reference.
+    pub fn score_held_out(&self, settings: &ScoreSettings) -> Result<RowScores, TrainError> {
+        Ok(score_set(
+            "real (held-out)",
+            &self.reference,
+            &self.held_out,
+            settings,
+        )?)
+    }
+
+    /// Scores `n` images of `generator` (evaluation mode, from latent seed `seed`) under the
+    /// row label `label`.
+    pub fn score_generator(
+        &self,
+        label: &str,
+        generator: &ImageGenerator,
+        n: usize,
+        seed: u64,
+        settings: &ScoreSettings,
+    ) -> Result<RowScores, TrainError> {
+        let outputs = self.generated_outputs(generator, n, seed)?;
+        Ok(score_set(label, &self.reference, &outputs, settings)?)
+    }
+
+    /// The network's outputs for `n` images of `generator`, generated in batches.
+    pub fn generated_outputs(
+        &self,
+        generator: &ImageGenerator,
+        n: usize,
+        seed: u64,
+    ) -> Result<ClassifierOutputs, TrainError> {
+        let mut rng = HostRng::seed_from(seed);
+        let latent_dim = generator.latent_dim();
+        let classes = generator.num_classes();
+        let mut all = ClassifierOutputs {
+            features: Vec::new(),
+            probabilities: Vec::new(),
+            feature_dim: self.classifier.feature_dim(),
+            classes: self.classifier.classes(),
+        };
+        let mut done = 0;
+        while done < n {
+            let b = BATCH.min(n - done);
+            let noise = rng.normal_vec(b * latent_dim);
+            let labels: Option<Vec<usize>> =
+                (classes > 0).then(|| (done..done + b).map(|i| i % classes).collect());
+            let pixels = generate_on_host(generator, &noise, labels.as_deref(), &self.device);
+            let out = self
+                .classifier
+                .outputs_host(&pixels, self.shape, BATCH, &self.device)?;
+            all.features.extend(out.features);
+            all.probabilities.extend(out.probabilities);
+            done += b;
+        }
+        Ok(all)
+    }
+}

@@ -1,12 +1,13 @@
 //! burngan's one integration-test binary (so Burn links once): end-to-end runs through the
-//! real CLI, the CLI's handling of bad input, image runs (data, resume, sample, export), and
-//! cross-backend agreement.
+//! real CLI, the CLI's handling of bad input, image runs (data, resume, sample, export),
+//! cross-backend agreement, and the theory lab's claims.
 
 mod cli;
 mod cross_backend;
 mod end_to_end;
 mod eval;
 mod images;
+mod lab;
 mod penalties;
 mod support;
 mod train_eval;

@@ -5,6 +5,8 @@
 //!   without `--config` it uses `assets/configs/ring8-ns.toml`, without `--backend` flex.
 //! - `cargo xtask bench [ARGS]`: builds `burngan` in release mode and runs `burngan bench ARGS`
 //!   (the WORKLOADS.md workloads; without `--backend`, flex).
+//! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
+//!   (the theory lab's experiments; without `--backend`, flex).
 //! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
 //! - `cargo xtask lint`: clippy with warnings denied (kept out of `ci`: a check-mode build of
 //!   Burn would add about a quarter of an hour on a fresh 2-core machine).
@@ -14,11 +16,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|ci|lint>
+const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci|lint>
   train [ARGS]  build burngan (release) and run `burngan train ARGS`
                 (defaults: --config assets/configs/ring8-ns.toml --backend flex)
   bench [ARGS]  build burngan (release) and run `burngan bench ARGS`
                 (iterations/s of the benchmark workloads; default --backend flex)
+  lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
+                (the theory lab's experiments and report; default --backend flex)
   ci            cargo fmt --check, then cargo test --release --workspace
   lint          cargo clippy --workspace --all-targets -- -D warnings";
 
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
         Some("bench") => burngan("bench", args[1..].to_vec()),
+        Some("lab") => burngan("lab", args[1..].to_vec()),
         Some("ci") => cargo_steps(&[
             &["fmt", "--all", "--check"],
             &["test", "--release", "--workspace"],

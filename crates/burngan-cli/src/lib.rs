@@ -1,7 +1,8 @@
 //! The `burngan` command as a library: `train` runs a GAN from a TOML config on a chosen
 //! backend and writes a run directory (and continues one with `--resume`); `sample` draws an
 //! image grid from a checkpoint; `export` writes a checkpoint's generator as safetensors;
-//! `bench` times the benchmark workloads; `info` lists the compiled backends and the adapter
+//! `bench` times the benchmark workloads; `eval` scores a checkpoint; `lab` runs the theory
+//! lab's experiments; `info` lists the compiled backends and the adapter
 //! each one finds. `main.rs` only calls [`run`] and maps the [`Failure`] to an exit code, so
 //! tests drive the real command in-process.
 //!
@@ -27,6 +28,7 @@ use burngan_train::{
 use clap::{Parser, Subcommand};
 
 mod eval;
+mod lab;
 
 /// A GAN framework on Burn: the same models, losses and trainer on every backend.
 #[derive(Parser, Debug)]
@@ -51,6 +53,9 @@ enum Command {
     /// Score a checkpoint's generator (FD, classifier score, class coverage,
     /// precision/recall) with the shipped feature network, or train such a network.
     Eval(eval::EvalArgs),
+    /// Run the theory lab: the textbook claims about GANs as seeded experiments, each
+    /// printing a table and appending a section (with figures) to DIR/report.md.
+    Lab(lab::LabArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -232,6 +237,7 @@ where
         Command::Info => info(),
         Command::Bench(args) => bench(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Lab(args) => lab::lab(args),
     }
 }
 

@@ -51,7 +51,7 @@ pub use grid::{GRID_PADDING, image_grid_png};
 pub use models::{DiscriminatorConfig, GeneratorConfig, ImageDiscriminator, ImageGenerator};
 pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
 pub use optim::{Optimizer, OptimizerConfig};
-pub use plots::{PlotWriter, curves_png, eval_png, scatter_png};
+pub use plots::{PlotWriter, curves_png, eval_png, register_font, scatter_png};
 pub use run::{
     EVAL_METRICS, GRID_COLUMNS, ImageRun, Run, RunControl, ToyRun, grid_inputs, image_eval_values,
     image_evaluator, load_image_generator, load_images, periodic_score_settings, toy_eval_values,

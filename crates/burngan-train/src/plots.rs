@@ -13,7 +13,9 @@ use crate::{EVAL_METRICS, StepMetrics, TrainError, image_grid_png};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
-fn register_font() -> Result<(), TrainError> {
+/// Registers the embedded font as plotters' `sans-serif` (once per process); every plot of
+/// burngan, the lab's included, draws its text with it, so no system font library is needed.
+pub fn register_font() -> Result<(), TrainError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()

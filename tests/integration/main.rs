@@ -1,7 +1,8 @@
 //! burngan's one integration-test binary (so Burn links once): end-to-end runs through the
 //! real CLI, the CLI's handling of bad input, image runs (data, resume, sample, export),
-//! cross-backend agreement, and the theory lab's claims.
+//! cross-backend agreement, the theory lab's claims and the benchmark's reports.
 
+mod bench;
 mod cli;
 mod cross_backend;
 mod end_to_end;

@@ -5,6 +5,10 @@
 //!   without `--config` it uses `assets/configs/ring8-ns.toml`, without `--backend` flex.
 //! - `cargo xtask bench [ARGS]`: builds `burngan` in release mode and runs `burngan bench ARGS`
 //!   (the WORKLOADS.md workloads; without `--backend`, flex).
+//! - `cargo xtask bench --compare-torch [--threads N] [--torch-device cpu,cuda] [ARGS]`: runs
+//!   `scripts/pytorch_bench.py` (skipped with a message where PyTorch is not installed), then
+//!   `burngan bench --backend all` in the same sitting with N threads on both sides (default
+//!   2), printing the ratios and regenerating `BENCHMARKS.md` and `docs/bench/`.
 //! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
 //!   (the theory lab's experiments; without `--backend`, flex).
 //! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
@@ -21,6 +25,9 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
                 (defaults: --config assets/configs/ring8-ns.toml --backend flex)
   bench [ARGS]  build burngan (release) and run `burngan bench ARGS`
                 (iterations/s of the benchmark workloads; default --backend flex)
+  bench --compare-torch [--threads N] [--torch-device cpu[,cuda]] [ARGS]
+                PyTorch (scripts/pytorch_bench.py) then burngan on every backend, same
+                sitting, N threads each (default 2); writes BENCHMARKS.md and docs/bench/
   lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
                 (the theory lab's experiments and report; default --backend flex)
   ci            cargo fmt --check, then cargo test --release --workspace
@@ -30,6 +37,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
+        Some("bench") if has_flag(&args[1..], "--compare-torch") => compare_torch(&args[1..]),
         Some("bench") => burngan("bench", args[1..].to_vec()),
         Some("lab") => burngan("lab", args[1..].to_vec()),
         Some("ci") => cargo_steps(&[
@@ -106,7 +114,17 @@ fn train(args: &[String]) -> anyhow::Result<ExitCode> {
 
 /// `cargo run --release` of the `burngan` binary with `subcommand ARGS`.
 fn burngan(subcommand: &str, forwarded: Vec<String>) -> anyhow::Result<ExitCode> {
+    burngan_with_env(subcommand, forwarded, &[])
+}
+
+/// [`burngan`] with extra environment variables for the child.
+fn burngan_with_env(
+    subcommand: &str,
+    forwarded: Vec<String>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<ExitCode> {
     let mut command = cargo();
+    command.envs(env.iter().copied());
     command
         .args([
             "run",
@@ -119,6 +137,115 @@ fn burngan(subcommand: &str, forwarded: Vec<String>) -> anyhow::Result<ExitCode>
         .args(["burngan", "--", subcommand])
         .args(&forwarded);
     run(command)
+}
+
+/// The value of `--flag V` or `--flag=V` in `args`.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("{flag}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if a == flag {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix(&prefix).map(str::to_string)
+        }
+    })
+}
+
+/// `args` without `--flag`, `--flag V` (when `takes_value`) and `--flag=V`.
+fn without_flag(args: &[String], flag: &str, takes_value: bool) -> Vec<String> {
+    let prefix = format!("{flag}=");
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+        } else if a == flag {
+            skip = takes_value;
+        } else if !a.starts_with(&prefix) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// `bench --compare-torch`: PyTorch first, then burngan on every backend, in one sitting.
+fn compare_torch(args: &[String]) -> anyhow::Result<ExitCode> {
+    let threads = flag_value(args, "--threads").unwrap_or_else(|| "2".into());
+    if threads.parse::<usize>().map_or(true, |n| n == 0) {
+        eprintln!("xtask: --threads must be a whole number ≥ 1, got {threads:?}");
+        return Ok(ExitCode::from(2));
+    }
+    let devices = flag_value(args, "--torch-device").unwrap_or_else(|| "cpu".into());
+    let mut rest = without_flag(args, "--compare-torch", false);
+    rest = without_flag(&rest, "--threads", true);
+    rest = without_flag(&rest, "--torch-device", true);
+    let root = workspace_root();
+    let out = root.join("docs/bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let mut torch_files = Vec::new();
+    for device in devices.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if device != "cpu" && device != "cuda" {
+            eprintln!("xtask: --torch-device takes cpu, cuda or cpu,cuda; got {device:?}");
+            return Ok(ExitCode::from(2));
+        }
+        let json = out.join(format!("torch-{device}.json"));
+        let mut python = Command::new("python3");
+        python
+            .current_dir(&root)
+            .args([
+                "scripts/pytorch_bench.py",
+                "--device",
+                device,
+                "--threads",
+                &threads,
+            ])
+            .arg("--json")
+            .arg(&json);
+        for flag in ["--workload", "--seconds", "--batch", "--seed"] {
+            if let Some(value) = flag_value(&rest, flag) {
+                python.args([flag, &value]);
+            }
+        }
+        eprintln!("xtask: PyTorch ({device}, {threads} threads): scripts/pytorch_bench.py");
+        match python.status() {
+            Err(error) => eprintln!(
+                "xtask: cannot start python3 ({error}); skipping the PyTorch side (install \
+                 Python 3 and `pip install torch` to compare)"
+            ),
+            Ok(status) if status.code() == Some(3) => {
+                eprintln!("xtask: PyTorch {device} skipped (see the message above)")
+            }
+            Ok(status) if status.success() => torch_files.push(json),
+            Ok(status) => bail!("scripts/pytorch_bench.py --device {device} failed ({status})"),
+        }
+    }
+
+    let mut forwarded = rest.clone();
+    if !has_flag(&rest, "--backend") {
+        forwarded.extend(["--backend".into(), "all".into()]);
+    }
+    for (flag, default) in [
+        ("--json", "docs/bench/burngan.json"),
+        ("--png", "docs/bench/bench.png"),
+        ("--markdown", "BENCHMARKS.md"),
+    ] {
+        if !has_flag(&rest, flag) {
+            forwarded.extend([flag.into(), root.join(default).display().to_string()]);
+        }
+    }
+    for file in &torch_files {
+        forwarded.extend(["--torch".into(), file.display().to_string()]);
+    }
+    let invocation = format!("cargo xtask bench {}", args.join(" "));
+    forwarded.extend(["--invocation".into(), invocation.trim().to_string()]);
+    eprintln!("xtask: burngan ({threads} threads)");
+    // The thread pools of flex and ndarray (rayon) take their size from the environment.
+    burngan_with_env(
+        "bench",
+        forwarded,
+        &[("RAYON_NUM_THREADS", threads.as_str())],
+    )
 }
 
 /// Runs each cargo command in turn, stopping at the first failure.

@@ -20,13 +20,13 @@ use burngan_backend::{BackendError, BackendKind};
 use burngan_core::{Generator, HostRng};
 use burngan_train::{
     DataConfig, EVAL_METRICS, GeneratorConfig, ImageGenerator, JsonlMetrics, Observer, PlotWriter,
-    Progress, RunControl, StepMetrics, TrainConfig, TrainError, Workload, files, find_checkpoint,
+    Progress, RunControl, StepMetrics, TrainConfig, TrainError, files, find_checkpoint,
     generate_on_host, image_evaluator, image_grid_png, load_image_generator, load_images,
-    load_module, read_checkpoint_state, run_workload, train_images_on, train_toy_with,
-    write_atomically,
+    load_module, read_checkpoint_state, train_images_on, train_toy_with, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod eval;
 mod lab;
 
@@ -48,27 +48,15 @@ enum Command {
     Export(ExportArgs),
     /// List the backends compiled into this binary and the device each one finds.
     Info,
-    /// Time the benchmark workloads (iterations per second) on one backend.
-    Bench(BenchArgs),
+    /// Time the benchmark workloads (iterations/s, GFLOP/s, peak memory) on one or every
+    /// backend; with PyTorch results, print the ratios and write BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     /// Score a checkpoint's generator (FD, classifier score, class coverage,
     /// precision/recall) with the shipped feature network, or train such a network.
     Eval(eval::EvalArgs),
     /// Run the theory lab: the textbook claims about GANs as seeded experiments, each
     /// printing a table and appending a section (with figures) to DIR/report.md.
     Lab(lab::LabArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct BenchArgs {
-    /// Backend to time: ndarray, flex, wgpu, vulkan, metal or cuda.
-    #[arg(long, value_name = "NAME", default_value = "flex")]
-    backend: String,
-    /// Workload: ring8-mlp, mnist-dcgan, mnist-dcgan-gp, or all.
-    #[arg(long, value_name = "NAME", default_value = "all")]
-    workload: String,
-    /// Minimum timed seconds per workload (after 10 warm-up iterations).
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    seconds: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,7 +223,7 @@ where
         Command::Sample(args) => sample(args),
         Command::Export(args) => export(args),
         Command::Info => info(),
-        Command::Bench(args) => bench(args),
+        Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::eval(args),
         Command::Lab(args) => lab::lab(args),
     }
@@ -799,37 +787,5 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
         checkpoint.display(),
         config.generator.kind()
     );
-    Ok(())
-}
-
-fn bench(args: BenchArgs) -> Result<(), Failure> {
-    let kind: BackendKind = args.backend.parse()?;
-    if !(args.seconds.is_finite() && args.seconds >= 0.0) {
-        return Err(Failure::Usage(anyhow!(
-            "--seconds must be a finite number ≥ 0, got {}",
-            args.seconds
-        )));
-    }
-    let workloads = if args.workload == "all" {
-        Workload::ALL.to_vec()
-    } else {
-        vec![Workload::from_name(&args.workload)?]
-    };
-    let device = burngan_backend::device(kind)?;
-    println!(
-        "{:<16} {:<8} {:>10} {:>11} {:>9}",
-        "workload", "backend", "it/s", "iterations", "seconds"
-    );
-    for workload in workloads {
-        let result = run_workload(workload, &device, args.seconds, 0)?;
-        println!(
-            "{:<16} {:<8} {:>10.3} {:>11} {:>9.2}",
-            workload.name(),
-            kind,
-            result.iterations_per_second(),
-            result.iterations,
-            result.seconds
-        );
-    }
     Ok(())
 }

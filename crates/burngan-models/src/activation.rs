@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
+/// LeakyReLU as relu(x) − slope·relu(−x): the same value as x·[x ≥ 0] + slope·x·[x < 0] in
+/// every float (each side is exact, the other term an exact zero), built from ReLU, whose
+/// forward and backward every backend runs as one branch-free pass. Burn's `leaky_relu` goes
+/// through a compare and a `mask_where` forward and two `mask_where`s backward, which on the
+/// CPU backends branch per element and cost more than the matrix multiplies of a 256-wide
+/// layer (measured with `perf` on the `ring8-mlp` benchmark, see BENCHMARKS.md).
+fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
+    let negative = activation::relu(x.clone().neg()).mul_scalar(slope);
+    activation::relu(x).sub(negative)
+}
+
 /// An element-wise activation. In TOML: `"relu"`, `"tanh"`, `"sigmoid"`, `"identity"` or
 /// `{ leaky_relu = 0.2 }` (the negative slope).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -44,7 +55,7 @@ impl Activation {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match *self {
             Activation::Relu => activation::relu(x),
-            Activation::LeakyRelu(slope) => activation::leaky_relu(x, slope),
+            Activation::LeakyRelu(slope) => leaky_relu(x, slope),
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => activation::sigmoid(x),
             Activation::Identity => x,

@@ -21,7 +21,6 @@
 //! assert_eq!(run.summary.evaluation.unwrap().modes_total, 8);
 //! ```
 
-mod bench;
 mod checkpoint;
 mod config;
 mod data;
@@ -35,7 +34,6 @@ mod plots;
 mod run;
 mod trainer;
 
-pub use bench::{BenchResult, Workload, run_workload};
 pub use checkpoint::{
     CHECKPOINT_FORMAT, CheckpointState, LATEST, files, find_checkpoint, load_module, module_bytes,
     read_checkpoint_state, save_module, write_atomically, write_checkpoint,

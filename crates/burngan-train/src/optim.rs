@@ -373,8 +373,12 @@ fn apply<const R: usize>(
             ..
         } => {
             let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
-            let m = state.tensors.first().cloned().unwrap_or_else(zeros);
-            let v = state.tensors.get(1).cloned().unwrap_or_else(zeros);
+            // The state is moved out, not cloned: a tensor whose buffer has one owner is
+            // updated in place by the CPU backends instead of being copied into a fresh
+            // allocation (same operations in the same order, so the same bits).
+            let mut state_tensors = std::mem::take(&mut state.tensors).into_iter();
+            let m = state_tensors.next().unwrap_or_else(zeros);
+            let v = state_tensors.next().unwrap_or_else(zeros);
             let m = m.mul_scalar(b1).add(flat.clone().mul_scalar(1.0 - b1));
             let v = v.mul_scalar(b2).add(flat.square().mul_scalar(1.0 - b2));
             let t = i32::try_from(state.time).unwrap_or(i32::MAX);
@@ -394,13 +398,14 @@ fn apply<const R: usize>(
             ..
         } => {
             let (alpha, eps, mu) = (alpha as f32, epsilon as f32, momentum as f32);
-            let a = state.tensors.first().cloned().unwrap_or_else(zeros);
+            let mut state_tensors = std::mem::take(&mut state.tensors).into_iter();
+            let a = state_tensors.next().unwrap_or_else(zeros);
             let a = a
                 .mul_scalar(alpha)
                 .add(flat.clone().square().mul_scalar(1.0 - alpha));
             let d = flat.div(a.clone().sqrt().add_scalar(eps));
             if mu > 0.0 {
-                let b = state.tensors.get(1).cloned().unwrap_or_else(zeros);
+                let b = state_tensors.next().unwrap_or_else(zeros);
                 let b = b.mul_scalar(mu).add(d);
                 state.tensors = vec![a, b.clone()];
                 b

@@ -1,0 +1,25 @@
+//! burngan's benchmark: the four training workloads of `shared/bench/WORKLOADS.md` timed on
+//! any compiled backend with burngan's own trainer, and everything needed to put them beside
+//! PyTorch measured in the same sitting.
+//!
+//! - [`Workload`]: the workloads, their batch sizes and their model FLOPs per iteration
+//!   ([`Workload::flops`], counted from the layer shapes).
+//! - [`run_workload`]: warm-up, then timed iterations ([`BenchOptions`]), with the process's
+//!   resident memory ([`memory`]) before, during and after.
+//! - [`report`]: the JSON of a run ([`BenchReport`]), the PyTorch script's JSON
+//!   ([`TorchReport`]), their ratios, the generated `BENCHMARKS.md` and the bar charts.
+//!
+//! Invariant: a workload is exactly what a training run executes — one iteration is one
+//! [`GanTrainer::step`](burngan_train::GanTrainer::step) — so the figures measure the trainer
+//! users run, not a hand-tuned copy of it.
+
+mod error;
+pub mod memory;
+pub mod report;
+mod run;
+mod workload;
+
+pub use error::BenchError;
+pub use report::{BenchRecord, BenchReport, Comparison, TorchRecord, TorchReport};
+pub use run::{BenchOptions, BenchResult, run_workload};
+pub use workload::{ModelFlops, Workload};

@@ -4,7 +4,9 @@
 
 mod bench;
 mod cli;
+mod config_schema;
 mod cross_backend;
+mod embedding;
 mod end_to_end;
 mod eval;
 mod images;

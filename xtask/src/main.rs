@@ -12,8 +12,9 @@
 //! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
 //!   (the theory lab's experiments; without `--backend`, flex).
 //! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
-//! - `cargo xtask lint`: clippy with warnings denied (kept out of `ci`: a check-mode build of
-//!   Burn would add about a quarter of an hour on a fresh 2-core machine).
+//! - `cargo xtask lint`: clippy with warnings denied, then `cargo doc` with rustdoc's
+//!   warnings denied (broken intra-doc links, missing docs); kept out of `ci`: a check-mode
+//!   build of Burn would add about a quarter of an hour on a fresh 2-core machine.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,7 +32,8 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
   lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
                 (the theory lab's experiments and report; default --backend flex)
   ci            cargo fmt --check, then cargo test --release --workspace
-  lint          cargo clippy --workspace --all-targets -- -D warnings";
+  lint          cargo clippy --workspace --all-targets -- -D warnings, then cargo doc
+                with rustdoc warnings denied";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,7 +54,8 @@ fn main() -> ExitCode {
             "--",
             "-D",
             "warnings",
-        ]]),
+        ]])
+        .and_then(|_| docs()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -249,6 +252,23 @@ fn compare_torch(args: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs each cargo command in turn, stopping at the first failure.
+/// The API documentation of every crate, with rustdoc's warnings (broken intra-doc links,
+/// missing docs) denied.
+fn docs() -> anyhow::Result<ExitCode> {
+    let args = ["doc", "--release", "--workspace", "--no-deps"];
+    let mut command = cargo();
+    command.args(args).env("RUSTDOCFLAGS", "-D warnings");
+    eprintln!(
+        "xtask: RUSTDOCFLAGS=\"-D warnings\" cargo {}",
+        args.join(" ")
+    );
+    let code = run(command)?;
+    if code != ExitCode::SUCCESS {
+        bail!("`cargo {}` failed", args.join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
     for step in steps {
         let mut command = cargo();

@@ -10,8 +10,22 @@
 //!   ([`TorchReport`]), their ratios, the generated `BENCHMARKS.md` and the bar charts.
 //!
 //! Invariant: a workload is exactly what a training run executes — one iteration is one
-//! [`GanTrainer::step`](burngan_train::GanTrainer::step) — so the figures measure the trainer
-//! users run, not a hand-tuned copy of it.
+//! [`GanTrainer::step_with`](burngan_train::GanTrainer::step_with) — so the figures measure the
+//! trainer users run, not a hand-tuned copy of it.
+//!
+//! # Example
+//!
+//! ```
+//! use burngan_bench::{BenchOptions, Workload, run_workload};
+//! # let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+//!
+//! let ring = Workload::from_name("ring8-mlp").unwrap();
+//! // WORKLOADS.md: about 1.7 GFLOP per iteration at batch 512.
+//! assert!((ring.flops(512) / 1e9 - 1.756).abs() < 1e-3);
+//! let options = BenchOptions { iterations: Some(2), ..BenchOptions::default() };
+//! let result = run_workload(ring, &device, &options).unwrap();
+//! assert_eq!(result.iterations, 2);
+//! ```
 
 mod error;
 pub mod memory;

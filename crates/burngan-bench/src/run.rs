@@ -156,6 +156,7 @@ fn settings(batch_size: usize, critic_steps: usize, optimizer: OptimizerConfig) 
         generator_optimizer: optimizer.clone(),
         discriminator_optimizer: optimizer,
         schedule: LearningRateSchedule::Constant,
+        ..TrainerSettings::default()
     }
 }
 
@@ -189,7 +190,7 @@ pub fn run_workload(
                 LossConfig::NonSaturating.build(),
                 &settings(batch, 1, adam(1e-4, 0.5, 0.999)),
                 &device,
-            );
+            )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
         }
         Workload::MnistMlp => {
@@ -206,7 +207,7 @@ pub fn run_workload(
                 LossConfig::NonSaturating.build(),
                 &settings(batch, 1, adam(2e-4, 0.5, 0.999)),
                 &device,
-            );
+            )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
         }
         Workload::MnistDcgan | Workload::MnistDcganGp => {
@@ -224,7 +225,7 @@ pub fn run_workload(
                     LossConfig::NonSaturating.build(),
                     &settings(batch, 1, adam(2e-4, 0.5, 0.999)),
                     &device,
-                )
+                )?
             } else {
                 GanTrainer::new(
                     generator,
@@ -232,7 +233,7 @@ pub fn run_workload(
                     LossConfig::Wasserstein.build(),
                     &settings(batch, 5, adam(1e-4, 0.0, 0.9)),
                     &device,
-                )
+                )?
                 .with_penalty(PenaltyConfig::WganGp {
                     weight: 10.0,
                     one_sided: false,
@@ -257,9 +258,9 @@ where
 {
     // The first two warm-up iterations read their losses back, so the second one's wall time
     // is one whole iteration (the first also pays one-time setup).
-    trainer.step(&mut source, &mut rng, true);
+    trainer.step_with(&mut source, &mut rng, true);
     let probe = Instant::now();
-    trainer.step(&mut source, &mut rng, true);
+    trainer.step_with(&mut source, &mut rng, true);
     let seconds_per_iteration = probe.elapsed().as_secs_f64();
     if let Some(budget) = options.budget {
         let needed = options.iterations.unwrap_or(MIN_ITERATIONS) + WARM_UP - 1;
@@ -273,10 +274,10 @@ where
         }
     }
     for _ in 2..WARM_UP {
-        trainer.step(&mut source, &mut rng, false);
+        trainer.step_with(&mut source, &mut rng, false);
     }
     // Drain the warm-up's queued work before the clock starts.
-    trainer.step(&mut source, &mut rng, true);
+    trainer.step_with(&mut source, &mut rng, true);
     let rss_start_bytes = memory::resident_bytes();
     let start = Instant::now();
     let mut iterations = 0;
@@ -289,7 +290,7 @@ where
             }
         };
         // The last iteration reads its losses back, which waits for all queued work.
-        if trainer.step(&mut source, &mut rng, enough).is_some() {
+        if trainer.step_with(&mut source, &mut rng, enough).is_some() {
             break;
         }
     }

@@ -8,6 +8,16 @@
 //!
 //! Exit codes: 0 success, 1 run failure (including a backend with no device on this machine),
 //! 2 usage or configuration error, 130 interrupted by Ctrl-C (after writing a checkpoint).
+//!
+//! # Example
+//!
+//! ```
+//! // `burngan train --backend tpu …` in-process: a usage error, exit code 2.
+//! let failure = burngan_cli::run(["burngan", "train", "--config", "x.toml", "--backend", "tpu"])
+//!     .unwrap_err();
+//! assert_eq!(failure.exit_code(), 2);
+//! assert!(failure.message().contains("'tpu' is not a backend"));
+//! ```
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

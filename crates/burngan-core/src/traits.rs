@@ -77,6 +77,33 @@ pub trait Discriminator<const D: usize>: Module {
 /// input gradient out as the transposed chain of its layers (Linear → matmul by Wᵀ, activation →
 /// mask from the forward pre-activation, …). The result is an ordinary tensor expression in the
 /// critic's parameters, so a penalty on it backpropagates to those parameters exactly.
+///
+/// Only critics that implement this trait can be given a penalty
+/// (`GanTrainer::with_penalty` requires it), so asking for a penalty on a critic without it is
+/// a compile error that names this trait.
+///
+/// # Implementing it
+///
+/// Run the forward pass keeping each layer's pre-activation, then walk the layers backwards
+/// starting from a gradient of ones at the output: a dense layer `x·W + b` (weight `[d_in,
+/// d_out]`) maps the gradient `g` `[batch, d_out]` to `g·Wᵀ`; an elementwise activation
+/// multiplies `g` by its derivative at the stored pre-activation. For a critic
+/// `x → W₂ᵀ·act(x·W₁ + b₁) + b₂`:
+///
+/// ```text
+/// pre = x·W₁ + b₁                   [batch, hidden]
+/// g   = (1·W₂ᵀ) ⊙ act′(pre)          [batch, hidden]   (W₂ is [hidden, 1])
+/// ∇ₓ  = g·W₁ᵀ                        [batch, d_in]
+/// ```
+///
+/// Use the weights the forward pass uses (after spectral normalisation, if any). A layer that
+/// mixes the samples of a batch (BatchNorm) has no per-sample input gradient: report it from
+/// [`unsupported_layer`](InputGradient::unsupported_layer) instead.
+#[diagnostic::on_unimplemented(
+    message = "the critic `{Self}` does not implement `InputGradient<{D}>`, which gradient penalties need",
+    label = "a penalty needs this critic's input gradient",
+    note = "implement `burngan::InputGradient<{D}>` for `{Self}` (its input gradient written with forward tensor ops; see the trait's documentation), or train without a penalty"
+)]
 pub trait InputGradient<const D: usize>: Discriminator<D> {
     /// ∂(Σ_batch D(x))/∂x, with the same shape as `x`. Row i is ∇ₓD(xᵢ) because samples do
     /// not interact inside the critic.
@@ -130,6 +157,29 @@ pub trait AdversarialLoss: Send + Sync {
     /// parameter to [−c, c] after each critic update.
     fn critic_weight_clip(&self) -> Option<f64> {
         None
+    }
+}
+
+/// A boxed loss (as built from a config by `LossConfig::build`) is a loss.
+impl<L: AdversarialLoss + ?Sized> AdversarialLoss for Box<L> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn discriminator_loss(&self, real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
+        (**self).discriminator_loss(real, fake)
+    }
+
+    fn generator_loss(&self, real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
+        (**self).generator_loss(real, fake)
+    }
+
+    fn generator_uses_real(&self) -> bool {
+        (**self).generator_uses_real()
+    }
+
+    fn critic_weight_clip(&self) -> Option<f64> {
+        (**self).critic_weight_clip()
     }
 }
 

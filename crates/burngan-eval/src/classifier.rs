@@ -99,7 +99,18 @@ impl ClassifierConfig {
     }
 }
 
-/// The convolutional classifier described in the [module docs](self).
+/// The convolutional classifier: `[batch, c, h, w]` images in [−1, 1] (h and w divisible by
+/// 4) through
+///
+/// ```text
+/// conv 5×5, c → w₁, pad 2 ─ ReLU ─ max-pool 2×2      [batch, w₁, h/2, w/2]
+/// conv 5×5, w₁ → w₂, pad 2 ─ ReLU ─ max-pool 2×2     [batch, w₂, h/4, w/4]
+/// flatten ─ dense → hidden ─ ReLU                     [batch, hidden]   ← features
+/// dense → classes                                     [batch, classes]  ← logits
+/// ```
+///
+/// With the MNIST defaults (1×28×28, widths 16 and 32, 128 hidden units, 10 classes) it has
+/// 215,370 parameters.
 #[derive(Module, Debug)]
 pub struct Classifier {
     /// First convolution, `c → w₁`.

@@ -80,7 +80,7 @@ pub struct ShiftPoint {
     /// W1 between the samples of p_r and p_θ (exact 1-D W1 of the coordinate along the shift;
     /// the other coordinate has the same law on both sides), per seed.
     pub w1: Vec<f64>,
-    /// The trained critic's estimate E_r[f] − E_θ[f] on fresh samples, per seed.
+    /// The trained critic's estimate E_r\[f\] − E_θ\[f\] on fresh samples, per seed.
     pub critic: Vec<f64>,
     /// The largest ‖∇ₓ f‖ over those samples, per seed: a lower bound on the critic's
     /// Lipschitz constant.

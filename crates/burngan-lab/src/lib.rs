@@ -7,7 +7,7 @@
 //! | [`vanishing-gradients`](starve) | a near-optimal D starves the saturating generator loss, not the non-saturating one |
 //! | [`disjoint-supports`](disjoint) | on disjoint supports JS is stuck at log 2 while W1 (and a clipped WGAN critic) follows the distance |
 //! | [`mode-collapse`](collapse) | modes covered and sample quality of every loss on ring8 and grid25 (PacGAN protocol) |
-//! | [`dynamics`](dynamics) | in a successful run D(x), D(G(z)) → ½ and V → −2·log 2 |
+//! | [`dynamics`] | in a successful run D(x), D(G(z)) → ½ and V → −2·log 2 |
 //! | [`critic-steps`](critic_steps) | the effect of K discriminator steps per generator step |
 //!
 //! Every random number comes from burngan's host RNG seeded with the experiment's seeds

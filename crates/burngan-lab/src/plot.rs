@@ -269,7 +269,7 @@ where
         .map_err(|e| plot_error(path, e))
 }
 
-/// A bar of a [`bar_chart_png`]: value and error (drawn as ± whisker).
+/// A bar of a [`bar_charts_png`]: value and error (drawn as ± whisker).
 #[derive(Debug, Clone, Copy)]
 pub struct Bar {
     /// Height.

@@ -124,6 +124,7 @@ pub fn run(
             generator_optimizer: adam.clone(),
             discriminator_optimizer: adam,
             schedule: LearningRateSchedule::Constant,
+            ..TrainerSettings::default()
         };
         // The discriminator's loss is the same cross-entropy for both generator losses.
         let mut trainer = GanTrainer::new(
@@ -132,7 +133,7 @@ pub fn run(
             Box::new(NonSaturating),
             &trainer_settings,
             &device,
-        );
+        )?;
         let z = rng.normal_vec(settings.probe_samples * 2);
         let real = mixture.sample_host(settings.probe_samples, &mut rng);
         let mut done = 0;

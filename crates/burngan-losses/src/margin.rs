@@ -57,7 +57,7 @@ impl AdversarialLoss for Hinge {
         real_term.add(fake_term)
     }
 
-    /// −E[l_fake]; `[batch, 1]` → `[1]`.
+    /// −E\[l_fake\]; `[batch, 1]` → `[1]`.
     fn generator_loss(&self, _real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
         fake.mean().neg()
     }

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::tensor::Device;
 use burngan_core::RngState;
 use burngan_data::SamplerState;
 use serde::{Deserialize, Serialize};
@@ -210,9 +211,18 @@ pub fn read_checkpoint_state(dir: &Path) -> Result<CheckpointState, TrainError> 
             path.display()
         ))
     })?;
+    if state.format > CHECKPOINT_FORMAT {
+        return Err(TrainError::config(format!(
+            "checkpoint {} was written in format {} by a newer burngan; this build reads \
+             checkpoint format {CHECKPOINT_FORMAT}: upgrade burngan to load it",
+            dir.display(),
+            state.format
+        )));
+    }
     if state.format != CHECKPOINT_FORMAT {
-        return Err(TrainError::Output(format!(
-            "checkpoint {} has format {}, this build reads format {CHECKPOINT_FORMAT}",
+        return Err(TrainError::config(format!(
+            "checkpoint {} has format {}, which no burngan release wrote; this build reads \
+             checkpoint format {CHECKPOINT_FORMAT}",
             dir.display(),
             state.format
         )));
@@ -258,6 +268,25 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
             path.display()
         ))
     })
+}
+
+/// An optimizer for `module` with the state stored at `path`.
+pub(crate) fn load_optimizer<M: Module>(
+    config: &crate::OptimizerConfig,
+    path: &Path,
+    module: &M,
+    device: &Device,
+) -> Result<crate::Optimizer, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io("cannot read", path, e))?;
+    let mut optimizer = config.init();
+    optimizer.load_state(&bytes, module, device).map_err(|e| {
+        TrainError::Output(format!(
+            "optimizer state {} is unusable: {e}; resume with the config the run was started \
+             with",
+            path.display()
+        ))
+    })?;
+    Ok(optimizer)
 }
 
 /// Writes `bytes` to a sibling temporary file, syncs it, then renames it over `path`.
@@ -370,5 +399,17 @@ mod tests {
         std::fs::write(path.join(files::STATE), b"{ not json").unwrap();
         let error = read_checkpoint_state(&path).unwrap_err().to_string();
         assert!(error.contains("corrupt"), "{error}");
+        // A newer layout is refused with the versions named, as a usage error.
+        let mut newer = state(5);
+        newer.format = CHECKPOINT_FORMAT + 1;
+        std::fs::write(path.join(files::STATE), serde_json::to_vec(&newer).unwrap()).unwrap();
+        let error = read_checkpoint_state(&path).unwrap_err();
+        assert!(error.is_usage_error());
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("format {}", CHECKPOINT_FORMAT + 1))
+                && message.contains("upgrade burngan"),
+            "{message}"
+        );
     }
 }

@@ -15,6 +15,11 @@ use crate::{DataConfig, DiscriminatorConfig, GeneratorConfig, OptimizerConfig, T
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The version of this schema the file is written in ([`CONFIG_FORMAT`], the default when
+    /// absent). A file with a newer version is refused by [`TrainConfig::from_toml`] with a
+    /// message saying so, before any other field is read.
+    #[serde(default = "config_format")]
+    pub format: u32,
     /// Seed, length and logging cadence.
     #[serde(default)]
     pub run: RunConfig,
@@ -48,6 +53,14 @@ pub struct TrainConfig {
     /// Absent: no periodic evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalConfig>,
+}
+
+/// The version of the config schema this build reads and writes (`format = 1` at the top of a
+/// config file; documented field by field in `docs/config.md`).
+pub const CONFIG_FORMAT: u32 = 1;
+
+fn config_format() -> u32 {
+    CONFIG_FORMAT
 }
 
 /// Images generated for each periodic evaluation of an image run, by default.
@@ -248,7 +261,30 @@ pub struct OptimizersConfig {
 
 impl TrainConfig {
     /// Parses a config from TOML text; `origin` names the source in error messages.
+    ///
+    /// The `format` key is read first: a config written for a newer schema than
+    /// [`CONFIG_FORMAT`] is an error naming both versions, not a list of unknown fields.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, TrainError> {
+        if let Ok(table) = text.parse::<toml::Table>()
+            && let Some(format) = table.get("format")
+        {
+            match format.as_integer() {
+                Some(version) if (1..=i64::from(CONFIG_FORMAT)).contains(&version) => {}
+                Some(version) if version > i64::from(CONFIG_FORMAT) => {
+                    return Err(TrainError::config(format!(
+                        "{origin}: config format {version} is newer than this build of burngan \
+                         reads (format {CONFIG_FORMAT}); upgrade burngan, or rewrite the file \
+                         for format {CONFIG_FORMAT} (docs/config.md)"
+                    )));
+                }
+                _ => {
+                    return Err(TrainError::config(format!(
+                        "{origin}: format must be a positive integer (this build reads format \
+                         {CONFIG_FORMAT}), got {format}"
+                    )));
+                }
+            }
+        }
         toml::from_str(text).map_err(|error| TrainError::Config {
             message: format!("{origin}: {error}"),
         })
@@ -273,15 +309,7 @@ impl TrainConfig {
 
     /// Checks every value; the error names the field, the value and the fix.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let positive = |field: &str, value: usize| {
-            if value == 0 {
-                Err(TrainError::config(format!(
-                    "{field} must be a positive integer, got 0"
-                )))
-            } else {
-                Ok(())
-            }
-        };
+        let positive = crate::error::require_positive;
         positive("run.steps", self.run.steps)?;
         positive("run.log_every", self.run.log_every)?;
         positive("run.sample_every", self.run.sample_every)?;
@@ -403,6 +431,44 @@ mod tests {
         kind = "rmsprop"
         lr = 5e-5
     "#;
+
+    #[test]
+    fn the_format_version_defaults_to_this_builds_and_a_newer_one_is_refused_first() {
+        let config = TrainConfig::from_toml(MINIMAL, "test").unwrap();
+        assert_eq!(config.format, CONFIG_FORMAT);
+        assert!(
+            config
+                .to_toml()
+                .starts_with(&format!("format = {CONFIG_FORMAT}\n"))
+        );
+        let explicit = format!("format = {CONFIG_FORMAT}\n{MINIMAL}");
+        assert_eq!(TrainConfig::from_toml(&explicit, "test").unwrap(), config);
+        // A newer file may have fields this build does not know: the version is named, not
+        // the unknown field.
+        let newer = format!(
+            "format = {}\n{MINIMAL}\n[future]\nx = 1\n",
+            CONFIG_FORMAT + 1
+        );
+        let error = TrainConfig::from_toml(&newer, "new.toml").unwrap_err();
+        assert!(error.is_usage_error());
+        let message = error.to_string();
+        assert!(
+            message.contains("new.toml")
+                && message.contains(&format!("config format {}", CONFIG_FORMAT + 1))
+                && message.contains("upgrade burngan"),
+            "{message}"
+        );
+        for bad in ["0", "-3", "\"one\"", "1.5"] {
+            let text = format!("format = {bad}\n{MINIMAL}");
+            let message = TrainConfig::from_toml(&text, "bad.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("format must be a positive integer"),
+                "{bad}: {message}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_fill_every_omitted_field_and_round_trip() {

@@ -86,3 +86,14 @@ impl TrainError {
         }
     }
 }
+
+/// `Ok` for a positive `value`; otherwise a [`TrainError::Config`] naming `field`.
+pub(crate) fn require_positive(field: &str, value: usize) -> Result<(), TrainError> {
+    if value == 0 {
+        Err(TrainError::config(format!(
+            "{field} must be a positive integer, got 0"
+        )))
+    } else {
+        Ok(())
+    }
+}

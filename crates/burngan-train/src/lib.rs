@@ -1,9 +1,14 @@
 //! The training loop and everything around it: the TOML run configuration, optimizers, the
 //! alternating [`GanTrainer`], step metrics, observers (metrics file, progress bar, plots),
-//! checkpoints, and [`train_toy`], which runs a whole toy experiment.
+//! checkpoints, and [`train_toy`] / [`train_images`], which run a whole experiment from a
+//! config.
 //!
 //! The trainer never prints and never chooses a device; it reports to [`Observer`]s and works
-//! on the device it is given.
+//! on the device it is given. It trains any modules implementing the core traits: an
+//! application drives it with [`GanTrainer::step`] on its own batches or
+//! [`GanTrainer::fit`] on a sample source, and stores it with
+//! [`GanTrainer::save_checkpoint`] / [`GanTrainer::load_checkpoint`] (the `burngan` crate's
+//! documentation has a complete example with custom modules).
 //!
 //! # Example
 //!
@@ -39,8 +44,8 @@ pub use checkpoint::{
     read_checkpoint_state, save_module, write_atomically, write_checkpoint,
 };
 pub use config::{
-    EmaConfig, EvalConfig, IMAGE_EVAL_SAMPLES, LoopConfig, LrDecay, OptimizersConfig, RunConfig,
-    TrainConfig,
+    CONFIG_FORMAT, EmaConfig, EvalConfig, IMAGE_EVAL_SAMPLES, LoopConfig, LrDecay,
+    OptimizersConfig, RunConfig, TrainConfig,
 };
 pub use data::{DEFAULT_IMAGES, DataConfig, ImageDataConfig};
 pub use error::TrainError;
@@ -56,6 +61,6 @@ pub use run::{
     train_images, train_images_on, train_toy, train_toy_with,
 };
 pub use trainer::{
-    GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings, clip_parameters,
-    generate_on_host, gradient_norm,
+    CheckpointPolicy, FitSummary, GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings,
+    clip_parameters, generate_on_host, gradient_norm,
 };

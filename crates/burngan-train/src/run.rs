@@ -14,7 +14,7 @@ use burngan_data::{EpochSampler, GaussianMixture, ImageDataset, SamplerState};
 use burngan_eval::{EvalError, MNIST_CLASSIFIER, RowScores, ScoreSettings};
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
-use crate::checkpoint::{files, find_checkpoint, load_module, module_bytes, read_checkpoint_state};
+use crate::checkpoint::{files, find_checkpoint, load_module, read_checkpoint_state};
 use crate::config::LrDecay;
 use crate::observer::{Observer, RunInfo, RunSummary};
 use crate::{
@@ -99,6 +99,12 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
                 total_steps: config.run.steps,
             },
         },
+        // The run drives the trainer with its own RNG (`step_with`) and writes its own
+        // checkpoints; these only matter to `fit`.
+        seed: config.run.seed,
+        steps: config.run.steps,
+        log_every: config.run.log_every,
+        checkpoint: None,
     }
 }
 
@@ -127,9 +133,9 @@ fn checkpoint_to_resume(
     Ok(Some((checkpoint, state)))
 }
 
-/// Builds the trainer around `generator` and `discriminator` (weights loaded from `resume`'s
-/// checkpoint when given), with the config's penalty and moving average, and restores the
-/// optimizer states and moving average from the checkpoint.
+/// Builds the trainer around `generator` and `discriminator` with the config's penalty and
+/// moving average, and restores modules, optimizer states and moving average from `resume`'s
+/// checkpoint when given.
 fn build_trainer<G, C, const D: usize>(
     config: &TrainConfig,
     generator: G,
@@ -141,13 +147,6 @@ where
     G: Generator<D>,
     C: InputGradient<D>,
 {
-    let (generator, discriminator) = match resume {
-        Some(dir) => (
-            load_module(generator, &dir.join(files::GENERATOR))?,
-            load_module(discriminator, &dir.join(files::DISCRIMINATOR))?,
-        ),
-        None => (generator, discriminator),
-    };
     let settings = trainer_settings(config);
     let mut trainer = GanTrainer::new(
         generator,
@@ -155,7 +154,7 @@ where
         config.loss.build(),
         &settings,
         device,
-    );
+    )?;
     if let Some(penalty) = config.penalty {
         trainer = trainer.with_penalty(penalty)?;
     }
@@ -164,47 +163,10 @@ where
     }
     if let Some(dir) = resume {
         let state = read_checkpoint_state(dir)?;
-        let optimizer_g = load_optimizer(
-            &config.optimizer.generator,
-            &dir.join(files::OPTIMIZER_G),
-            trainer.generator(),
-            device,
-        )?;
-        let optimizer_d = load_optimizer(
-            &config.optimizer.discriminator,
-            &dir.join(files::OPTIMIZER_D),
-            trainer.discriminator(),
-            device,
-        )?;
-        let ema = match config.ema {
-            Some(_) => Some(load_module(
-                trainer.generator().valid(),
-                &dir.join(files::EMA),
-            )?),
-            None => None,
-        };
-        trainer.restore(state.step, optimizer_g, optimizer_d, ema);
+        trainer.load_parts(dir)?;
+        trainer.set_steps_done(state.step);
     }
     Ok(trainer)
-}
-
-/// An optimizer for `module` with the state stored at `path`.
-fn load_optimizer<M: Module>(
-    config: &crate::OptimizerConfig,
-    path: &Path,
-    module: &M,
-    device: &Device,
-) -> Result<crate::Optimizer, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io("cannot read", path, e))?;
-    let mut optimizer = config.init();
-    optimizer.load_state(&bytes, module, device).map_err(|e| {
-        TrainError::Output(format!(
-            "optimizer state {} is unusable: {e}; resume with the config the run was started \
-             with",
-            path.display()
-        ))
-    })?;
-    Ok(optimizer)
 }
 
 /// Writes a checkpoint of the run's current position, when the run has a directory.
@@ -222,22 +184,8 @@ where
     let Some(dir) = &control.dir else {
         return Ok(None);
     };
-    let (optimizer_g, optimizer_d) = trainer.optimizers();
-    let state_bytes = |optimizer: &crate::Optimizer| {
-        optimizer
-            .state_bytes()
-            .map_err(|e| TrainError::Output(format!("cannot serialise an optimizer: {e}")))
-    };
-    let mut parts = vec![
-        (files::GENERATOR, module_bytes(trainer.generator())?),
-        (files::DISCRIMINATOR, module_bytes(trainer.discriminator())?),
-        (files::OPTIMIZER_G, state_bytes(optimizer_g)?),
-        (files::OPTIMIZER_D, state_bytes(optimizer_d)?),
-        (files::CONFIG, control.config_text.clone().into_bytes()),
-    ];
-    if let Some(ema) = trainer.ema() {
-        parts.push((files::EMA, module_bytes(ema)?));
-    }
+    let mut parts = trainer.checkpoint_parts()?;
+    parts.push((files::CONFIG, control.config_text.clone().into_bytes()));
     let state = CheckpointState {
         format: CHECKPOINT_FORMAT,
         step: trainer.steps_done(),
@@ -305,7 +253,7 @@ where
         let checkpointing = (every > 0 && step % every == 0)
             || control.stop_at == Some(step)
             || interrupt_requested();
-        if let Some(mut metrics) = trainer.step(source, rng, log || checkpointing) {
+        if let Some(mut metrics) = trainer.step_with(source, rng, log || checkpointing) {
             if let Some((quantity, value)) = metrics.first_non_finite() {
                 // The last checkpoint stays as it was: it holds finite weights.
                 return Err(TrainError::NonFinite {

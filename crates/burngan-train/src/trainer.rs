@@ -1,11 +1,14 @@
 //! The alternating GAN trainer: K discriminator updates, then one generator update, each with
-//! the other network frozen.
+//! the other network frozen; driven one step at a time by the application ([`GanTrainer::step`]
+//! on its own batches) or for a whole run ([`GanTrainer::fit`] with observers and
+//! checkpoints).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use burngan_core::{
     AdversarialLoss, Discriminator, Generator, HostRng, InputGradient, SampleSource,
@@ -13,7 +16,13 @@ use burngan_core::{
 use burngan_losses::{PenaltyConfig, value_estimate};
 use serde::{Deserialize, Serialize};
 
-use crate::{Optimizer, OptimizerConfig, TrainError};
+use crate::checkpoint::{
+    files, find_checkpoint, load_module, load_optimizer, module_bytes, read_checkpoint_state,
+};
+use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::{
+    CHECKPOINT_FORMAT, CheckpointState, Optimizer, OptimizerConfig, TrainError, write_checkpoint,
+};
 
 /// What one training step measured.
 ///
@@ -107,19 +116,114 @@ impl LearningRateSchedule {
     }
 }
 
-/// Step-level settings of a [`GanTrainer`].
+/// The settings of a [`GanTrainer`]: batch size, K, optimizers, schedule, the seed of its own
+/// host RNG, and how long [`fit`](GanTrainer::fit) trains, logs and checkpoints.
+///
+/// Start from [`TrainerSettings::default`] and change what you need:
+///
+/// ```
+/// use burngan_train::{OptimizerConfig, TrainerSettings};
+///
+/// let settings = TrainerSettings {
+///     batch_size: 128,
+///     critic_steps: 5,
+///     discriminator_optimizer: OptimizerConfig::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8 },
+///     ..TrainerSettings::default()
+/// };
+/// assert!(settings.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainerSettings {
-    /// Real and fake samples per batch.
+    /// Real and fake samples per batch of [`fit`](GanTrainer::fit) and
+    /// [`step_with`](GanTrainer::step_with) (default 64). [`step`](GanTrainer::step) uses the
+    /// size of the batch it is given.
     pub batch_size: usize,
-    /// Discriminator updates per generator update.
+    /// Discriminator updates per generator update, K (default 1).
     pub critic_steps: usize,
-    /// The generator's optimizer.
+    /// The generator's optimizer (default Adam, lr 2e-4, β₁ 0.5, β₂ 0.999: DCGAN's).
     pub generator_optimizer: OptimizerConfig,
-    /// The discriminator's optimizer.
+    /// The discriminator's optimizer (default as the generator's).
     pub discriminator_optimizer: OptimizerConfig,
-    /// How both learning rates change over the run.
+    /// How both learning rates change over the run (default constant).
     pub schedule: LearningRateSchedule,
+    /// Seed of the trainer's own [`HostRng`], which draws the latent noise (and penalty factors)
+    /// of [`step`](GanTrainer::step) and [`fit`](GanTrainer::fit) (default 0).
+    pub seed: u64,
+    /// The generator step [`fit`](GanTrainer::fit) trains up to (default 1000).
+    pub steps: usize,
+    /// [`fit`](GanTrainer::fit) reports a step's metrics to its observers every this many
+    /// steps and at the last step (default 10).
+    pub log_every: usize,
+    /// Checkpoints written by [`fit`](GanTrainer::fit) (default none).
+    pub checkpoint: Option<CheckpointPolicy>,
+}
+
+impl Default for TrainerSettings {
+    fn default() -> Self {
+        let adam = OptimizerConfig::Adam {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        };
+        Self {
+            batch_size: 64,
+            critic_steps: 1,
+            generator_optimizer: adam.clone(),
+            discriminator_optimizer: adam,
+            schedule: LearningRateSchedule::Constant,
+            seed: 0,
+            steps: 1000,
+            log_every: 10,
+            checkpoint: None,
+        }
+    }
+}
+
+impl TrainerSettings {
+    /// Checks every value; the error names the field, the value and the fix.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let positive = crate::error::require_positive;
+        positive("TrainerSettings::batch_size", self.batch_size)?;
+        positive("TrainerSettings::critic_steps", self.critic_steps)?;
+        positive("TrainerSettings::log_every", self.log_every)?;
+        if let LearningRateSchedule::Linear { total_steps } = self.schedule {
+            positive("TrainerSettings::schedule.total_steps", total_steps)?;
+        }
+        self.generator_optimizer
+            .validate("TrainerSettings::generator_optimizer")?;
+        self.discriminator_optimizer
+            .validate("TrainerSettings::discriminator_optimizer")?;
+        if let Some(policy) = &self.checkpoint {
+            positive("TrainerSettings::checkpoint.keep", policy.keep)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where and how often [`GanTrainer::fit`] writes checkpoints. Each is a directory
+/// `DIR/step-NNNNNNNN/` (see [`save_checkpoint`](GanTrainer::save_checkpoint)); `DIR/latest`
+/// names the newest complete one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// The directory that holds the checkpoints (created when missing).
+    pub dir: PathBuf,
+    /// Write one every this many generator steps; 0: only at the end of `fit`.
+    pub every: usize,
+    /// Keep the newest this many, at least 1.
+    pub keep: usize,
+}
+
+/// What [`GanTrainer::fit`] did.
+#[derive(Debug, Clone)]
+pub struct FitSummary {
+    /// Generator steps done when `fit` returned (the trainer's
+    /// [`steps_done`](GanTrainer::steps_done)).
+    pub steps: usize,
+    /// The metrics of every step reported to the observers, in order.
+    pub metrics: Vec<StepMetrics>,
+    /// The last checkpoint written, if any.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// The decay of the generator's moving average at each update.
@@ -145,11 +249,27 @@ impl EmaSchedule {
 type PenaltyFn<C, const D: usize> =
     fn(&PenaltyConfig, &C, Tensor<D>, Tensor<D>, Option<Tensor<1, Int>>, &mut HostRng) -> Tensor<1>;
 
-/// Trains a generator `G` against a discriminator `C` on samples of rank `D`.
+/// Trains a generator `G` against a discriminator `C` on samples of rank `D` (2 for vectors
+/// `[batch, features]`, 4 for images `[batch, channels, height, width]`).
 ///
-/// The trainer never prints and never picks a device: the modules must live on an autodiff
-/// device, which the trainer uses for noise as well. Every random number is drawn from the
-/// [`HostRng`] passed to [`step`](GanTrainer::step).
+/// Any modules that implement [`Generator`] and [`Discriminator`] can be trained; a gradient
+/// penalty ([`with_penalty`](GanTrainer::with_penalty)) needs a critic that also implements
+/// [`InputGradient`]. The trainer never prints, holds no global state and never picks a
+/// device: the modules must live on the autodiff device passed to
+/// [`new`](GanTrainer::new), which the trainer uses for noise as well.
+///
+/// Three ways to drive it:
+/// - [`step`](GanTrainer::step) on the application's own real batches, returning the step's
+///   [`StepMetrics`] (noise from the trainer's own [`HostRng`], seeded by
+///   [`TrainerSettings::seed`]);
+/// - [`fit`](GanTrainer::fit) on a [`SampleSource`] up to [`TrainerSettings::steps`],
+///   reporting to [`Observer`]s and writing checkpoints;
+/// - [`step_with`](GanTrainer::step_with) on a source with the caller's own RNG (what the
+///   `burngan train` runs use, so that one RNG draws weights, data and noise).
+///
+/// [`save_checkpoint`](GanTrainer::save_checkpoint) and
+/// [`load_checkpoint`](GanTrainer::load_checkpoint) store and restore the whole training
+/// state, so a resumed `fit` continues bit for bit on the same backend.
 pub struct GanTrainer<G, C, const D: usize> {
     // Options only so the optimizers can take the modules by value (no extra reference
     // keeps the old parameters alive during the update); always `Some` between steps.
@@ -167,6 +287,33 @@ pub struct GanTrainer<G, C, const D: usize> {
     penalty: Option<(PenaltyConfig, PenaltyFn<C, D>)>,
     device: Device,
     step: usize,
+    /// The trainer's own RNG (for `step` and `fit`).
+    rng: HostRng,
+    /// `fit`'s length, cadence and checkpoints.
+    total_steps: usize,
+    log_every: usize,
+    checkpoint: Option<CheckpointPolicy>,
+}
+
+/// The application's real batch, returned for every draw of one [`GanTrainer::step`].
+struct FixedBatch<const D: usize> {
+    real: Tensor<D>,
+    labels: Option<Tensor<1, Int>>,
+}
+
+impl<const D: usize> SampleSource<D> for FixedBatch<D> {
+    fn sample(&mut self, _batch: usize, _rng: &mut HostRng, _device: &Device) -> Tensor<D> {
+        self.real.clone()
+    }
+
+    fn sample_labeled(
+        &mut self,
+        _batch: usize,
+        _rng: &mut HostRng,
+        _device: &Device,
+    ) -> (Tensor<D>, Option<Tensor<1, Int>>) {
+        (self.real.clone(), self.labels.clone())
+    }
 }
 
 /// Tensors kept from a discriminator update for the metrics of a recorded step.
@@ -183,19 +330,30 @@ where
     G: Generator<D>,
     C: Discriminator<D>,
 {
-    /// A trainer for `generator` and `discriminator`, which must live on `device` (an
-    /// autodiff device).
+    /// A trainer for `generator` and `discriminator`, which must live on `device`, an
+    /// autodiff device (`device.autodiff()`), with `loss` (any [`AdversarialLoss`], or the
+    /// `Box` that `LossConfig::build` returns).
+    ///
+    /// Fails with [`TrainError::Config`] when a setting is out of range
+    /// ([`TrainerSettings::validate`]) or `device` has no autodiff.
     pub fn new(
         generator: G,
         discriminator: C,
-        loss: Box<dyn AdversarialLoss>,
+        loss: impl AdversarialLoss + 'static,
         settings: &TrainerSettings,
         device: &Device,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, TrainError> {
+        settings.validate()?;
+        if !device.is_autodiff() {
+            return Err(TrainError::config(format!(
+                "GanTrainer::new needs an autodiff device, got {device:?}: create the modules \
+                 on `device.autodiff()` and pass that device"
+            )));
+        }
+        Ok(Self {
             generator: Some(generator),
             discriminator: Some(discriminator),
-            loss,
+            loss: Box::new(loss),
             optimizer_g: settings.generator_optimizer.init(),
             optimizer_d: settings.discriminator_optimizer.init(),
             lr_g: settings.generator_optimizer.learning_rate(),
@@ -207,7 +365,46 @@ where
             ema: None,
             device: device.clone(),
             step: 0,
+            rng: HostRng::seed_from(settings.seed),
+            total_steps: settings.steps,
+            log_every: settings.log_every,
+            checkpoint: settings.checkpoint.clone(),
+        })
+    }
+
+    /// Adds `penalty` to every discriminator loss. The penalty's random factors are drawn
+    /// from the step's host RNG after the real batch and the noise of each discriminator
+    /// update.
+    ///
+    /// Fails with [`TrainError::Config`] when the penalty's weights are invalid or the critic
+    /// names an [unsupported layer](InputGradient::unsupported_layer).
+    ///
+    /// Only a critic that implements [`InputGradient`] has this method's bound satisfied:
+    /// asking for a penalty on any other critic does not compile (error E0277 naming
+    /// `InputGradient`).
+    pub fn with_penalty(mut self, penalty: PenaltyConfig) -> Result<Self, TrainError>
+    where
+        C: InputGradient<D>,
+    {
+        penalty.validate().map_err(TrainError::config)?;
+        if let Some(layer) = self.discriminator().unsupported_layer() {
+            return Err(TrainError::config(format!(
+                "penalty {} needs the critic's input gradient, which discriminator layer \
+                 {layer} cannot provide (it mixes the samples of a batch); remove that \
+                 normalisation from the critic, or train without a penalty (no [penalty] \
+                 section in a config)",
+                penalty.name()
+            )));
         }
+        self.penalty = Some((penalty, |config, critic, real, fake, labels, rng| {
+            config.compute_labeled(critic, real, fake, labels, rng)
+        }));
+        Ok(self)
+    }
+
+    /// The gradient penalty in use, if any.
+    pub fn penalty(&self) -> Option<&PenaltyConfig> {
+        self.penalty.as_ref().map(|(config, _)| config)
     }
 
     /// Keeps an exponential moving average of the generator's weights: after generator update
@@ -248,21 +445,9 @@ where
         (&self.optimizer_g, &self.optimizer_d)
     }
 
-    /// Restores a stopped run: the generator steps already done, both optimizer states and
-    /// the moving average (modules loaded from the same checkpoint).
-    pub fn restore(
-        &mut self,
-        steps_done: usize,
-        optimizer_g: Optimizer,
-        optimizer_d: Optimizer,
-        ema: Option<G>,
-    ) {
-        self.step = steps_done;
-        self.optimizer_g = optimizer_g;
-        self.optimizer_d = optimizer_d;
-        if let (Some((current, _)), Some(ema)) = (self.ema.as_mut(), ema) {
-            *current = ema;
-        }
+    /// Sets the generator steps done (a run resumed from a checkpoint it read itself).
+    pub(crate) fn set_steps_done(&mut self, step: usize) {
+        self.step = step;
     }
 
     /// The generator.
@@ -289,25 +474,136 @@ where
         self.loss.as_ref()
     }
 
-    /// One training step: `critic_steps` discriminator updates on fresh real and (detached)
-    /// fake batches, then one generator update on fresh noise with the discriminator frozen.
+    /// The device the trainer works on (the one passed to [`new`](Self::new)).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The trainer's own host RNG: its position is part of a checkpoint.
+    pub fn rng(&self) -> &HostRng {
+        &self.rng
+    }
+
+    /// The trainer's own host RNG, for an application that draws its data from the same
+    /// seeded stream as the noise.
+    pub fn rng_mut(&mut self) -> &mut HostRng {
+        &mut self.rng
+    }
+
+    /// One training step on the application's real batch `real` (`[n, …]`, on any device;
+    /// it is moved to the trainer's): `critic_steps` discriminator updates, each on `real`
+    /// and a fresh fake batch of n samples (the generator frozen), then one generator update
+    /// on n fresh latent codes (the discriminator frozen). The noise comes from the trainer's
+    /// own RNG. Returns the step's metrics (one device-to-host transfer).
+    ///
+    /// Fails with [`TrainError::Config`] for an empty batch or a class-conditional generator
+    /// (use [`step_labeled`](Self::step_labeled)), and with [`TrainError::NonFinite`] when a
+    /// loss or gradient norm of the step is NaN or infinite (the update has been applied).
+    pub fn step(&mut self, real: Tensor<D>) -> Result<StepMetrics, TrainError> {
+        if self.conditional() {
+            return Err(TrainError::config(format!(
+                "the generator has {} classes: train it with step_labeled(real, labels)",
+                self.generator().num_classes()
+            )));
+        }
+        self.step_on_batch(real, None)
+    }
+
+    /// [`step`](Self::step) for class-conditional models: real samples `[n, …]` with their
+    /// labels `[n]` in `0..num_classes`. The fakes of each critic update get the real
+    /// batch's labels; the generator update draws uniform labels from the trainer's RNG.
+    pub fn step_labeled(
+        &mut self,
+        real: Tensor<D>,
+        labels: Tensor<1, Int>,
+    ) -> Result<StepMetrics, TrainError> {
+        let [n] = labels.dims();
+        if n != real.dims()[0] {
+            return Err(TrainError::config(format!(
+                "step_labeled got {} samples but {n} labels; pass one label per sample",
+                real.dims()[0]
+            )));
+        }
+        self.step_on_batch(real, Some(labels))
+    }
+
+    fn step_on_batch(
+        &mut self,
+        real: Tensor<D>,
+        labels: Option<Tensor<1, Int>>,
+    ) -> Result<StepMetrics, TrainError> {
+        let n = real.dims()[0];
+        if n == 0 {
+            return Err(TrainError::config(
+                "the real batch is empty; pass at least one sample",
+            ));
+        }
+        let on_device = |t: Tensor<D>, device: &Device| {
+            if t.device() == *device {
+                t
+            } else {
+                t.to_device(device)
+            }
+        };
+        let real = on_device(real, &self.device);
+        let labels = labels.map(|l| {
+            if l.device() == self.device {
+                l
+            } else {
+                l.to_device(&self.device)
+            }
+        });
+        let mut source = FixedBatch { real, labels };
+        let mut rng = self.take_rng();
+        let metrics = self.step_sized(&mut source, &mut rng, n, true);
+        self.rng = rng;
+        let metrics = metrics.expect("a recorded step returns its metrics");
+        match metrics.first_non_finite() {
+            Some((quantity, value)) => Err(TrainError::NonFinite {
+                step: metrics.step,
+                quantity,
+                value,
+            }),
+            None => Ok(metrics),
+        }
+    }
+
+    /// Moves the trainer's RNG out (a placeholder stays until it is put back).
+    fn take_rng(&mut self) -> HostRng {
+        std::mem::replace(&mut self.rng, HostRng::seed_from(0))
+    }
+
+    /// One training step on batches of [`TrainerSettings::batch_size`] drawn from `source`
+    /// with the caller's `rng`: `critic_steps` discriminator updates on fresh real and
+    /// (detached) fake batches, then one generator update on fresh noise with the
+    /// discriminator frozen.
     ///
     /// Nothing is read back from the device unless `record` is true; then the step's
     /// [`StepMetrics`] are returned (one device-to-host transfer).
-    pub fn step(
+    pub fn step_with(
         &mut self,
         source: &mut dyn SampleSource<D>,
         rng: &mut HostRng,
+        record: bool,
+    ) -> Option<StepMetrics> {
+        self.step_sized(source, rng, self.batch_size, record)
+    }
+
+    fn step_sized(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        batch: usize,
         record: bool,
     ) -> Option<StepMetrics> {
         let mut critic_record = None;
         for k in 0..self.critic_steps {
             let keep = record && k + 1 == self.critic_steps;
             critic_record = self
-                .discriminator_update(source, rng, keep)
+                .discriminator_update(source, rng, batch, keep)
                 .or(critic_record);
         }
-        let (loss_g, grad_norm_g) = self.generator_update(source, rng, record);
+        let (loss_g, grad_norm_g) = self.generator_update(source, rng, batch, record);
         self.step += 1;
         let critic = critic_record?;
         let grad_norm_g = grad_norm_g?;
@@ -367,39 +663,40 @@ where
     /// generator is frozen. [`step`](GanTrainer::step) calls this `critic_steps` times; call it
     /// directly to train D against a fixed G (as in the optimal-discriminator experiments).
     pub fn train_discriminator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
-        self.discriminator_update(source, rng, false);
+        self.discriminator_update(source, rng, self.batch_size, false);
     }
 
     /// One generator update on fresh noise, with the discriminator frozen. Does not count as a
     /// [`step`](GanTrainer::step).
     pub fn train_generator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
-        self.generator_update(source, rng, false);
+        self.generator_update(source, rng, self.batch_size, false);
     }
 
-    fn latent(&self, rng: &mut HostRng) -> Tensor<2> {
+    fn latent(&self, batch: usize, rng: &mut HostRng) -> Tensor<2> {
         let latent_dim = self.generator().latent_dim();
-        rng.normal([self.batch_size, latent_dim], &self.device)
+        rng.normal([batch, latent_dim], &self.device)
     }
 
     fn discriminator_update(
         &mut self,
         source: &mut dyn SampleSource<D>,
         rng: &mut HostRng,
+        batch: usize,
         keep: bool,
     ) -> Option<CriticRecord> {
         // Class-conditional training: the fakes of a critic update share the real batch's
         // labels, so both sides (and a penalty's interpolates) are judged for the same classes.
         let (real, labels) = if self.conditional() {
-            let (real, labels) = source.sample_labeled(self.batch_size, rng, &self.device);
+            let (real, labels) = source.sample_labeled(batch, rng, &self.device);
             let labels = labels.expect(
                 "a class-conditional model needs a labelled sample source (checked by the run \
                  builder)",
             );
             (real, Some(labels))
         } else {
-            (source.sample(self.batch_size, rng, &self.device), None)
+            (source.sample(batch, rng, &self.device), None)
         };
-        let z = self.latent(rng);
+        let z = self.latent(batch, rng);
         // The generator is frozen: its output enters the discriminator's graph as a constant.
         let fake = generate(self.generator(), z, labels.clone()).detach();
         let discriminator = self
@@ -440,25 +737,24 @@ where
         &mut self,
         source: &mut dyn SampleSource<D>,
         rng: &mut HostRng,
+        batch: usize,
         keep: bool,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
-        let z = self.latent(rng);
+        let z = self.latent(batch, rng);
         let labels = self.conditional().then(|| {
             let classes = self.generator().num_classes();
-            let labels: Vec<i64> = (0..self.batch_size)
-                .map(|_| rng.index(classes) as i64)
-                .collect();
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [self.batch_size]), &self.device)
+            let labels: Vec<i64> = (0..batch).map(|_| rng.index(classes) as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &self.device)
         });
         // The discriminator is frozen: gradients flow through it to the generator, but none
         // are computed for its parameters.
         let frozen = self.discriminator().clone().no_grad();
         let real_logits = if self.loss.generator_uses_real() {
             if self.conditional() {
-                let (real, real_labels) = source.sample_labeled(self.batch_size, rng, &self.device);
+                let (real, real_labels) = source.sample_labeled(batch, rng, &self.device);
                 judge(&frozen, real, real_labels).detach()
             } else {
-                let real = source.sample(self.batch_size, rng, &self.device);
+                let real = source.sample(batch, rng, &self.device);
                 frozen.forward(real).detach()
             }
         } else {
@@ -504,6 +800,196 @@ where
         )
     }
 
+    /// Trains on `source` from the current step up to [`TrainerSettings::steps`], in batches
+    /// of [`TrainerSettings::batch_size`] drawn with the trainer's own RNG, reporting to
+    /// `observers`: `on_start`, `on_step` every [`TrainerSettings::log_every`] steps and at
+    /// the last, `on_end`. With a [`CheckpointPolicy`] it writes a checkpoint every
+    /// `policy.every` steps and at the last step; a checkpoint step is measured first, so
+    /// only finite weights are saved.
+    ///
+    /// After [`load_checkpoint`](Self::load_checkpoint) it continues where the checkpoint
+    /// left off, bit for bit on the same backend when `source` draws only from the RNG it is
+    /// given (an application source that keeps its own position must restore it itself).
+    ///
+    /// Fails with [`TrainError::NonFinite`] (naming the step and the quantity) when a
+    /// measured loss or gradient norm is NaN or infinite, leaving the last checkpoint as it
+    /// was, and with the first error an observer or a checkpoint write returns.
+    pub fn fit(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<FitSummary, TrainError> {
+        let mut rng = self.take_rng();
+        let result = self.fit_with(source, &mut rng, observers);
+        self.rng = rng;
+        result
+    }
+
+    fn fit_with(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<FitSummary, TrainError> {
+        let total = self.total_steps;
+        let info = RunInfo {
+            total_steps: total,
+            centres: Vec::new(),
+            start_step: self.step,
+        };
+        for observer in observers.iter_mut() {
+            observer.on_start(&info)?;
+        }
+        let mut metrics = Vec::new();
+        let mut checkpoint = None;
+        for step in self.step + 1..=total {
+            let last = step == total;
+            let log = last || step % self.log_every == 0;
+            let save = self
+                .checkpoint
+                .as_ref()
+                .is_some_and(|p| last || (p.every > 0 && step % p.every == 0));
+            if let Some(measured) = self.step_with(source, rng, log || save) {
+                if let Some((quantity, value)) = measured.first_non_finite() {
+                    return Err(TrainError::NonFinite {
+                        step,
+                        quantity,
+                        value,
+                    });
+                }
+                if log {
+                    for observer in observers.iter_mut() {
+                        observer.on_step(&measured)?;
+                    }
+                    metrics.push(measured);
+                }
+            }
+            if save && let Some(policy) = &self.checkpoint {
+                checkpoint = Some(self.write_checkpoint_to(&policy.dir, policy.keep, rng)?);
+            }
+        }
+        let summary = RunSummary {
+            steps: self.step,
+            evaluation: None,
+        };
+        for observer in observers.iter_mut() {
+            observer.on_end(&summary)?;
+        }
+        Ok(FitSummary {
+            steps: self.step,
+            metrics,
+            checkpoint,
+        })
+    }
+
+    /// Writes the whole training state as checkpoint `dir/step-NNNNNNNN/` (the current step)
+    /// and points `dir/latest` at it; older checkpoints in `dir` are kept. Returns the
+    /// checkpoint's directory.
+    ///
+    /// The state: both modules with their buffers (`generator.bpk`, `discriminator.bpk`,
+    /// Burn's burnpack), both optimizer states (safetensors), the moving average when kept
+    /// (`generator_ema.bpk`) and `state.json` (format version, step, the trainer's RNG
+    /// position, the device). Written atomically: a crash leaves the previous checkpoint
+    /// intact.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf, TrainError> {
+        self.write_checkpoint_to(dir, usize::MAX, &self.rng)
+    }
+
+    fn write_checkpoint_to(
+        &self,
+        dir: &Path,
+        keep: usize,
+        rng: &HostRng,
+    ) -> Result<PathBuf, TrainError> {
+        let state = CheckpointState {
+            format: CHECKPOINT_FORMAT,
+            step: self.step,
+            rng: rng.state(),
+            sampler: None,
+            backend: format!("{:?}", self.device),
+        };
+        write_checkpoint(dir, &self.checkpoint_parts()?, &state, keep)
+    }
+
+    /// The serialised modules and optimizer states of a checkpoint, by file name.
+    pub(crate) fn checkpoint_parts(&self) -> Result<Vec<(&'static str, Vec<u8>)>, TrainError> {
+        let state_bytes = |optimizer: &Optimizer| {
+            optimizer
+                .state_bytes()
+                .map_err(|e| TrainError::Output(format!("cannot serialise an optimizer: {e}")))
+        };
+        let mut parts = vec![
+            (files::GENERATOR, module_bytes(self.generator())?),
+            (files::DISCRIMINATOR, module_bytes(self.discriminator())?),
+            (files::OPTIMIZER_G, state_bytes(&self.optimizer_g)?),
+            (files::OPTIMIZER_D, state_bytes(&self.optimizer_d)?),
+        ];
+        if let Some((ema, _)) = &self.ema {
+            parts.push((files::EMA, module_bytes(ema)?));
+        }
+        Ok(parts)
+    }
+
+    /// Restores the training state from the newest complete checkpoint under `dir` (a
+    /// checkpoint directory, or one holding `step-N/` directories and `latest`): both
+    /// modules, both optimizer states, the moving average, the step and the trainer's RNG
+    /// position. Returns the checkpoint's step. The trainer must have been built as the one
+    /// that wrote it (same module shapes, optimizer kinds, moving average or not); the
+    /// trainer is unchanged when anything does not fit.
+    pub fn load_checkpoint(&mut self, dir: &Path) -> Result<usize, TrainError> {
+        let found = find_checkpoint(dir)?;
+        let state = read_checkpoint_state(&found)?;
+        self.load_parts(&found)?;
+        self.step = state.step;
+        self.rng = HostRng::from_state(&state.rng);
+        Ok(state.step)
+    }
+
+    /// Loads the modules, optimizer states and moving average of checkpoint directory
+    /// `found` into the trainer, all or nothing.
+    pub(crate) fn load_parts(&mut self, found: &Path) -> Result<(), TrainError> {
+        let generator = load_module(self.generator().clone(), &found.join(files::GENERATOR))?;
+        let discriminator = load_module(
+            self.discriminator().clone(),
+            &found.join(files::DISCRIMINATOR),
+        )?;
+        let optimizer_g = load_optimizer(
+            self.optimizer_g.config(),
+            &found.join(files::OPTIMIZER_G),
+            &generator,
+            &self.device,
+        )?;
+        let optimizer_d = load_optimizer(
+            self.optimizer_d.config(),
+            &found.join(files::OPTIMIZER_D),
+            &discriminator,
+            &self.device,
+        )?;
+        let ema_path = found.join(files::EMA);
+        let ema = match &self.ema {
+            Some((ema, _)) => {
+                if !ema_path.is_file() {
+                    return Err(TrainError::config(format!(
+                        "checkpoint {} has no moving average ({}), but this trainer keeps one; \
+                         build it without with_ema, as the run that wrote the checkpoint",
+                        found.display(),
+                        files::EMA
+                    )));
+                }
+                Some(load_module(ema.clone(), &ema_path)?)
+            }
+            None => None,
+        };
+        self.generator = Some(generator);
+        self.discriminator = Some(discriminator);
+        self.optimizer_g = optimizer_g;
+        self.optimizer_d = optimizer_d;
+        if let (Some((current, _)), Some(ema)) = (self.ema.as_mut(), ema) {
+            *current = ema;
+        }
+        Ok(())
+    }
+
     /// Consumes the trainer and returns the generator and the discriminator.
     pub fn into_parts(self) -> (G, C) {
         (
@@ -511,39 +997,6 @@ where
             self.discriminator
                 .expect("discriminator present between steps"),
         )
-    }
-}
-
-impl<G, C, const D: usize> GanTrainer<G, C, D>
-where
-    G: Generator<D>,
-    C: InputGradient<D>,
-{
-    /// Adds `penalty` to every discriminator loss. The penalty's random factors are drawn
-    /// from the step's host RNG after the real batch and the noise of each discriminator
-    /// update.
-    ///
-    /// Fails with [`TrainError::Config`] when the penalty's weights are invalid or the critic
-    /// names an [unsupported layer](InputGradient::unsupported_layer).
-    pub fn with_penalty(mut self, penalty: PenaltyConfig) -> Result<Self, TrainError> {
-        penalty.validate().map_err(TrainError::config)?;
-        if let Some(layer) = self.discriminator().unsupported_layer() {
-            return Err(TrainError::config(format!(
-                "penalty {} needs the critic's input gradient, which discriminator layer \
-                 {layer} cannot provide (it mixes the samples of a batch); remove that \
-                 normalisation from the discriminator or remove the [penalty] section",
-                penalty.name()
-            )));
-        }
-        self.penalty = Some((penalty, |config, critic, real, fake, labels, rng| {
-            config.compute_labeled(critic, real, fake, labels, rng)
-        }));
-        Ok(self)
-    }
-
-    /// The gradient penalty in use, if any.
-    pub fn penalty(&self) -> Option<&PenaltyConfig> {
-        self.penalty.as_ref().map(|(config, _)| config)
     }
 }
 
@@ -740,8 +1193,9 @@ mod tests {
             generator_optimizer: optimizer.clone(),
             discriminator_optimizer: optimizer,
             schedule: LearningRateSchedule::Constant,
+            ..TrainerSettings::default()
         };
-        let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device);
+        let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device).unwrap();
         (trainer, rng, ToyConfig::default_ring().build().unwrap())
     }
 
@@ -802,7 +1256,7 @@ mod tests {
         );
         assert!(clipped.iter().filter(|w| w.abs() == 0.01).count() > clipped.len() / 2);
         // Clipped weights are still trainable leaves.
-        let m = trainer.step(&mut ring, &mut rng, true).unwrap();
+        let m = trainer.step_with(&mut ring, &mut rng, true).unwrap();
         assert!(m.grad_norm_d > 0.0 && m.grad_norm_g > 0.0, "{m:?}");
         assert_ne!(parameters(trainer.discriminator()), clipped);
     }
@@ -855,13 +1309,14 @@ mod tests {
             generator_optimizer: adam(1e-3),
             discriminator_optimizer: adam(1e-5),
             schedule: LearningRateSchedule::Constant,
+            ..TrainerSettings::default()
         };
         let loss = LossConfig::Hinge.build();
-        let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device);
+        let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device).unwrap();
         let mut ring = ToyConfig::default_ring().build().unwrap();
         let mut last = None;
         for step in 1..=25 {
-            last = trainer.step(&mut ring, &mut rng, step == 25);
+            last = trainer.step_with(&mut ring, &mut rng, step == 25);
         }
         let metrics = last.unwrap();
         let names: Vec<&str> = metrics.diagnostics.keys().map(String::as_str).collect();
@@ -893,7 +1348,7 @@ mod tests {
         let mut expected = parameters(trainer.generator());
         assert_eq!(parameters(trainer.ema().unwrap()), expected);
         for t in 1..=4 {
-            trainer.step(&mut ring, &mut rng, false);
+            trainer.step_with(&mut ring, &mut rng, false);
             let current = parameters(trainer.generator());
             // θ_ema ← β·θ_ema + (1 − β)·θ with the warm-up β = min(d, (1 + t)/(10 + t)):
             // 2/11 and 3/12 for t = 1, 2, then the cap d = 0.3 (4/13 > 0.3).
@@ -929,8 +1384,8 @@ mod tests {
     fn a_recorded_step_reports_consistent_metrics() {
         let (mut trainer, mut rng, mut ring) =
             toy_trainer(8, 64, 2, adam(1e-3), LossConfig::NonSaturating);
-        assert!(trainer.step(&mut ring, &mut rng, false).is_none());
-        let m = trainer.step(&mut ring, &mut rng, true).unwrap();
+        assert!(trainer.step_with(&mut ring, &mut rng, false).is_none());
+        let m = trainer.step_with(&mut ring, &mut rng, true).unwrap();
         assert_eq!(m.step, 2);
         assert_eq!(m.first_non_finite(), None);
         // For the cross-entropy discriminator loss, V = -L_D on the same batch.

@@ -1,0 +1,199 @@
+//! # burngan
+//!
+//! Generative adversarial networks on [Burn](burn) 0.22, for applications that bring their own
+//! models. This crate re-exports the public API of burngan's library crates in one place: the
+//! traits a generator and a critic implement, the adversarial losses and gradient penalties,
+//! the alternating [`GanTrainer`] with its optimizers, observers and checkpoints, data sources,
+//! metrics, and [`backend`] to create a Burn `Device` by name.
+//!
+//! The same code runs on every Burn backend compiled in (ndarray, flex and wgpu by default;
+//! vulkan, metal and cuda as features): a Burn 0.22 `Device` carries its backend, so nothing
+//! here has a backend type parameter. The trainer never prints, holds no global state and only
+//! uses the device the application passes in.
+//!
+//! # Train your own modules
+//!
+//! A generator implements [`Generator`], a critic [`Discriminator`] (one logit per sample,
+//! `[batch, 1]`). To use a gradient penalty the critic also implements [`InputGradient`]:
+//! ∂(Σ D(x))/∂x written with forward tensor ops (Burn has first-order autodiff only, so the
+//! penalty cannot differentiate an autodiff gradient a second time). The layer helpers in
+//! [`models`] ([`Dense`](models::Dense), [`Conv`](models::Conv),
+//! [`Activation`](models::Activation) with its derivative) make that a few lines:
+//!
+//! ```
+//! use burngan::burn; // the Burn this burngan is built on; `#[derive(Module)]` needs it in scope
+//! use burn::module::Module;
+//! use burn::tensor::Tensor;
+//! use burngan::models::{Activation, Dense};
+//! use burngan::{
+//!     Discriminator, GanTrainer, Generator, HostRng, InputGradient, LossConfig, PenaltyConfig,
+//!     TrainerSettings,
+//! };
+//!
+//! /// 4-d latent codes → 2-d points.
+//! #[derive(Module, Debug)]
+//! struct Points {
+//!     hidden: Dense,
+//!     out: Dense,
+//! }
+//!
+//! impl Generator<2> for Points {
+//!     fn latent_dim(&self) -> usize {
+//!         4
+//!     }
+//!     /// `[batch, 4] → [batch, 2]`.
+//!     fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+//!         self.out.forward(Activation::Relu.forward(self.hidden.forward(z)))
+//!     }
+//! }
+//!
+//! /// 2-d points → one logit each, x ↦ W₂ᵀ·lrelu(x·W₁ + b₁) + b₂.
+//! #[derive(Module, Debug)]
+//! struct Critic {
+//!     hidden: Dense,
+//!     out: Dense,
+//! }
+//!
+//! const ACT: Activation = Activation::LeakyRelu(0.2);
+//!
+//! impl Discriminator<2> for Critic {
+//!     /// `[batch, 2] → [batch, 1]`.
+//!     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+//!         self.out.forward(ACT.forward(self.hidden.forward(x)))
+//!     }
+//! }
+//!
+//! impl InputGradient<2> for Critic {
+//!     /// The transposed chain: (1·W₂ᵀ ⊙ lrelu′(x·W₁ + b₁))·W₁ᵀ, `[batch, 2] → [batch, 2]`.
+//!     fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
+//!         let [batch, _] = x.dims();
+//!         let (w1, w2) = (self.hidden.weight(false), self.out.weight(false)); // [2, 32], [32, 1]
+//!         let pre = self.hidden.forward_with(x, w1.clone()); // [batch, 32]
+//!         let g = w2.transpose().expand([batch as i64, -1]); // [batch, 32]
+//!         g.mul(ACT.derivative(pre)).matmul(w1.transpose()) // [batch, 2]
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The application chooses the device (here by name; `burn::tensor::Device::flex()` works
+//! // too). Modules live on its autodiff version.
+//! let device = burngan::backend::device(burngan::backend::BackendKind::Flex)?.autodiff();
+//!
+//! // Every weight and every batch from one seeded host RNG: the same numbers on every backend.
+//! let mut rng = HostRng::seed_from(7);
+//! let generator = Points {
+//!     hidden: Dense::new(4, 32, false, &mut rng, &device),
+//!     out: Dense::new(32, 2, false, &mut rng, &device),
+//! };
+//! let critic = Critic {
+//!     hidden: Dense::new(2, 32, false, &mut rng, &device),
+//!     out: Dense::new(32, 1, false, &mut rng, &device),
+//! };
+//!
+//! // WGAN-GP: the Wasserstein loss without clipping, λ = 10, two critic steps per G step.
+//! let settings = TrainerSettings { critic_steps: 2, seed: 1, ..TrainerSettings::default() };
+//! let mut trainer =
+//!     GanTrainer::new(generator, critic, LossConfig::Wasserstein.build(), &settings, &device)?
+//!         .with_penalty(PenaltyConfig::WganGp { weight: 10.0, one_sided: false })?;
+//!
+//! // The application's own loop over its own batches.
+//! for _ in 0..3 {
+//!     let real = rng.normal([64, 2], &device).add_scalar(3.0); // N((3, 3), I), [64, 2]
+//!     let metrics = trainer.step(real)?;
+//!     assert!(metrics.loss_d.is_finite() && metrics.loss_g.is_finite());
+//!     assert!(metrics.penalty > 0.0); // part of loss_d
+//! }
+//! assert_eq!(trainer.steps_done(), 3);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`GanTrainer::fit`] trains a whole run from a [`SampleSource`] instead, reporting to
+//! [`Observer`]s and writing checkpoints ([`TrainerSettings::checkpoint`]);
+//! [`GanTrainer::load_checkpoint`] resumes it. `examples/custom-models` in the repository is
+//! a complete application: its own modules, data source and observer, the backend named on its
+//! command line.
+//!
+//! # A penalty needs `InputGradient`
+//!
+//! [`GanTrainer::with_penalty`] exists only for critics that implement [`InputGradient`], so
+//! forgetting it is a compile error (E0277) that names the trait and says what to implement:
+//!
+//! ```compile_fail,E0277
+//! use burngan::burn;
+//! use burn::module::Module;
+//! use burn::tensor::Tensor;
+//! use burngan::models::Dense;
+//! use burngan::{Discriminator, GanTrainer, Generator, HostRng, LossConfig, PenaltyConfig};
+//!
+//! #[derive(Module, Debug)]
+//! struct Points { out: Dense }
+//! impl Generator<2> for Points {
+//!     fn latent_dim(&self) -> usize { 2 }
+//!     fn forward(&self, z: Tensor<2>) -> Tensor<2> { self.out.forward(z) }
+//! }
+//!
+//! /// A critic without `InputGradient`.
+//! #[derive(Module, Debug)]
+//! struct Linear { out: Dense }
+//! impl Discriminator<2> for Linear {
+//!     fn forward(&self, x: Tensor<2>) -> Tensor<2> { self.out.forward(x) }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = burngan::backend::device(burngan::backend::BackendKind::Flex)?.autodiff();
+//! let mut rng = HostRng::seed_from(0);
+//! let generator = Points { out: Dense::new(2, 2, false, &mut rng, &device) };
+//! let critic = Linear { out: Dense::new(2, 1, false, &mut rng, &device) };
+//! let trainer = GanTrainer::new(generator, critic, LossConfig::Wasserstein.build(),
+//!     &Default::default(), &device)?
+//!     .with_penalty(PenaltyConfig::R1 { gamma: 10.0 })?; // error[E0277]: `Linear` does not
+//!                                                        // implement `InputGradient<2>`
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A critic that implements [`InputGradient`] but contains a layer that mixes the samples of a
+//! batch (BatchNorm) names it in [`InputGradient::unsupported_layer`]; `with_penalty` then
+//! returns a [`TrainError::Config`] naming that layer.
+//!
+//! # The crates behind this one
+//!
+//! | module | crate | job |
+//! | --- | --- | --- |
+//! | (root) | `burngan-core` | [`Generator`], [`Discriminator`], [`InputGradient`], [`AdversarialLoss`], [`SampleSource`], [`HostRng`] |
+//! | [`train`] | `burngan-train` | [`GanTrainer`], [`TrainerSettings`], optimizers, [`Observer`]s, checkpoints, the TOML run config and whole runs |
+//! | [`losses`] | `burngan-losses` | the adversarial losses over logits and the gradient penalties |
+//! | [`models`] | `burngan-models` | MLP, DCGAN and conditional networks and the layers they are built from |
+//! | [`data`] | `burngan-data` | toy mixtures, MNIST IDX files, image folders, epoch sampling |
+//! | [`metrics`] | `burngan-metrics` | mode coverage, Fréchet distance, KID, precision/recall and more, on host buffers |
+//! | [`eval`] | `burngan-eval` | the feature network and scores for image generators |
+//! | [`export`] | `burngan-export` | weights as safetensors with PyTorch's names |
+//! | [`backend`] | `burngan-backend` | a Burn `Device` by backend name, with a clear error when one is missing |
+
+pub use burn;
+pub use burngan_backend as backend;
+pub use burngan_core::{
+    AdversarialLoss, Discriminator, Generator, HostRng, InputGradient, RngState, SampleSource,
+};
+pub use burngan_data as data;
+pub use burngan_eval as eval;
+pub use burngan_export as export;
+pub use burngan_losses as losses;
+pub use burngan_losses::{LossConfig, PenaltyConfig};
+pub use burngan_metrics as metrics;
+pub use burngan_models as models;
+pub use burngan_train as train;
+pub use burngan_train::{
+    CheckpointPolicy, FitSummary, GanTrainer, JsonlMetrics, LearningRateSchedule, Observer,
+    OptimizerConfig, RunInfo, RunSummary, StepMetrics, TrainError, TrainerSettings,
+};
+
+/// The names most applications import: `use burngan::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        AdversarialLoss, CheckpointPolicy, Discriminator, GanTrainer, Generator, HostRng,
+        InputGradient, LossConfig, Observer, OptimizerConfig, PenaltyConfig, SampleSource,
+        StepMetrics, TrainerSettings,
+    };
+}

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
 use burngan_train::{
@@ -15,7 +13,7 @@ use burngan_train::{
     image_grid_png, load_image_generator, read_checkpoint_state, train_images,
 };
 
-use crate::support::{burngan, root};
+use crate::support::{burngan, root, tensors};
 
 /// The MNIST images shipped in assets/data.
 fn mnist() -> PathBuf {
@@ -126,26 +124,6 @@ fn args<'a>(list: &'a [&'a str]) -> Vec<&'a str> {
 fn train_ok(list: &[&str]) {
     let (code, message) = burngan(&args(list));
     assert_eq!(code, 0, "{list:?}: {message}");
-}
-
-/// Every float tensor of a module (parameters and buffers), in visiting order.
-fn tensors<M: Module>(module: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let values: Vec<f32> = param
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec()
-                .unwrap();
-            self.0.extend(values);
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    // The evaluation copy folds pending BatchNorm statistics into the values it reads.
-    module.valid().visit(&mut collect);
-    collect.0
 }
 
 /// The generator, its moving average and the metrics of the newest checkpoint of a run.

@@ -1,16 +1,21 @@
 //! burngan's one integration-test binary (so Burn links once): end-to-end runs through the
-//! real CLI, the CLI's handling of bad input, image runs (data, resume, sample, export),
-//! cross-backend agreement, the theory lab's claims and the benchmark's reports.
+//! real CLI, the CLI's handling of bad input (and the bad-input catalogue of
+//! `docs/reliability.md`), image runs (data, resume, sample, export), cross-backend agreement,
+//! the theory lab's claims, the benchmark's reports, the embedding example, the config schema
+//! document, and runs that share a machine or blow up.
 
+mod bad_input;
 mod bench;
 mod cli;
-mod config_schema;
+mod config_doc;
 mod cross_backend;
 mod embedding;
 mod end_to_end;
 mod eval;
+mod fuzz_regressions;
 mod images;
 mod lab;
 mod penalties;
+mod reliability;
 mod support;
 mod train_eval;

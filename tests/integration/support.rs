@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 use burngan_backend::BackendKind;
 
 /// The workspace root.
@@ -37,4 +38,24 @@ pub fn regression_backends() -> Vec<(BackendKind, Device)> {
             Err(error) => panic!("the cross-backend regression needs {kind}: {error}"),
         })
         .collect()
+}
+
+/// Every float tensor of a module (parameters and buffers), in visiting order.
+pub fn tensors<M: Module>(module: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values: Vec<f32> = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap();
+            self.0.extend(values);
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    // The evaluation copy folds pending BatchNorm statistics into the values it reads.
+    module.valid().visit(&mut collect);
+    collect.0
 }

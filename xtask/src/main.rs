@@ -11,6 +11,11 @@
 //!   2), printing the ratios and regenerating `BENCHMARKS.md` and `docs/bench/`.
 //! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
 //!   (the theory lab's experiments; without `--backend`, flex).
+//! - `cargo xtask soak [--backend B] [--steps N] [--config FILE] [--out DIR] [--warmup N]`:
+//!   trains the `mnist-dcgan` preset for N steps (default 20,000; 2,000 on wgpu) in a child
+//!   `burngan train` while sampling its resident memory every second, then fits memory
+//!   against step after the warm-up and fails unless the run completes with memory flat
+//!   (fitted growth under 5 % of the warm resident size). Writes `soak.csv` and `soak.json`.
 //! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
 //! - `cargo xtask lint`: clippy with warnings denied, then `cargo doc` with rustdoc's
 //!   warnings denied (broken intra-doc links, missing docs); kept out of `ci`: a check-mode
@@ -20,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
+
+mod soak;
 
 const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci|lint>
   train [ARGS]  build burngan (release) and run `burngan train ARGS`
@@ -31,6 +38,9 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
                 sitting, N threads each (default 2); writes BENCHMARKS.md and docs/bench/
   lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
                 (the theory lab's experiments and report; default --backend flex)
+  soak [--backend B] [--steps N] [--config F] [--out DIR] [--warmup N]
+                train mnist-dcgan N steps (default 20000, wgpu 2000) sampling resident
+                memory each second; fails unless it completes with memory flat
   ci            cargo fmt --check, then cargo test --release --workspace
   lint          cargo clippy --workspace --all-targets -- -D warnings, then cargo doc
                 with rustdoc warnings denied";
@@ -42,6 +52,7 @@ fn main() -> ExitCode {
         Some("bench") if has_flag(&args[1..], "--compare-torch") => compare_torch(&args[1..]),
         Some("bench") => burngan("bench", args[1..].to_vec()),
         Some("lab") => burngan("lab", args[1..].to_vec()),
+        Some("soak") => soak::run(&args[1..]),
         Some("ci") => cargo_steps(&[
             &["fmt", "--all", "--check"],
             &["test", "--release", "--workspace"],
@@ -74,14 +85,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn workspace_root() -> PathBuf {
+/// The workspace's root directory.
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn cargo() -> Command {
+/// `cargo` (the one running xtask), started in the workspace root.
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
     command
@@ -143,7 +156,7 @@ fn burngan_with_env(
 }
 
 /// The value of `--flag V` or `--flag=V` in `args`.
-fn flag_value(args: &[String], flag: &str) -> Option<String> {
+pub(crate) fn flag_value(args: &[String], flag: &str) -> Option<String> {
     let prefix = format!("{flag}=");
     args.iter().enumerate().find_map(|(i, a)| {
         if a == flag {
@@ -251,7 +264,6 @@ fn compare_torch(args: &[String]) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// Runs each cargo command in turn, stopping at the first failure.
 /// The API documentation of every crate, with rustdoc's warnings (broken intra-doc links,
 /// missing docs) denied.
 fn docs() -> anyhow::Result<ExitCode> {
@@ -269,6 +281,7 @@ fn docs() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs each cargo command in turn, stopping at the first failure.
 fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
     for step in steps {
         let mut command = cargo();

@@ -29,10 +29,11 @@ use anyhow::{Context, anyhow};
 use burngan_backend::{BackendError, BackendKind};
 use burngan_core::{Generator, HostRng};
 use burngan_train::{
-    DataConfig, EVAL_METRICS, GeneratorConfig, ImageGenerator, JsonlMetrics, Observer, PlotWriter,
-    Progress, RunControl, StepMetrics, TrainConfig, TrainError, files, find_checkpoint,
-    generate_on_host, image_evaluator, image_grid_png, load_image_generator, load_images,
-    load_module, read_checkpoint_state, train_images_on, train_toy_with, write_atomically,
+    DataConfig, EVAL_METRICS, GeneratorConfig, ImageGenerator, JsonlMetrics, NonFiniteEntry,
+    Observer, PlotWriter, Progress, RunControl, RunLock, StepMetrics, Taken, TrainConfig,
+    TrainError, files, find_checkpoint, generate_on_host, image_evaluator, image_grid_png,
+    load_image_generator, load_images, load_module, read_checkpoint_state, train_images_on,
+    train_toy_with, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
@@ -317,17 +318,38 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<(), Failure> {
 /// The recorded steps of `metrics.jsonl` up to `step`; the file is rewritten without the
 /// later lines (steps a stopped run logged after its last checkpoint, which the resumed run
 /// records again).
+///
+/// A line that is not a step's metrics ends the kept part, with a warning on standard error:
+/// a line cut short when the process was killed mid-write (only ever the last), or the line a
+/// run that stopped on a non-finite value ends with.
 fn truncate_metrics(path: &Path, step: usize) -> Result<Vec<StepMetrics>, Failure> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(TrainError::io("cannot read", path, e).into()),
     };
+    // A kill can cut a line inside a multi-byte character: read it lossily, it is dropped.
+    let text = String::from_utf8_lossy(&bytes);
     let mut kept = String::new();
     let mut history = Vec::new();
-    for line in text.lines() {
-        // A line cut short by a crash is dropped with everything after it.
+    for (index, line) in text.lines().enumerate() {
         let Ok(metrics) = serde_json::from_str::<StepMetrics>(line) else {
+            let later = text.lines().count() - index - 1;
+            let what = match serde_json::from_str::<NonFiniteEntry>(line) {
+                Ok(entry) => format!(
+                    "records that the run stopped at step {} ({} was {})",
+                    entry.step, entry.quantity, entry.value
+                ),
+                Err(_) => "is not a complete step record (cut short when the run was \
+                           killed?)"
+                    .to_string(),
+            };
+            eprintln!(
+                "warning: {} line {} {what}; resuming from step {step}, it and {later} later \
+                 line(s) were dropped",
+                path.display(),
+                index + 1,
+            );
             break;
         };
         if metrics.step > step {
@@ -477,6 +499,18 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         Some(dataset) => image_evaluator(&config, dataset, &device)?,
         None => None,
     };
+    // Nothing in `out` is touched (not even by --overwrite) while another run holds it.
+    let (_lock, taken) = RunLock::acquire(&out).map_err(|error| match error {
+        TrainError::Io { .. } => Failure::Usage(error.into()),
+        other => other.into(),
+    })?;
+    if let Taken::Stale { pid } = taken {
+        eprintln!(
+            "note: took over {} from process {pid}, which no longer runs (a run that was \
+             killed)",
+            out.join(burngan_train::LOCK_FILE).display()
+        );
+    }
     let history = match &resume_from {
         Some(state) => {
             if state.backend != kind.name() {

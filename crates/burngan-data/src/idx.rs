@@ -80,7 +80,15 @@ pub fn read_idx(path: &Path, rank: u8) -> Result<IdxArray, DataError> {
         },
         _ => io_error(error),
     })?;
-    let file_len = file.metadata().map_err(io_error)?.len();
+    let metadata = file.metadata().map_err(io_error)?;
+    // Opening a directory succeeds on Unix; reading it would fail with a bare OS error.
+    if metadata.is_dir() {
+        return Err(DataError::NotAFile {
+            path: path.to_path_buf(),
+            what: arrays_of_rank(rank),
+        });
+    }
+    let file_len = metadata.len();
     let mut start = [0u8; 2];
     let got = read_full(&mut file, &mut start).map_err(io_error)?;
     file.seek(SeekFrom::Start(0)).map_err(io_error)?;
@@ -168,11 +176,7 @@ fn read_stream<R: Read>(
     if magic[3] != rank {
         return Err(DataError::IdxRank {
             path: path.to_path_buf(),
-            what: match rank {
-                1 => "labels",
-                3 => "images",
-                _ => "the requested arrays",
-            },
+            what: arrays_of_rank(rank),
             expected: rank,
             found: magic[3],
         });
@@ -258,6 +262,15 @@ fn read_stream<R: Read>(
         return Err(trailing());
     }
     Ok(IdxArray { dims, data })
+}
+
+/// What an IDX file of `rank` holds, for messages: `"images"`, `"labels"` or `"data"`.
+fn arrays_of_rank(rank: u8) -> &'static str {
+    match rank {
+        1 => "labels",
+        3 => "images",
+        _ => "data",
+    }
 }
 
 /// Reads until `buf` is full or the stream ends; returns the number of bytes read.
@@ -465,6 +478,31 @@ pub(crate) mod tests {
         let message = read_idx(&path, 1).unwrap_err().to_string();
         assert!(message.starts_with("could not read "), "{message}");
         assert!(message.contains("labels.gz"), "{message}");
+    }
+
+    #[test]
+    fn a_folder_where_a_file_is_expected_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("labels-folder");
+        std::fs::create_dir(&folder).unwrap();
+        let error = read_idx_labels(&folder).unwrap_err();
+        assert_eq!(
+            error,
+            DataError::NotAFile {
+                path: folder.clone(),
+                what: "labels"
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is a folder, not an IDX labels file; pass the labels file itself (e.g. \
+                 train-labels-idx1-ubyte.gz), not the folder that holds it",
+                folder.display()
+            )
+        );
+        let message = read_idx_images(&folder).unwrap_err().to_string();
+        assert!(message.contains("not an IDX images file"), "{message}");
     }
 
     #[test]

@@ -95,6 +95,19 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// A folder was given where an IDX file is expected (e.g. as the labels file).
+    #[error(
+        "{path} is a folder, not an IDX {what} file; pass the {what} file itself (e.g. \
+         {example}), not the folder that holds it",
+        example = idx_example(.what)
+    )]
+    NotAFile {
+        /// The folder.
+        path: PathBuf,
+        /// `"images"`, `"labels"` or `"data"`.
+        what: &'static str,
+    },
+
     /// The operating system could not read a file or folder, or a gzip stream is corrupt.
     #[error(
         "could not read {path}: {message}; check that it is readable and, if it is gzipped, \
@@ -299,4 +312,13 @@ pub enum DataError {
         /// What does not fit.
         problem: String,
     },
+}
+
+/// A typical file name of IDX `what` (`"images"`, `"labels"` or other data), for messages.
+fn idx_example(what: &str) -> &'static str {
+    match what {
+        "labels" => "train-labels-idx1-ubyte.gz",
+        "images" => "train-images-idx3-ubyte.gz",
+        _ => "data.idx",
+    }
 }

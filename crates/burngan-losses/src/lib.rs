@@ -22,6 +22,8 @@
 
 mod margin;
 mod penalty;
+#[cfg(test)]
+mod proptests;
 mod relativistic;
 mod softmax;
 

@@ -9,7 +9,9 @@ use burngan_losses::{LossConfig, PenaltyConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::with_default_kind;
-use crate::{DataConfig, DiscriminatorConfig, GeneratorConfig, OptimizerConfig, TrainError};
+use crate::{
+    DataConfig, DiscriminatorConfig, GeneratorConfig, NonFinitePolicy, OptimizerConfig, TrainError,
+};
 
 /// A complete training run. See `assets/configs/*.toml` for annotated presets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +228,9 @@ pub struct LoopConfig {
     /// `"constant"` (default) or `"linear"`: both learning rates decay linearly to zero over
     /// `run.steps`.
     pub lr_decay: LrDecay,
+    /// `"stop"` (default): stop at a NaN or infinite loss or gradient norm; `"skip"`: check
+    /// every update and skip a non-finite one ([`NonFinitePolicy`]).
+    pub on_non_finite: NonFinitePolicy,
 }
 
 /// The `train.lr_decay` option.
@@ -245,6 +250,7 @@ impl Default for LoopConfig {
             batch_size: 512,
             critic_steps: 1,
             lr_decay: LrDecay::Constant,
+            on_non_finite: NonFinitePolicy::Stop,
         }
     }
 }

@@ -42,7 +42,9 @@ pub enum TrainError {
     /// A loss, probability or gradient norm became NaN or infinite.
     #[error(
         "{quantity} became {value} at step {step}; the run stopped. Lower the learning rates or \
-         change the loss; metrics.jsonl keeps every step logged before this one"
+         change the loss (or set train.on_non_finite = \"skip\" to skip rare bad updates); \
+         metrics.jsonl ends with a line describing this step and the last checkpoint holds the \
+         last finite weights"
     )]
     NonFinite {
         /// The generator step at which it was seen.
@@ -51,6 +53,19 @@ pub enum TrainError {
         quantity: &'static str,
         /// Its value.
         value: f64,
+    },
+    /// Under `train.on_non_finite = "skip"`, `steps` consecutive steps each skipped an update
+    /// whose loss or gradient was NaN or infinite.
+    #[error(
+        "{steps} steps in a row, up to step {step}, had a NaN or infinite loss or gradient and \
+         skipped their updates (train.on_non_finite = \"skip\"); the run stopped. Lower the \
+         learning rates or change the loss; the last checkpoint holds the last finite weights"
+    )]
+    TooManySkipped {
+        /// The generator step at which the run stopped.
+        step: usize,
+        /// How many consecutive steps skipped an update.
+        steps: usize,
     },
     /// Writing a plot or checkpoint failed inside a library.
     #[error("{0}")]

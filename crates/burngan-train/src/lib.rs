@@ -32,6 +32,7 @@ mod data;
 mod error;
 mod evaluate;
 mod grid;
+mod lock;
 mod models;
 mod observer;
 mod optim;
@@ -51,8 +52,9 @@ pub use data::{DEFAULT_IMAGES, DataConfig, ImageDataConfig};
 pub use error::TrainError;
 pub use evaluate::{EVAL_SPLIT_SEED, ImageEvaluator};
 pub use grid::{GRID_PADDING, image_grid_png};
+pub use lock::{LOCK_FILE, RunLock, Taken};
 pub use models::{DiscriminatorConfig, GeneratorConfig, ImageDiscriminator, ImageGenerator};
-pub use observer::{JsonlMetrics, Observer, Progress, RunInfo, RunSummary};
+pub use observer::{JsonlMetrics, NonFiniteEntry, Observer, Progress, RunInfo, RunSummary};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use plots::{PlotWriter, curves_png, eval_png, register_font, scatter_png};
 pub use run::{
@@ -61,6 +63,7 @@ pub use run::{
     train_images, train_images_on, train_toy, train_toy_with,
 };
 pub use trainer::{
-    CheckpointPolicy, FitSummary, GanTrainer, LearningRateSchedule, StepMetrics, TrainerSettings,
-    clip_parameters, generate_on_host, gradient_norm,
+    CheckpointPolicy, FitSummary, GanTrainer, LearningRateSchedule, MAX_SKIPPED_STEPS,
+    NonFinitePolicy, StepMetrics, TrainerSettings, clip_parameters, generate_on_host,
+    gradient_norm,
 };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burngan_metrics::ModeCoverage;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 
 use crate::{StepMetrics, TrainError};
 
@@ -37,7 +38,9 @@ pub trait Observer {
     fn on_start(&mut self, _info: &RunInfo) -> Result<(), TrainError> {
         Ok(())
     }
-    /// A recorded step finished (every `log_every` steps and the last).
+    /// A recorded step finished (every `log_every` steps and the last, and under
+    /// [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip) every step that skipped an
+    /// update).
     fn on_step(&mut self, _metrics: &StepMetrics) -> Result<(), TrainError> {
         Ok(())
     }
@@ -60,6 +63,34 @@ pub trait Observer {
     fn on_end(&mut self, _summary: &RunSummary) -> Result<(), TrainError> {
         Ok(())
     }
+    /// The run is stopping because `quantity` of step `metrics.step` is `value` (NaN or
+    /// infinite); `metrics` holds everything that step measured. Called once, before the run
+    /// returns [`TrainError::NonFinite`].
+    fn on_non_finite(
+        &mut self,
+        _metrics: &StepMetrics,
+        _quantity: &str,
+        _value: f64,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// The last line a run that stopped on a non-finite value writes to `metrics.jsonl`: the step,
+/// what became non-finite, and the step's metrics (JSON has no NaN or infinity: those values
+/// are `null` in `metrics`, and `value` is spelt out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NonFiniteEntry {
+    /// The step at which the run stopped.
+    pub step: usize,
+    /// Always `"non-finite"`: tells this line from a step's metrics.
+    pub stopped: String,
+    /// The first non-finite quantity, e.g. `loss_d`.
+    pub quantity: String,
+    /// Its value: `NaN`, `inf` or `-inf`.
+    pub value: String,
+    /// Everything the step measured.
+    pub metrics: StepMetrics,
 }
 
 /// Appends one JSON object per recorded step to a `metrics.jsonl` file, flushed each line so
@@ -84,12 +115,34 @@ impl JsonlMetrics {
     }
 }
 
-impl Observer for JsonlMetrics {
-    fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
-        let line = serde_json::to_string(metrics).map_err(|e| TrainError::Output(e.to_string()))?;
+impl JsonlMetrics {
+    fn write_line<T: Serialize>(&mut self, value: &T) -> Result<(), TrainError> {
+        let line = serde_json::to_string(value).map_err(|e| TrainError::Output(e.to_string()))?;
         writeln!(self.writer, "{line}")
             .and_then(|()| self.writer.flush())
             .map_err(|e| TrainError::io("cannot write", &self.path, e))
+    }
+}
+
+impl Observer for JsonlMetrics {
+    fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
+        self.write_line(metrics)
+    }
+
+    /// Writes a [`NonFiniteEntry`] as the file's last line.
+    fn on_non_finite(
+        &mut self,
+        metrics: &StepMetrics,
+        quantity: &str,
+        value: f64,
+    ) -> Result<(), TrainError> {
+        self.write_line(&NonFiniteEntry {
+            step: metrics.step,
+            stopped: "non-finite".into(),
+            quantity: quantity.into(),
+            value: value.to_string(),
+            metrics: metrics.clone(),
+        })
     }
 }
 
@@ -138,5 +191,35 @@ impl Observer for Progress {
     fn on_end(&mut self, _summary: &RunSummary) -> Result<(), TrainError> {
         self.bar.finish();
         Ok(())
+    }
+}
+
+/// Tells every observer that `quantity` of step `metrics.step` became `value` and returns the
+/// run's error. An observer that fails to record it does not hide the non-finite value: its
+/// error is dropped and the run still stops with [`TrainError::NonFinite`].
+pub(crate) fn stop_non_finite(
+    observers: &mut [&mut dyn Observer],
+    metrics: &StepMetrics,
+    quantity: &'static str,
+    value: f64,
+) -> TrainError {
+    notify_non_finite(observers, metrics, quantity, value);
+    TrainError::NonFinite {
+        step: metrics.step,
+        quantity,
+        value,
+    }
+}
+
+/// Calls every observer's [`Observer::on_non_finite`]; their errors are dropped (see
+/// [`stop_non_finite`]).
+pub(crate) fn notify_non_finite(
+    observers: &mut [&mut dyn Observer],
+    metrics: &StepMetrics,
+    quantity: &str,
+    value: f64,
+) {
+    for observer in observers.iter_mut() {
+        let _ = observer.on_non_finite(metrics, quantity, value);
     }
 }

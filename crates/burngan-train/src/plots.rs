@@ -104,7 +104,12 @@ struct Panel<'a> {
 pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError> {
     register_font()?;
     let col = |f: fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
-        metrics.iter().map(|m| (m.step as f64, f(m))).collect()
+        // A step that skipped a non-finite update has no point to draw.
+        metrics
+            .iter()
+            .map(|m| (m.step as f64, f(m)))
+            .filter(|p| p.1.is_finite())
+            .collect()
     };
     let panels = [
         Panel {
@@ -361,6 +366,7 @@ mod tests {
             penalty: 0.0,
             diagnostics: BTreeMap::new(),
             eval: eval.map(|e| e.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+            skipped_updates: 0,
         }
     }
 

@@ -105,6 +105,7 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
         steps: config.run.steps,
         log_every: config.run.log_every,
         checkpoint: None,
+        on_non_finite: config.train.on_non_finite,
     }
 }
 
@@ -254,15 +255,11 @@ where
             || control.stop_at == Some(step)
             || interrupt_requested();
         if let Some(mut metrics) = trainer.step_with(source, rng, log || checkpointing) {
-            if let Some((quantity, value)) = metrics.first_non_finite() {
-                // The last checkpoint stays as it was: it holds finite weights.
-                return Err(TrainError::NonFinite {
-                    step,
-                    quantity,
-                    value,
-                });
-            }
-            if log {
+            // On a non-finite value the last checkpoint stays as it was (it holds finite
+            // weights) and the metrics file ends with what went wrong.
+            trainer.vet(&metrics, observers)?;
+            // A step that skipped an update is always reported.
+            if log || metrics.skipped_updates > 0 {
                 if evaluating && let Some(evaluate) = evaluate.as_deref_mut() {
                     let mut values = evaluate(trainer)?;
                     // JSON has no NaN or infinity; an undefined value is left out.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{
     files, find_checkpoint, load_module, load_optimizer, module_bytes, read_checkpoint_state,
 };
-use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::observer::{Observer, RunInfo, RunSummary, notify_non_finite, stop_non_finite};
 use crate::{
     CHECKPOINT_FORMAT, CheckpointState, Optimizer, OptimizerConfig, TrainError, write_checkpoint,
 };
@@ -31,30 +31,42 @@ use crate::{
 /// raw critic value (WGAN, hinge, LSGAN, Softmax GAN) they are still defined but not
 /// probabilities of anything; `logit_real` and `logit_fake`, the mean raw outputs, are the
 /// quantities to read there (their difference is the critic's Wasserstein estimate under WGAN).
+///
+/// In JSON (`metrics.jsonl`) a NaN or infinite value is written as `null` and read back as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// The generator update this step ends with, counted from 1.
     pub step: usize,
     /// Discriminator loss of the step's last discriminator update (before that update),
     /// gradient penalty included.
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss_d: f64,
     /// Generator loss of the step's generator update (before that update).
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss_g: f64,
     /// Mean D(x) over the real batch of the last discriminator update.
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_real: f64,
     /// Mean D(G(z)) over the fake batch of the last discriminator update.
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_fake: f64,
     /// The batch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))].
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// Euclidean norm of the generator's parameter gradient.
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_norm_g: f64,
     /// Euclidean norm of the discriminator's parameter gradient (last update).
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_norm_d: f64,
     /// Mean raw critic output on the real batch of the last discriminator update.
+    #[serde(deserialize_with = "nan_if_null")]
     pub logit_real: f64,
     /// Mean raw critic output on the fake batch of the last discriminator update.
+    #[serde(deserialize_with = "nan_if_null")]
     pub logit_fake: f64,
     /// The gradient penalty's part of `loss_d` (0 without a penalty).
+    #[serde(deserialize_with = "nan_if_null")]
     pub penalty: f64,
     /// The critic's [diagnostics](Discriminator::diagnostics) after the step, by name (e.g.
     /// `sigma.layers.0` under spectral norm); empty for most critics.
@@ -68,6 +80,44 @@ pub struct StepMetrics {
     /// (the run goes on). `None` on steps that were not evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<BTreeMap<String, f64>>,
+    /// How many of this step's updates (`critic_steps` discriminator updates and one
+    /// generator update) were skipped because their loss or gradient was NaN or infinite
+    /// ([`NonFinitePolicy::Skip`]); always 0 under [`NonFinitePolicy::Stop`]. Left out of
+    /// JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_updates: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a trainer does when an update's loss or gradient norm is NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFinitePolicy {
+    /// Stop with [`TrainError::NonFinite`] at the first measured step with a non-finite loss,
+    /// probability or gradient norm (the default). Steps are only checked when measured
+    /// (logged or checkpointed), so training costs no extra device reads.
+    #[default]
+    Stop,
+    /// Check every update before it is applied and skip one whose loss or gradient norm is
+    /// not finite: the weights, optimizer state and moving average stay as they were, the
+    /// step's batches are still drawn (so the RNG stays in step with an unskipped run), and
+    /// the step is measured and reported ([`StepMetrics::skipped_updates`]) whether or not it
+    /// is due for logging. After [`MAX_SKIPPED_STEPS`] such steps in a row the run stops with
+    /// [`TrainError::TooManySkipped`]. Costs one read from the device per update.
+    Skip,
+}
+
+/// Under [`NonFinitePolicy::Skip`], a run stops when this many consecutive steps each skipped
+/// an update: the weights are then almost surely beyond repair.
+pub const MAX_SKIPPED_STEPS: usize = 10;
+
+/// JSON has no NaN or infinity (serde_json writes them as `null`): a `null` reads back as NaN,
+/// so a line describing a blow-up round-trips.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 impl StepMetrics {
@@ -156,6 +206,9 @@ pub struct TrainerSettings {
     pub log_every: usize,
     /// Checkpoints written by [`fit`](GanTrainer::fit) (default none).
     pub checkpoint: Option<CheckpointPolicy>,
+    /// Stop at a non-finite loss or gradient, or skip the update (default
+    /// [`NonFinitePolicy::Stop`]).
+    pub on_non_finite: NonFinitePolicy,
 }
 
 impl Default for TrainerSettings {
@@ -176,6 +229,7 @@ impl Default for TrainerSettings {
             steps: 1000,
             log_every: 10,
             checkpoint: None,
+            on_non_finite: NonFinitePolicy::Stop,
         }
     }
 }
@@ -293,6 +347,11 @@ pub struct GanTrainer<G, C, const D: usize> {
     total_steps: usize,
     log_every: usize,
     checkpoint: Option<CheckpointPolicy>,
+    on_non_finite: NonFinitePolicy,
+    /// Updates of the current step skipped under [`NonFinitePolicy::Skip`].
+    skipped_in_step: usize,
+    /// Consecutive steps, up to the last, that skipped at least one update.
+    skipped_steps_in_a_row: usize,
 }
 
 /// The application's real batch, returned for every draw of one [`GanTrainer::step`].
@@ -369,6 +428,9 @@ where
             total_steps: settings.steps,
             log_every: settings.log_every,
             checkpoint: settings.checkpoint.clone(),
+            on_non_finite: settings.on_non_finite,
+            skipped_in_step: 0,
+            skipped_steps_in_a_row: 0,
         })
     }
 
@@ -499,6 +561,9 @@ where
     /// Fails with [`TrainError::Config`] for an empty batch or a class-conditional generator
     /// (use [`step_labeled`](Self::step_labeled)), and with [`TrainError::NonFinite`] when a
     /// loss or gradient norm of the step is NaN or infinite (the update has been applied).
+    /// Under [`NonFinitePolicy::Skip`] such an update is skipped instead and the step returns
+    /// its metrics with [`StepMetrics::skipped_updates`] set, until
+    /// [`TrainError::TooManySkipped`].
     pub fn step(&mut self, real: Tensor<D>) -> Result<StepMetrics, TrainError> {
         if self.conditional() {
             return Err(TrainError::config(format!(
@@ -558,14 +623,64 @@ where
         let metrics = self.step_sized(&mut source, &mut rng, n, true);
         self.rng = rng;
         let metrics = metrics.expect("a recorded step returns its metrics");
-        match metrics.first_non_finite() {
-            Some((quantity, value)) => Err(TrainError::NonFinite {
+        self.vet(&metrics, &mut [])?;
+        Ok(metrics)
+    }
+
+    /// Whether a run can go on after a step measured as `metrics`, under the trainer's
+    /// [`NonFinitePolicy`]: otherwise tells `observers` ([`Observer::on_non_finite`]) and
+    /// returns the run's error ([`TrainError::NonFinite`] or [`TrainError::TooManySkipped`]).
+    pub(crate) fn vet(
+        &self,
+        metrics: &StepMetrics,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<(), TrainError> {
+        let non_finite = metrics.first_non_finite();
+        if metrics.skipped_updates > 0 {
+            if self.skipped_steps_in_a_row < MAX_SKIPPED_STEPS {
+                return Ok(());
+            }
+            let (quantity, value) = non_finite.unwrap_or(("grad_norm_d", f64::NAN));
+            notify_non_finite(observers, metrics, quantity, value);
+            return Err(TrainError::TooManySkipped {
                 step: metrics.step,
-                quantity,
-                value,
-            }),
-            None => Ok(metrics),
+                steps: self.skipped_steps_in_a_row,
+            });
         }
+        match non_finite {
+            Some((quantity, value)) => Err(stop_non_finite(observers, metrics, quantity, value)),
+            None => Ok(()),
+        }
+    }
+
+    /// The trainer's [`NonFinitePolicy`].
+    pub fn non_finite_policy(&self) -> NonFinitePolicy {
+        self.on_non_finite
+    }
+
+    /// Under [`NonFinitePolicy::Skip`]: whether an update with this loss and gradient norm
+    /// may be applied (one read from the device). Always true under
+    /// [`NonFinitePolicy::Stop`], without a read.
+    fn may_apply(&mut self, loss: Tensor<1>, grad_norm: Option<&Tensor<1>>) -> bool {
+        if self.on_non_finite == NonFinitePolicy::Stop {
+            return true;
+        }
+        let Some(grad_norm) = grad_norm else {
+            return true;
+        };
+        // NaN and ±∞ survive the sum: one value tells whether both are finite.
+        let total = loss.add(grad_norm.clone());
+        let finite = total
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .is_some_and(f32::is_finite);
+        if !finite {
+            self.skipped_in_step += 1;
+        }
+        finite
     }
 
     /// Moves the trainer's RNG out (a placeholder stays until it is put back).
@@ -596,6 +711,9 @@ where
         batch: usize,
         record: bool,
     ) -> Option<StepMetrics> {
+        // Under `Skip` every step is measured: a skipped update must be reported.
+        let record = record || self.on_non_finite == NonFinitePolicy::Skip;
+        self.skipped_in_step = 0;
         let mut critic_record = None;
         for k in 0..self.critic_steps {
             let keep = record && k + 1 == self.critic_steps;
@@ -605,6 +723,11 @@ where
         }
         let (loss_g, grad_norm_g) = self.generator_update(source, rng, batch, record);
         self.step += 1;
+        if self.skipped_in_step > 0 {
+            self.skipped_steps_in_a_row += 1;
+        } else {
+            self.skipped_steps_in_a_row = 0;
+        }
         let critic = critic_record?;
         let grad_norm_g = grad_norm_g?;
         let d_real = sigmoid(critic.real_logits.clone()).mean();
@@ -656,6 +779,7 @@ where
                 .map(|(i, name)| (name, get(10 + i)))
                 .collect(),
             eval: None,
+            skipped_updates: self.skipped_in_step,
         })
     }
 
@@ -716,14 +840,22 @@ where
             None => (loss, None),
         };
         let grads = GradientsParams::from_grads(loss.backward(), &discriminator);
+        let skipping = self.on_non_finite == NonFinitePolicy::Skip;
+        let grad_norm =
+            (keep || skipping).then(|| gradient_norm(&discriminator, &grads, &self.device));
+        let apply = self.may_apply(loss.clone().inner(), grad_norm.as_ref());
         let record = keep.then(|| CriticRecord {
             loss: loss.clone().inner(),
             penalty: penalty
                 .unwrap_or_else(|| Tensor::zeros([1], &self.device.clone().without_autodiff())),
             real_logits: real_logits.inner(),
             fake_logits: fake_logits.inner(),
-            grad_norm: gradient_norm(&discriminator, &grads, &self.device),
+            grad_norm: grad_norm.expect("measured when kept"),
         });
+        if !apply {
+            self.discriminator = Some(discriminator);
+            return record;
+        }
         let lr = self.lr_d * self.schedule.factor(self.step);
         let mut discriminator = self.optimizer_d.step(lr, discriminator, grads);
         if let Some(bound) = self.loss.critic_weight_clip() {
@@ -768,7 +900,12 @@ where
         let loss = self.loss.generator_loss(real_logits, fake_logits);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
         // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
-        let norm = keep.then(|| gradient_norm(&generator, &grads, &self.device));
+        let skipping = self.on_non_finite == NonFinitePolicy::Skip;
+        let norm = (keep || skipping).then(|| gradient_norm(&generator, &grads, &self.device));
+        if !self.may_apply(loss.clone().inner(), norm.as_ref()) {
+            self.generator = Some(generator);
+            return (loss.inner(), norm);
+        }
         let lr = self.lr_g * self.schedule.factor(self.step);
         let generator = self.optimizer_g.step(lr, generator, grads);
         if let Some((ema, schedule)) = self.ema.take() {
@@ -812,8 +949,10 @@ where
     /// given (an application source that keeps its own position must restore it itself).
     ///
     /// Fails with [`TrainError::NonFinite`] (naming the step and the quantity) when a
-    /// measured loss or gradient norm is NaN or infinite, leaving the last checkpoint as it
-    /// was, and with the first error an observer or a checkpoint write returns.
+    /// measured loss or gradient norm is NaN or infinite, after telling the observers
+    /// ([`Observer::on_non_finite`]) and leaving the last checkpoint as it was (under
+    /// [`NonFinitePolicy::Skip`], with [`TrainError::TooManySkipped`] instead), and with the
+    /// first error an observer or a checkpoint write returns.
     pub fn fit(
         &mut self,
         source: &mut dyn SampleSource<D>,
@@ -850,14 +989,8 @@ where
                 .as_ref()
                 .is_some_and(|p| last || (p.every > 0 && step % p.every == 0));
             if let Some(measured) = self.step_with(source, rng, log || save) {
-                if let Some((quantity, value)) = measured.first_non_finite() {
-                    return Err(TrainError::NonFinite {
-                        step,
-                        quantity,
-                        value,
-                    });
-                }
-                if log {
+                self.vet(&measured, observers)?;
+                if log || measured.skipped_updates > 0 {
                     for observer in observers.iter_mut() {
                         observer.on_step(&measured)?;
                     }
@@ -1197,6 +1330,169 @@ mod tests {
         };
         let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device).unwrap();
         (trainer, rng, ToyConfig::default_ring().build().unwrap())
+    }
+
+    /// The ring, except that the real batches of draws `poisoned` (counted from 0) are NaN.
+    struct Poisoned {
+        ring: GaussianMixture,
+        draws: usize,
+        poisoned: std::ops::RangeFrom<usize>,
+        until: usize,
+    }
+
+    impl SampleSource<2> for Poisoned {
+        fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<2> {
+            let real = self.ring.sample(batch, rng, device);
+            let draw = self.draws;
+            self.draws += 1;
+            if self.poisoned.contains(&draw) && draw < self.until {
+                real.mul_scalar(f32::NAN)
+            } else {
+                real
+            }
+        }
+    }
+
+    #[test]
+    fn skip_leaves_both_networks_as_they_were_and_goes_on() {
+        // Non-saturating loss, K = 1: the generator update never reads a real batch, so real
+        // draw n is the discriminator batch of step n + 1. Draw 2 (step 3) is NaN.
+        let (mut trainer, mut rng, ring) =
+            toy_trainer(11, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        trainer.on_non_finite = NonFinitePolicy::Skip;
+        let mut source = Poisoned {
+            ring,
+            draws: 0,
+            poisoned: 2..,
+            until: 3,
+        };
+        for _ in 0..2 {
+            let m = trainer.step_with(&mut source, &mut rng, false).unwrap();
+            assert_eq!(m.skipped_updates, 0, "{m:?}");
+        }
+        let d_before = parameters(trainer.discriminator());
+        let g_before = parameters(trainer.generator());
+        // Under `Skip` the step is measured although `record` is false.
+        let m = trainer.step_with(&mut source, &mut rng, false).unwrap();
+        assert_eq!(m.step, 3);
+        assert_eq!(m.skipped_updates, 1, "{m:?}");
+        assert!(m.loss_d.is_nan() && m.grad_norm_d.is_nan(), "{m:?}");
+        assert!(m.loss_g.is_finite() && m.grad_norm_g.is_finite(), "{m:?}");
+        assert_eq!(
+            parameters(trainer.discriminator()),
+            d_before,
+            "the NaN discriminator update was skipped"
+        );
+        assert_ne!(
+            parameters(trainer.generator()),
+            g_before,
+            "the finite generator update was applied"
+        );
+        assert!(trainer.vet(&m, &mut []).is_ok(), "one skipped step goes on");
+        let m = trainer.step_with(&mut source, &mut rng, false).unwrap();
+        assert_eq!(m.skipped_updates, 0);
+        assert_eq!(m.first_non_finite(), None, "{m:?}");
+        assert_ne!(parameters(trainer.discriminator()), d_before);
+    }
+
+    #[test]
+    fn stop_names_the_step_and_the_quantity() {
+        let (mut trainer, mut rng, ring) =
+            toy_trainer(11, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        let mut source = Poisoned {
+            ring,
+            draws: 0,
+            poisoned: 2..,
+            until: 3,
+        };
+        for step in 1..=3 {
+            let m = trainer
+                .step_with(&mut source, &mut rng, step == 3)
+                .map(|m| {
+                    assert_eq!(m.skipped_updates, 0, "Stop never skips");
+                    trainer.vet(&m, &mut [])
+                });
+            if step < 3 {
+                assert!(m.is_none(), "Stop measures only recorded steps");
+            } else {
+                match m {
+                    Some(Err(TrainError::NonFinite { step, quantity, .. })) => {
+                        assert_eq!((step, quantity), (3, "loss_d"));
+                    }
+                    other => panic!("expected NonFinite, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skip_gives_up_after_max_skipped_steps_in_a_row() {
+        let (trainer, _, ring) = toy_trainer(11, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        let settings = TrainerSettings {
+            batch_size: 32,
+            steps: 100,
+            log_every: 50,
+            on_non_finite: NonFinitePolicy::Skip,
+            ..TrainerSettings::default()
+        };
+        let (generator, critic) = (trainer.generator().clone(), trainer.discriminator().clone());
+        let device = trainer.device().clone();
+        let mut trainer = GanTrainer::new(
+            generator,
+            critic,
+            LossConfig::NonSaturating.build(),
+            &settings,
+            &device,
+        )
+        .unwrap();
+        // Every real batch from draw 4 (step 5) on is NaN.
+        let mut source = Poisoned {
+            ring,
+            draws: 0,
+            poisoned: 4..,
+            until: usize::MAX,
+        };
+        let mut jsonl = Recorder::default();
+        let error = trainer.fit(&mut source, &mut [&mut jsonl]).unwrap_err();
+        match error {
+            TrainError::TooManySkipped { step, steps } => {
+                assert_eq!((step, steps), (4 + MAX_SKIPPED_STEPS, MAX_SKIPPED_STEPS));
+            }
+            other => panic!("expected TooManySkipped, got {other}"),
+        }
+        // Every skipped step before the last was reported although log_every is 50; the last
+        // one was reported as the stop.
+        let steps: Vec<usize> = jsonl.steps.iter().map(|m| m.step).collect();
+        assert_eq!(steps, (5..4 + MAX_SKIPPED_STEPS).collect::<Vec<_>>());
+        assert!(jsonl.steps.iter().all(|m| m.skipped_updates == 1));
+        assert_eq!(
+            jsonl.stopped,
+            Some((4 + MAX_SKIPPED_STEPS, "loss_d".into()))
+        );
+    }
+
+    /// Keeps what an observer is told.
+    #[derive(Default)]
+    struct Recorder {
+        steps: Vec<StepMetrics>,
+        stopped: Option<(usize, String)>,
+    }
+
+    impl Observer for Recorder {
+        fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
+            self.steps.push(metrics.clone());
+            Ok(())
+        }
+
+        fn on_non_finite(
+            &mut self,
+            metrics: &StepMetrics,
+            quantity: &str,
+            _value: f64,
+        ) -> Result<(), TrainError> {
+            self.stopped = Some((metrics.step, quantity.to_string()));
+            Ok(())
+        }
     }
 
     #[test]

@@ -185,8 +185,8 @@ pub use burngan_metrics as metrics;
 pub use burngan_models as models;
 pub use burngan_train as train;
 pub use burngan_train::{
-    CheckpointPolicy, FitSummary, GanTrainer, JsonlMetrics, LearningRateSchedule, Observer,
-    OptimizerConfig, RunInfo, RunSummary, StepMetrics, TrainError, TrainerSettings,
+    CheckpointPolicy, FitSummary, GanTrainer, JsonlMetrics, LearningRateSchedule, NonFinitePolicy,
+    Observer, OptimizerConfig, RunInfo, RunSummary, StepMetrics, TrainError, TrainerSettings,
 };
 
 /// The names most applications import: `use burngan::prelude::*;`.

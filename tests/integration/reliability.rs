@@ -1,0 +1,445 @@
+//! Runs that share a machine: two runs in different directories at once train exactly as
+//! alone; a second run pointed at a directory a live run holds is refused before it touches
+//! anything; a lock left by a killed run is taken over. Runs that blow up stop (or skip the
+//! bad updates) with a diagnostic line. Runs killed with SIGKILL at random moments, several
+//! times over, resume from a valid checkpoint and end with the weights of an uninterrupted run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use burngan_backend::BackendKind;
+use burngan_core::HostRng;
+use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+use burngan_train::{LOCK_FILE, RunLock, files, load_module};
+use safetensors::SafeTensors;
+
+use crate::support::{burngan, preset, tensors};
+
+fn train_args(out: &Path) -> Vec<String> {
+    [
+        "train",
+        "--config",
+        &preset("ring8-ns").display().to_string(),
+        "--backend",
+        "flex",
+        "--steps",
+        "40",
+        "--out",
+        &out.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn run(args: &[String]) -> (u8, String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    burngan(&args)
+}
+
+#[test]
+fn two_runs_in_different_directories_at_once_do_not_interfere() {
+    let dir = tempfile::tempdir().unwrap();
+    let outs = [
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("alone"),
+    ];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = outs[..2]
+            .iter()
+            .map(|out| scope.spawn(move || run(&train_args(out))))
+            .collect();
+        for handle in handles {
+            let (code, message) = handle.join().unwrap();
+            assert_eq!(code, 0, "{message}");
+        }
+    });
+    let (code, message) = run(&train_args(&outs[2]));
+    assert_eq!(code, 0, "{message}");
+    // The same seeded run: the same metrics, line for line, whether it ran alone or beside
+    // another; no lock left behind.
+    let metrics = |out: &Path| std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(metrics(&outs[2]).lines().count() >= 4);
+    for out in &outs[..2] {
+        assert_eq!(metrics(out), metrics(&outs[2]), "{}", out.display());
+        assert!(!out.join(LOCK_FILE).exists());
+    }
+}
+
+#[test]
+fn a_directory_held_by_a_live_run_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "earlier run\n").unwrap();
+    // This process plays the live run holding the directory.
+    let (lock, _) = RunLock::acquire(&out).unwrap();
+    let mut args = train_args(&out);
+    args.push("--overwrite".into());
+    let (code, message) = run(&args);
+    assert_eq!(code, 2, "{message}");
+    assert!(
+        message.contains("in use by another burngan run")
+            && message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+    // Not even --overwrite touched it.
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
+        "earlier run\n"
+    );
+    assert!(!out.join("checkpoints").exists());
+    // Once the holder is gone the same command runs, and releases the directory.
+    drop(lock);
+    let (code, message) = run(&args);
+    assert_eq!(code, 0, "{message}");
+    assert!(!out.join(LOCK_FILE).exists());
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(out.join(LOCK_FILE), format!("{dead}\n")).unwrap();
+    let (code, message) = run(&train_args(&out));
+    assert_eq!(code, 0, "{message}");
+    assert!(out.join("checkpoints/latest").is_file());
+    assert!(!out.join(LOCK_FILE).exists());
+}
+
+#[test]
+fn a_blow_up_stops_the_run_with_a_diagnostic_line_and_keeps_the_last_finite_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // Learning rates of 1e3 make the losses overflow within a few steps.
+    let text = std::fs::read_to_string(preset("ring8-ns"))
+        .unwrap()
+        .replace("lr = 5e-4", "lr = 1e3")
+        .replace(
+            "plot_samples = 1000",
+            "plot_samples = 1000\ncheckpoint_every = 2",
+        );
+    let config = dir.path().join("blow.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("run");
+    let (code, message) = burngan(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--backend",
+        "flex",
+        "--log-every",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{message}");
+    let lines: Vec<String> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // Every line before the last is a step with finite numbers; the last says what happened.
+    let last: burngan_train::NonFiniteEntry = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let failed = last.step;
+    assert_eq!(last.stopped, "non-finite");
+    assert!(
+        ["NaN", "inf", "-inf"].contains(&last.value.as_str()),
+        "{}",
+        last.value
+    );
+    assert!(
+        message.contains(&format!(
+            "{} became {} at step {failed}",
+            last.quantity, last.value
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        lines.len(),
+        failed,
+        "one line per step before it, then the diagnostic"
+    );
+    for (i, line) in lines[..failed - 1].iter().enumerate() {
+        let metrics: burngan_train::StepMetrics = serde_json::from_str(line).unwrap();
+        assert_eq!(metrics.step, i + 1);
+        assert_eq!(metrics.first_non_finite(), None, "step {}", i + 1);
+    }
+    // The newest checkpoint is the last even step before the failure, complete.
+    let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
+    let kept = (failed - 1) / 2 * 2;
+    assert!(
+        kept >= 2,
+        "the blow-up came at step {failed}, before any checkpoint"
+    );
+    assert_eq!(latest.trim(), format!("step-{kept:08}"));
+    let state =
+        burngan_train::read_checkpoint_state(&out.join("checkpoints").join(latest.trim())).unwrap();
+    assert_eq!(state.step, kept);
+}
+
+/// The environment variable that turns [`kill_test_child`] into a `burngan` process: it holds
+/// the command line, arguments separated by newlines.
+const CHILD_ARGS: &str = "BURNGAN_KILL_TEST_ARGS";
+
+/// Not a test: the entry point of the processes [`sigkill_at_random_moments_then_resume`]
+/// kills. The test binary runs itself with `--exact reliability::kill_test_child` and
+/// [`CHILD_ARGS`] set, so that the killed process runs the real CLI without a second binary
+/// to link. Without the variable it returns at once.
+#[test]
+fn kill_test_child() {
+    let Ok(args) = std::env::var(CHILD_ARGS) else {
+        return;
+    };
+    let args: Vec<&str> = args.lines().collect();
+    let (code, message) = burngan(&args);
+    if code != 0 {
+        eprintln!("{message}");
+    }
+    std::process::exit(i32::from(code));
+}
+
+/// Starts `burngan ARGS` as a child process with its standard error in `stderr`.
+fn spawn_burngan(args: &[String], stderr: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "reliability::kill_test_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ARGS, args.join("\n"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume() {
+    const STEPS: usize = 40;
+    const KILLS: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(preset("ring8-ns"))
+        .unwrap()
+        .replace("steps = 2000", &format!("steps = {STEPS}"))
+        .replace("log_every = 10", "log_every = 1")
+        .replace(
+            "plot_samples = 1000",
+            "plot_samples = 1000\ncheckpoint_every = 2",
+        );
+    let config = dir.path().join("kill.toml");
+    std::fs::write(&config, text).unwrap();
+    let fresh = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--backend",
+            "flex",
+            "--overwrite",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let resume = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--resume",
+            out.to_str().unwrap(),
+            "--backend",
+            "flex",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    // The uninterrupted run, as a child process like the killed ones; its length sets the
+    // range of the kill times.
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    let status = spawn_burngan(&fresh(&reference), &dir.path().join("reference.err"))
+        .wait()
+        .unwrap();
+    let length = started.elapsed();
+    assert!(status.success(), "the reference run failed: {status}");
+
+    // Kill times drawn from a seeded generator (splitmix64), uniform over [0, 0.6) × the
+    // run's length, so that a run is usually killed several times before it ends. Some
+    // kills land before the first checkpoint, some during checkpoint writes.
+    let mut state = 0x5eed_u64;
+    let mut next_fraction = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    };
+    let out = dir.path().join("killed");
+    let latest_step = |out: &Path| -> Option<usize> {
+        let latest = burngan_train::find_checkpoint(out).ok()?;
+        Some(burngan_train::read_checkpoint_state(&latest).unwrap().step)
+    };
+    let mut resumed_from = Vec::new();
+    let mut during_writes = 0;
+    let mut kills = 0;
+    let mut finished = false;
+    for attempt in 0..3 * KILLS {
+        if kills == KILLS || finished {
+            break;
+        }
+        let previous = latest_step(&out);
+        if previous == Some(STEPS) {
+            // Killed after its last checkpoint, on its way out: the run is complete.
+            finished = true;
+            break;
+        }
+        // A run killed before its first checkpoint starts afresh; any other continues.
+        let args = match previous {
+            Some(step) => {
+                resumed_from.push(step);
+                resume(&out)
+            }
+            None => fresh(&out),
+        };
+        let stderr = dir.path().join(format!("attempt-{attempt}.err"));
+        let mut child = spawn_burngan(&args, &stderr);
+        std::thread::sleep(length.mul_f64(0.6 * next_fraction()));
+        if let Some(status) = child.try_wait().unwrap() {
+            let message = std::fs::read_to_string(&stderr).unwrap();
+            assert!(status.success(), "attempt {attempt}: {status}: {message}");
+            finished = true;
+        } else {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+        }
+        if std::fs::read_dir(out.join("checkpoints")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
+        }) {
+            during_writes += 1;
+        }
+        // Whatever the moment, the newest checkpoint is complete, loadable and no older than
+        // before this kill.
+        if let Some(step) = latest_step(&out) {
+            assert!(
+                step % 2 == 0 && step <= STEPS,
+                "attempt {attempt}: step {step}"
+            );
+            if let Some(previous) = previous {
+                assert!(step >= previous, "attempt {attempt}: {previous} -> {step}");
+            }
+        }
+    }
+    eprintln!(
+        "kill test: {kills} kills of runs of {length:?}; resumed from steps {resumed_from:?}; \
+         {during_writes} kills left a partial checkpoint behind"
+    );
+    assert!(
+        kills >= 3 && resumed_from.iter().any(|&step| step > 0 && step < STEPS),
+        "too few kills fell mid-run: {kills} kills, resumed from {resumed_from:?}"
+    );
+    if !finished {
+        let stderr = dir.path().join("final.err");
+        let args = match latest_step(&out) {
+            Some(_) => resume(&out),
+            None => fresh(&out),
+        };
+        let status = spawn_burngan(&args, &stderr).wait().unwrap();
+        let message = std::fs::read_to_string(&stderr).unwrap();
+        assert!(
+            status.success(),
+            "the final resume failed: {status}: {message}"
+        );
+    }
+
+    // The same weights, optimizer states and RNG position as the uninterrupted run, and the
+    // same metrics, line for line. (Module files are compared by their values: Burn stores
+    // random parameter ids in them, which differ between any two runs.)
+    let device = burngan_backend::device(BackendKind::Flex).unwrap();
+    let weights = |out: &Path| -> (Vec<f32>, Vec<f32>) {
+        let checkpoint = out.join("checkpoints").join(format!("step-{STEPS:08}"));
+        let mut rng = HostRng::seed_from(1);
+        let generator = MlpGeneratorConfig::new(2, vec![256; 3])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![256; 3])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let generator = load_module(generator, &checkpoint.join(files::GENERATOR)).unwrap();
+        let critic = load_module(critic, &checkpoint.join(files::DISCRIMINATOR)).unwrap();
+        (tensors(&generator), tensors(&critic))
+    };
+    // Optimizer states by content: safetensors writes its metadata map in hash order.
+    type Contents = (BTreeMap<String, String>, Vec<(String, Vec<u8>)>);
+    let optimizer = |path: &Path| -> Contents {
+        let bytes = std::fs::read(path).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let mut tensors: Vec<(String, Vec<u8>)> = SafeTensors::deserialize(&bytes)
+            .unwrap()
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.data().to_vec()))
+            .collect();
+        tensors.sort();
+        (metadata.into_iter().collect(), tensors)
+    };
+    let exact_files = |out: &Path| -> (Contents, Contents, Vec<u8>) {
+        let checkpoint = out.join("checkpoints").join(format!("step-{STEPS:08}"));
+        (
+            optimizer(&checkpoint.join(files::OPTIMIZER_G)),
+            optimizer(&checkpoint.join(files::OPTIMIZER_D)),
+            std::fs::read(checkpoint.join(files::STATE)).unwrap(),
+        )
+    };
+    let expected = (weights(&reference), exact_files(&reference));
+    let same_as_reference = |out: &Path| {
+        let (generator, critic) = weights(out);
+        assert!(generator == expected.0.0, "the generators differ");
+        assert!(critic == expected.0.1, "the discriminators differ");
+        assert!(
+            exact_files(out) == expected.1,
+            "the optimizer states or the RNG position differ"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
+            std::fs::read_to_string(reference.join("metrics.jsonl")).unwrap()
+        );
+    };
+    same_as_reference(&out);
+
+    // A kill in the middle of a metrics line leaves it cut short: the resumed run drops it
+    // with a warning and still ends as the uninterrupted run did.
+    let torn = dir.path().join("torn");
+    let mut args = fresh(&torn);
+    args.extend(["--stop-at".to_string(), "10".to_string()]);
+    let status = spawn_burngan(&args, &dir.path().join("torn-1.err"))
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    let metrics = torn.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(text.lines().count(), 10);
+    text.push_str("{\"step\":11,\"loss_d\":0.69");
+    std::fs::write(&metrics, text).unwrap();
+    let stderr = dir.path().join("torn-2.err");
+    let status = spawn_burngan(&resume(&torn), &stderr).wait().unwrap();
+    let warnings = std::fs::read_to_string(&stderr).unwrap();
+    assert!(status.success(), "{warnings}");
+    assert!(
+        warnings.contains("line 11 is not a complete step record")
+            && warnings.contains("resuming from step 10"),
+        "{warnings}"
+    );
+    same_as_reference(&torn);
+}

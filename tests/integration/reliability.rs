@@ -183,6 +183,91 @@ fn a_blow_up_stops_the_run_with_a_diagnostic_line_and_keeps_the_last_finite_chec
     assert_eq!(state.step, kept);
 }
 
+#[test]
+fn a_blow_up_under_skip_skips_the_bad_updates_then_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // Learning rates of 1e2: from some step on, every discriminator loss is NaN.
+    let config = |policy: &str| {
+        let text = std::fs::read_to_string(preset("ring8-ns"))
+            .unwrap()
+            .replace("lr = 5e-4", "lr = 1e2")
+            .replace(
+                "plot_samples = 1000",
+                "plot_samples = 1000\ncheckpoint_every = 2",
+            )
+            .replace(
+                "lr_decay = \"linear\"",
+                &format!("lr_decay = \"linear\"\non_non_finite = \"{policy}\""),
+            );
+        let path = dir.path().join(format!("{policy}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let train = |policy: &str| {
+        let out = dir.path().join(policy);
+        let (code, message) = burngan(&[
+            "train",
+            "--config",
+            config(policy).to_str().unwrap(),
+            "--backend",
+            "flex",
+            "--log-every",
+            "1",
+            "--steps",
+            "100",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let lines: Vec<String> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        (code, message, lines, out)
+    };
+    let (code, message, stop_lines, _) = train("stop");
+    assert_eq!(code, 1, "{message}");
+    let stopped: burngan_train::NonFiniteEntry =
+        serde_json::from_str(stop_lines.last().unwrap()).unwrap();
+    let first_bad = stopped.step;
+
+    let (code, message, lines, out) = train("skip");
+    assert_eq!(code, 1, "{message}");
+    let limit = burngan_train::MAX_SKIPPED_STEPS;
+    let gave_up = first_bad + limit - 1;
+    assert!(
+        message.contains(&format!(
+            "{limit} steps in a row, up to step {gave_up}, had a NaN or infinite loss or \
+             gradient and skipped their updates"
+        )),
+        "{message}"
+    );
+    // Identical to the stopping run before the first bad step; then one line per skipped
+    // step, each with its skipped update; then the diagnostic line.
+    assert_eq!(lines[..first_bad - 1], stop_lines[..first_bad - 1]);
+    assert_eq!(lines.len(), gave_up);
+    for (i, line) in lines[first_bad - 1..gave_up - 1].iter().enumerate() {
+        let metrics: burngan_train::StepMetrics = serde_json::from_str(line).unwrap();
+        assert_eq!(metrics.step, first_bad + i);
+        assert!(metrics.skipped_updates >= 1, "{line}");
+        assert!(metrics.first_non_finite().is_some(), "{line}");
+    }
+    let last: burngan_train::NonFiniteEntry = serde_json::from_str(&lines[gave_up - 1]).unwrap();
+    assert_eq!((last.step, last.stopped.as_str()), (gave_up, "non-finite"));
+    // Checkpoints went on while updates were skipped: the newest is the last even step, with
+    // finite weights throughout.
+    let latest = burngan_train::find_checkpoint(&out).unwrap();
+    let state = burngan_train::read_checkpoint_state(&latest).unwrap();
+    assert_eq!(state.step, (gave_up - 1) / 2 * 2);
+    let device = burngan_backend::device(BackendKind::Flex).unwrap();
+    let mut rng = HostRng::seed_from(1);
+    let critic = MlpDiscriminatorConfig::new(vec![256; 3])
+        .init(2, &mut rng, &device)
+        .unwrap();
+    let critic = load_module(critic, &latest.join(files::DISCRIMINATOR)).unwrap();
+    assert!(tensors(&critic).iter().all(|w| w.is_finite()));
+}
+
 /// The environment variable that turns [`kill_test_child`] into a `burngan` process: it holds
 /// the command line, arguments separated by newlines.
 const CHILD_ARGS: &str = "BURNGAN_KILL_TEST_ARGS";
@@ -311,7 +396,25 @@ fn sigkill_at_random_moments_then_resume() {
         };
         let stderr = dir.path().join(format!("attempt-{attempt}.err"));
         let mut child = spawn_burngan(&args, &stderr);
-        std::thread::sleep(length.mul_f64(0.6 * next_fraction()));
+        let partial = || {
+            std::fs::read_dir(out.join("checkpoints")).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
+            })
+        };
+        if attempt % 3 == 2 {
+            // Aimed at a checkpoint write: the kill follows the partial directory's
+            // appearance (it is renamed into place once complete) as fast as it can.
+            let deadline = Instant::now() + length;
+            while Instant::now() < deadline && !partial() {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+            }
+        } else {
+            std::thread::sleep(length.mul_f64(0.6 * next_fraction()));
+        }
         if let Some(status) = child.try_wait().unwrap() {
             let message = std::fs::read_to_string(&stderr).unwrap();
             assert!(status.success(), "attempt {attempt}: {status}: {message}");
@@ -321,11 +424,7 @@ fn sigkill_at_random_moments_then_resume() {
             child.wait().unwrap();
             kills += 1;
         }
-        if std::fs::read_dir(out.join("checkpoints")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
-        }) {
+        if partial() {
             during_writes += 1;
         }
         // Whatever the moment, the newest checkpoint is complete, loadable and no older than

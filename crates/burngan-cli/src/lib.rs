@@ -273,10 +273,11 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<(), Failure> {
     if !existing.is_empty() {
         if !overwrite {
             return Err(Failure::Usage(anyhow!(
-                "{} already holds a run ({}); choose another --out or pass --overwrite to \
-                 replace it",
+                "{} already holds a run ({}); continue it with --resume {}, choose another \
+                 --out, or pass --overwrite to replace it",
                 out.display(),
-                existing.join(", ")
+                existing.join(", "),
+                out.display()
             )));
         }
         // The old run's checkpoints go first (a resume must never mix two runs), then its
@@ -373,6 +374,16 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
     }
     flag
+}
+
+/// Records whether a run got as far as starting (its trainer built, checkpoint loaded).
+struct Started(bool);
+
+impl Observer for Started {
+    fn on_start(&mut self, _info: &burngan_train::RunInfo) -> Result<(), TrainError> {
+        self.0 = true;
+        Ok(())
+    }
 }
 
 /// The header of a run's `config.toml`.
@@ -511,6 +522,17 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             out.join(burngan_train::LOCK_FILE).display()
         );
     }
+    // What a resume rewrites (metrics.jsonl, config.toml), kept to be put back when the
+    // checkpoint turns out unusable before the first step.
+    let originals: Vec<(PathBuf, Vec<u8>)> = if resume_from.is_some() {
+        ["metrics.jsonl", "config.toml"]
+            .map(|name| out.join(name))
+            .into_iter()
+            .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let history = match &resume_from {
         Some(state) => {
             if state.backend != kind.name() {
@@ -549,35 +571,53 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
     let mut metrics = JsonlMetrics::append(&out.join("metrics.jsonl"))?;
     let mut plots = PlotWriter::new(&out)?.with_history(history);
     let started = Instant::now();
-    let mut observers: [&mut dyn Observer; 3] = [&mut progress, &mut metrics, &mut plots];
-    let (steps, evaluation, checkpoint, stopped_early, recorded) = match &config.data {
-        DataConfig::Toy(_) => {
-            let run = train_toy_with(&config, &device, &mut observers, &control)?;
-            (
-                run.summary.steps,
-                run.summary.evaluation,
-                run.checkpoint,
-                run.stopped_early,
-                run.metrics,
-            )
-        }
+    let mut started_run = Started(false);
+    let mut observers: [&mut dyn Observer; 4] =
+        [&mut started_run, &mut progress, &mut metrics, &mut plots];
+    let outcome = match &config.data {
+        DataConfig::Toy(_) => train_toy_with(&config, &device, &mut observers, &control)
+            .map(|run| {
+                (
+                    run.summary.steps,
+                    run.summary.evaluation,
+                    run.checkpoint,
+                    run.stopped_early,
+                    run.metrics,
+                )
+            })
+            .map_err(Failure::from),
         DataConfig::Images(_) => {
             let dataset = dataset.ok_or_else(|| Failure::Run(anyhow!("image data not loaded")))?;
-            let run = train_images_on(
+            train_images_on(
                 dataset,
                 evaluator.as_ref(),
                 &config,
                 &device,
                 &mut observers,
                 &control,
-            )?;
-            (
-                run.summary.steps,
-                None,
-                run.checkpoint,
-                run.stopped_early,
-                run.metrics,
             )
+            .map(|run| {
+                (
+                    run.summary.steps,
+                    None,
+                    run.checkpoint,
+                    run.stopped_early,
+                    run.metrics,
+                )
+            })
+            .map_err(Failure::from)
+        }
+    };
+    let (steps, evaluation, checkpoint, stopped_early, recorded) = match outcome {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            if !started_run.0 {
+                // Nothing was trained: the run directory goes back to what it was.
+                for (path, bytes) in &originals {
+                    write_atomically(path, bytes)?;
+                }
+            }
+            return Err(failure);
         }
     };
     let seconds = started.elapsed().as_secs_f64();

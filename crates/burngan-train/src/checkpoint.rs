@@ -193,9 +193,11 @@ pub fn find_checkpoint(dir: &Path) -> Result<PathBuf, TrainError> {
         .map(|(_, path)| path)
         .ok_or_else(|| {
             TrainError::config(format!(
-                "{} holds no complete checkpoint (no step-N directory with state.json); was \
-                 the run stopped before its first checkpoint?",
-                root.display()
+                "{} holds no complete checkpoint (no step-N directory with state.json): the run \
+                 stopped before its first checkpoint; start it again with --config FILE --out \
+                 {} --overwrite",
+                root.display(),
+                dir.display()
             ))
         })
 }
@@ -207,8 +209,9 @@ pub fn read_checkpoint_state(dir: &Path) -> Result<CheckpointState, TrainError> 
         .map_err(|e| TrainError::io("cannot read checkpoint state", &path, e))?;
     let state: CheckpointState = serde_json::from_str(&text).map_err(|e| {
         TrainError::Output(format!(
-            "checkpoint state {} is corrupt: {e}",
-            path.display()
+            "checkpoint state {} is corrupt: {e}; {}",
+            path.display(),
+            damaged_fix(dir)
         ))
     })?;
     if state.format > CHECKPOINT_FORMAT {
@@ -228,6 +231,15 @@ pub fn read_checkpoint_state(dir: &Path) -> Result<CheckpointState, TrainError> 
         )));
     }
     Ok(state)
+}
+
+/// The fix for a damaged checkpoint directory `dir`, for messages.
+fn damaged_fix(dir: &Path) -> String {
+    format!(
+        "delete {} to resume from the checkpoint before it, or start the run again with \
+         --overwrite",
+        dir.display()
+    )
 }
 
 /// Makes the entries of directory `dir` (new files, renames) durable.
@@ -254,20 +266,37 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), TrainError>
 
 /// Loads parameters saved by [`save_module`] into `module` (which fixes the architecture).
 pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     if !path.is_file() {
-        return Err(TrainError::io(
-            "cannot read checkpoint",
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
+        return Err(TrainError::Output(format!(
+            "checkpoint file {} is missing: the checkpoint is incomplete; {}",
+            path.display(),
+            damaged_fix(dir)
+        )));
     }
-    module.try_load_file(path).map_err(|e| {
+    let unfit = |e: &dyn std::fmt::Display| {
         TrainError::Output(format!(
             "checkpoint {} does not fit this model: {e}; load it with the config it was \
-             trained with (config.toml in the run directory)",
-            path.display()
+             trained with (config.toml in the run directory), or, if the file is damaged, {}",
+            path.display(),
+            damaged_fix(dir)
         ))
-    })
+    };
+    // Burn 0.22 panics instead of returning an error for some damaged files (a tensor of an
+    // integer type where a float parameter is expected; found by the `checkpoint` fuzzer):
+    // loading touches nothing but the module it returns, so the panic is caught and reported
+    // as an unusable file.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.try_load_file(path))) {
+        Ok(loaded) => loaded.map_err(|e| unfit(&e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the file could not be read".into());
+            Err(unfit(&what))
+        }
+    }
 }
 
 /// An optimizer for `module` with the state stored at `path`.
@@ -277,13 +306,20 @@ pub(crate) fn load_optimizer<M: Module>(
     module: &M,
     device: &Device,
 ) -> Result<crate::Optimizer, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io("cannot read", path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        TrainError::Output(format!(
+            "cannot read optimizer state {}: {e}; {}",
+            path.display(),
+            damaged_fix(path.parent().unwrap_or(Path::new(".")))
+        ))
+    })?;
     let mut optimizer = config.init();
     optimizer.load_state(&bytes, module, device).map_err(|e| {
         TrainError::Output(format!(
             "optimizer state {} is unusable: {e}; resume with the config the run was started \
-             with",
-            path.display()
+             with, or, if the file is damaged, {}",
+            path.display(),
+            damaged_fix(path.parent().unwrap_or(Path::new(".")))
         ))
     })?;
     Ok(optimizer)

@@ -217,6 +217,9 @@ impl Default for RunConfig {
     }
 }
 
+/// The largest `train.batch_size` and `run.plot_samples` a config may ask for (2²⁰).
+pub const MAX_SAMPLES: usize = 1 << 20;
+
 /// The `[train]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -321,6 +324,18 @@ impl TrainConfig {
         positive("run.sample_every", self.run.sample_every)?;
         positive("run.plot_samples", self.run.plot_samples)?;
         positive("train.batch_size", self.train.batch_size)?;
+        // A batch beyond this cannot be allocated on any machine burngan runs on; refusing it
+        // here keeps an --overwrite from deleting the earlier run first.
+        for (field, value) in [
+            ("train.batch_size", self.train.batch_size),
+            ("run.plot_samples", self.run.plot_samples),
+        ] {
+            if value > MAX_SAMPLES {
+                return Err(TrainError::config(format!(
+                    "{field} must be between 1 and {MAX_SAMPLES}, got {value}"
+                )));
+            }
+        }
         positive("train.critic_steps", self.train.critic_steps)?;
         self.optimizer.generator.validate("optimizer.generator")?;
         self.optimizer

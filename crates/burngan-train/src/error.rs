@@ -30,21 +30,20 @@ pub enum TrainError {
         run_dir: PathBuf,
     },
     /// A file or directory could not be written or read.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {error}", path.display())]
     Io {
         /// What was being done, e.g. "cannot write".
         action: &'static str,
         /// The path involved.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A loss, probability or gradient norm became NaN or infinite.
     #[error(
         "{quantity} became {value} at step {step}; the run stopped. Lower the learning rates or \
-         change the loss (or set train.on_non_finite = \"skip\" to skip rare bad updates); \
-         metrics.jsonl ends with a line describing this step and the last checkpoint holds the \
-         last finite weights"
+         change the loss; metrics.jsonl ends with a line describing this step and the last \
+         checkpoint holds the last finite weights"
     )]
     NonFinite {
         /// The generator step at which it was seen.
@@ -84,11 +83,11 @@ impl TrainError {
     }
 
     /// An I/O error while doing `action` on `path`.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         TrainError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 

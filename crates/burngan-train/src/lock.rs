@@ -1,7 +1,8 @@
 //! The lock that keeps two runs out of one run directory.
 //!
-//! A run takes `DIR/.burngan.lock` before it touches anything in `DIR`: the file is created
-//! exclusively (`O_EXCL`) and holds the process id. A second run that finds it refuses with a
+//! A run takes `DIR/.burngan.lock` before it touches anything in `DIR`: the file holds the
+//! process id and is created exclusively, complete (linked into place from a file written
+//! first). A second run that finds it refuses with a
 //! message naming the process. A lock left by a process that no longer exists (a run killed
 //! with SIGKILL) is stale: the next run takes it over. The lock is removed when the
 //! [`RunLock`] is dropped, on success and on error alike.
@@ -48,16 +49,44 @@ impl RunLock {
             )
         })?;
         let path = dir.join(LOCK_FILE);
+        // The lock appears with its content or not at all: the process id is written to a
+        // file of this process's own, which is then linked to the lock's name (`link` fails
+        // when the name exists, like `O_EXCL`). A process killed half-way leaves at most its
+        // own temporary file, never a lock that names nobody.
+        let pending = dir.join(format!("{LOCK_FILE}.{}", std::process::id()));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&pending)
+            .map_err(|e| TrainError::io("cannot write", &pending, e))?;
+        writeln!(file, "{}", std::process::id())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| TrainError::io("cannot write", &pending, e))?;
+        drop(file);
+        let result = Self::link(dir, &pending, path);
+        let _ = std::fs::remove_file(&pending);
+        result
+    }
+
+    /// Links the complete lock file `pending` to `path`, taking over a stale lock.
+    fn link(dir: &Path, pending: &Path, path: PathBuf) -> Result<(Self, Taken), TrainError> {
         let mut taken = Taken::Free;
         // Two rounds at most: the second after removing a stale lock.
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    writeln!(file, "{}", std::process::id())
-                        .and_then(|()| file.sync_all())
-                        .map_err(|e| TrainError::io("cannot write", &path, e))?;
-                    return Ok((Self { path }, taken));
+            let linked = std::fs::hard_link(pending, &path).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    return Err(e);
                 }
+                // A file system without hard links: create the lock exclusively instead.
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?;
+                writeln!(file, "{}", std::process::id()).and_then(|()| file.sync_all())
+            });
+            match linked {
+                Ok(()) => return Ok((Self { path }, taken)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(&path)
                         .ok()

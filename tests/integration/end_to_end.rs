@@ -198,6 +198,9 @@ fn ring8_hinge_and_softmax_presets_cover_the_ring() {
     for (name, least) in [("ring8-hinge", 7), ("ring8-softmax", 5)] {
         let eval = train_preset(name);
         let covered = eval["modes_covered"].as_u64().unwrap();
-        assert!(covered >= least, "{name}: only {covered} of 8 modes: {eval}");
+        assert!(
+            covered >= least,
+            "{name}: only {covered} of 8 modes: {eval}"
+        );
     }
 }

@@ -85,9 +85,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace's root directory.
+/// The workspace's root directory: the parent of the manifest directory `cargo run` names at
+/// run time. The compile-time path is only a fallback: with a `CARGO_TARGET_DIR` shared between
+/// clones, cargo may reuse an xtask binary built in another clone, whose compile-time path can
+/// be gone.
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

@@ -87,7 +87,7 @@ pub fn config(data: &[u8]) -> bool {
 
 /// The trainer the checkpoint harness loads into: a 2 → 4 → 2 generator and a 2 → 4 → 1
 /// critic with Adam, on flex.
-type Tiny = GanTrainer<MlpGenerator, MlpDiscriminator, 2>;
+pub type Tiny = GanTrainer<MlpGenerator, MlpDiscriminator, 2>;
 
 /// Builds the [`Tiny`] trainer (seeded, so every process starts from the same weights).
 pub fn tiny_trainer() -> Tiny {

@@ -101,6 +101,30 @@ fn last_step(metrics: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The step of the first line of `metrics.jsonl` (text `metrics`) that carries an evaluation.
+fn first_eval_step(metrics: &str) -> Option<usize> {
+    metrics
+        .lines()
+        .filter(|line| line.ends_with('}') && line.contains("\"eval\":"))
+        .find_map(|line| {
+            let rest = line.strip_prefix("{\"step\":")?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+}
+
+/// The default warm-up of a `steps`-step soak: a tenth of the steps, and at least past the
+/// first evaluation (`first_eval`) when one came before the last step. The first evaluation
+/// loads the feature network and allocates its buffers once; counting that one-off rise as
+/// growth would fail a run whose memory is flat from then on.
+fn default_warmup(steps: usize, first_eval: Option<usize>) -> usize {
+    let tenth = (steps / 10).max(1);
+    match first_eval {
+        Some(step) if step + 1 < steps => tenth.max(step + 1),
+        _ => tenth,
+    }
+}
+
 /// The `burngan` binary `cargo build --release` leaves in the target directory.
 fn binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -134,10 +158,12 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         Ok(n) => n,
         Err(message) => return usage(message),
     };
-    let warmup = match number("--warmup", (steps / 10).max(1)) {
-        Ok(n) if n < steps => n,
-        Ok(n) => return usage(format!("--warmup must be below --steps ({steps}), got {n}")),
-        Err(message) => return usage(message),
+    // Without --warmup, the warm-up is chosen from the finished run (`default_warmup`).
+    let warmup = match flag_value(args, "--warmup").map(|_| number("--warmup", 1)) {
+        None => None,
+        Some(Ok(n)) if n < steps => Some(n),
+        Some(Ok(n)) => return usage(format!("--warmup must be below --steps ({steps}), got {n}")),
+        Some(Err(message)) => return usage(message),
     };
     let root = workspace_root();
     let config = flag_value(args, "--config")
@@ -205,6 +231,10 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     std::fs::write(out.join("soak.csv"), &csv)?;
     let seconds = started.elapsed().as_secs_f64();
     let reached = last_step(&metrics);
+    let warmup = warmup.unwrap_or_else(|| {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        default_warmup(steps, first_eval_step(&text))
+    });
     let verdict = judge(&samples, warmup);
     let mut json = format!(
         "{{\n  \"backend\": \"{backend}\",\n  \"config\": \"{}\",\n  \"steps\": {steps},\n  \
@@ -270,6 +300,23 @@ mod tests {
         let noisy = [(0.0, 1.0), (0.0, -1.0), (2.0, 1.0), (2.0, -1.0)];
         assert_eq!(fit_line(&noisy), Some((0.0, 0.0)));
         assert_eq!(fit_line(&[(1.0, 1.0), (1.0, 2.0)]), None);
+    }
+
+    #[test]
+    fn the_default_warm_up_ends_after_the_first_evaluation() {
+        let metrics = "{\"step\":240,\"loss_d\":0.5}\n\
+                       {\"step\":250,\"loss_d\":0.5,\"eval\":{\"fd\":2.0}}\n\
+                       {\"step\":260,\"loss_d\":0.5}\n\
+                       {\"step\":500,\"loss_d\":0.5,\"eval\":{\"fd\":1.0}}\n";
+        assert_eq!(first_eval_step(metrics), Some(250));
+        assert_eq!(first_eval_step("{\"step\":10,\"loss_d\":0.5}\n"), None);
+        // A tenth of the steps when that is later than the first evaluation...
+        assert_eq!(default_warmup(20_000, Some(250)), 2000);
+        // ...past the first evaluation when that is later...
+        assert_eq!(default_warmup(2000, Some(250)), 251);
+        // ...and a tenth when the only evaluation is the last step's, or there is none.
+        assert_eq!(default_warmup(500, Some(500)), 50);
+        assert_eq!(default_warmup(500, None), 50);
     }
 
     fn samples(rss: impl Fn(usize) -> u64) -> Vec<Sample> {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -85,8 +85,15 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The step of the last complete line of `metrics.jsonl` (0 before the first).
-fn last_step(metrics: &Path) -> usize {
+/// The step of the last complete line of `metrics.jsonl` (0 before the first, and 0 while the
+/// file is one last modified before `since`: an earlier run's, not yet replaced by this one's).
+fn last_step(metrics: &Path, since: SystemTime) -> usize {
+    let fresh = std::fs::metadata(metrics)
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| modified >= since);
+    if !fresh {
+        return 0;
+    }
     let Ok(text) = std::fs::read_to_string(metrics) else {
         return 0;
     };
@@ -181,6 +188,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     if !status.success() {
         bail!("building burngan failed ({status})");
     }
+    let launched = SystemTime::now();
     let mut child = Command::new(binary())
         .current_dir(&root)
         .arg("train")
@@ -211,7 +219,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if let Some(rss_kib) = rss_kib(child.id()) {
             let sample = Sample {
                 seconds: started.elapsed().as_secs_f64(),
-                step: last_step(&metrics),
+                step: last_step(&metrics, launched),
                 rss_kib,
             };
             writeln!(
@@ -230,7 +238,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("soak.csv"), &csv)?;
     let seconds = started.elapsed().as_secs_f64();
-    let reached = last_step(&metrics);
+    let reached = last_step(&metrics, launched);
     let warmup = warmup.unwrap_or_else(|| {
         let text = std::fs::read_to_string(&metrics).unwrap_or_default();
         default_warmup(steps, first_eval_step(&text))
@@ -364,13 +372,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-soak-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("metrics.jsonl");
-        assert_eq!(last_step(&path), 0);
+        assert_eq!(last_step(&path, SystemTime::UNIX_EPOCH), 0);
         std::fs::write(
             &path,
             "{\"step\":10,\"loss_d\":1.0}\n{\"step\":20,\"loss_d\":1.0}\n{\"step\":30,\"lo",
         )
         .unwrap();
-        assert_eq!(last_step(&path), 20);
+        assert_eq!(last_step(&path, SystemTime::UNIX_EPOCH), 20);
+        // A file from before the soak started (an earlier run in the same directory) is not
+        // this run's progress.
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        assert_eq!(last_step(&path, later), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -100,12 +100,15 @@ fn last_step(metrics: &Path, since: SystemTime) -> usize {
     text.lines()
         .rev()
         .filter(|line| line.ends_with('}'))
-        .find_map(|line| {
-            let rest = line.strip_prefix("{\"step\":")?;
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
+        .find_map(line_step)
         .unwrap_or(0)
+}
+
+/// The step a `metrics.jsonl` line (`{"step":N,…`) records.
+fn line_step(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("{\"step\":")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The step of the first line of `metrics.jsonl` (text `metrics`) that carries an evaluation.
@@ -113,11 +116,7 @@ fn first_eval_step(metrics: &str) -> Option<usize> {
     metrics
         .lines()
         .filter(|line| line.ends_with('}') && line.contains("\"eval\":"))
-        .find_map(|line| {
-            let rest = line.strip_prefix("{\"step\":")?;
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
+        .find_map(line_step)
 }
 
 /// The default warm-up of a `steps`-step soak: a tenth of the steps, and at least past the

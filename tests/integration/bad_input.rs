@@ -201,7 +201,7 @@ fn wrong_type_is_a_usage_error_naming_the_key() {
 }
 
 #[test]
-fn wrong_type_in_a_kind_section_is_a_usage_error_naming_the_section() {
+fn wrong_type_in_a_kind_section_is_a_usage_error_naming_the_key() {
     edit_refused(
         G_LR,
         "[optimizer.generator]\nkind = \"adam\"\nlr = \"fast\"",
@@ -209,6 +209,7 @@ fn wrong_type_in_a_kind_section_is_a_usage_error_naming_the_section() {
             "TOML parse error at line",
             "[optimizer.generator]",
             "invalid type: string \"fast\", expected f64",
+            "the value at fault is `optimizer.generator.lr`",
         ],
     );
 }

@@ -294,8 +294,13 @@ impl TrainConfig {
                 }
             }
         }
-        toml::from_str(text).map_err(|error| TrainError::Config {
-            message: format!("{origin}: {error}"),
+        toml::from_str(text).map_err(|error| {
+            let culprit = culprit_key(text, &error)
+                .map(|key| format!("the value at fault is `{key}`\n"))
+                .unwrap_or_default();
+            TrainError::Config {
+                message: format!("{origin}: {error}{culprit}"),
+            }
         })
     }
 
@@ -431,6 +436,61 @@ fn toy_kind(toy: &burngan_data::ToyConfig) -> &'static str {
     }
 }
 
+/// The dotted key (`generator.latent_dim`) of the value behind `error`, when toml points at a
+/// section's header instead of the key: a section chosen by `kind` is read through serde's
+/// internally tagged enums, whose errors lose the position of the value. The key at fault is
+/// the one whose removal changes the error or moves it to another section (the field then
+/// defaults, or is reported missing).
+/// `None` when the error already points at a key, or no single key accounts for it.
+fn culprit_key(text: &str, error: &toml::de::Error) -> Option<String> {
+    let header = text.get(error.span()?)?.trim();
+    let path = header.strip_prefix('[')?.strip_suffix(']')?;
+    if path.starts_with('[') {
+        return None;
+    }
+    let path: Vec<&str> = path
+        .split('.')
+        .map(|part| part.trim().trim_matches('"'))
+        .collect();
+    let document = text.parse::<toml::Table>().ok()?;
+    let mut section = &document;
+    for part in &path {
+        section = section.get(*part)?.as_table()?;
+    }
+    let message = error.message();
+    let mut culprits = section
+        .keys()
+        .filter(|key| key.as_str() != "kind")
+        .filter(|key| {
+            let mut edited = document.clone();
+            let mut table = &mut edited;
+            for part in &path {
+                let Some(toml::Value::Table(inner)) = table.get_mut(*part) else {
+                    return false;
+                };
+                table = inner;
+            }
+            table.remove(key.as_str());
+            let Ok(edited) = toml::to_string(&edited) else {
+                return false;
+            };
+            match toml::from_str::<TrainConfig>(&edited) {
+                Ok(_) => true,
+                // The same error from another section (the same mistake made twice) does
+                // not make this key innocent.
+                Err(other) => {
+                    let at = other.span().and_then(|span| edited.get(span));
+                    other.message() != message || at.map(str::trim) != Some(header)
+                }
+            }
+        });
+    let key = culprits.next()?;
+    if culprits.next().is_some() {
+        return None;
+    }
+    Some(format!("{}.{key}", path.join(".")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,6 +587,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("unknown field `radiuss`"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_type_in_a_kind_section_names_the_key() {
+        // toml points at the section's header here; the key comes from `culprit_key`.
+        for (from, to, key) in [
+            ("lr = 1e-3", "lr = \"fast\"", "optimizer.generator.lr"),
+            ("lr = 5e-5", "lr = [5]", "optimizer.discriminator.lr"),
+            (
+                "kind = \"ring\"",
+                "kind = \"ring\"\nmodes = -8",
+                "data.modes",
+            ),
+        ] {
+            let message = TrainConfig::from_toml(&MINIMAL.replace(from, to), "test")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(&format!("the value at fault is `{key}`")),
+                "{to}: {message}"
+            );
+        }
+        // The same mistake in two sections: each is named when it is the one reported.
+        let twice = MINIMAL
+            .replace("lr = 1e-3", "lr = \"x\"")
+            .replace("lr = 5e-5", "lr = \"x\"");
+        let message = TrainConfig::from_toml(&twice, "test")
+            .unwrap_err()
+            .to_string();
+        let section = if message.contains("[optimizer.discriminator]") {
+            "discriminator"
+        } else {
+            "generator"
+        };
+        assert!(
+            message.contains(&format!("the value at fault is `optimizer.{section}.lr`")),
+            "{message}"
+        );
+        // An error toml already places at the key gets no extra line.
+        let message =
+            TrainConfig::from_toml(&format!("{MINIMAL}\n[train]\nbatch_size = \"9\""), "test")
+                .unwrap_err()
+                .to_string();
+        assert!(message.contains("batch_size = \"9\""), "{message}");
+        assert!(!message.contains("the value at fault"), "{message}");
     }
 
     #[test]

@@ -152,6 +152,11 @@ impl ImageEvaluator {
     }
 
     /// The network's outputs for `n` images of `generator`, generated in batches.
+    ///
+    /// The batches (500 images) are larger than a training step's, so on a pooled device
+    /// (wgpu, CUDA) the pool grows pages for them that it keeps until asked: a training loop
+    /// that evaluates now and then should call `device.memory_cleanup()` afterwards, as
+    /// `burngan train` does, or its memory creeps up at evaluations.
     pub fn generated_outputs(
         &self,
         generator: &ImageGenerator,

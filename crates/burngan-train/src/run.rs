@@ -272,15 +272,25 @@ where
                 history.push(metrics);
             }
         }
-        if last || step % config.run.sample_every == 0 {
+        let drawing = last || step % config.run.sample_every == 0;
+        if drawing {
             draw(trainer, step, observers)?;
         }
         let stop = control.stop_at == Some(step);
         // A request during the last step lets the run finish normally.
         let interrupted = !last && interrupt_requested();
-        if last || stop || interrupted || (every > 0 && step % every == 0) {
+        let saving = last || stop || interrupted || (every > 0 && step % every == 0);
+        if saving {
             checkpoint = write_run_checkpoint(trainer, rng, source.position(), config, control)?
                 .or(checkpoint);
+        }
+        if evaluating || drawing || saving {
+            // Evaluation, samples and checkpoints allocate in shapes the training step does
+            // not (batches of 500 images, whole-model reads): a pooled device (wgpu, CUDA)
+            // keeps the pages they grew as long as the run lasts unless asked to give back
+            // the empty ones, and a long run's memory then creeps up at these steps
+            // (docs/reliability.md, Soak). A no-op on the CPU backends.
+            trainer.device().memory_cleanup();
         }
         if interrupted {
             return Err(TrainError::Interrupted {

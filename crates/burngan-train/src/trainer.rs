@@ -999,6 +999,9 @@ where
             }
             if save && let Some(policy) = &self.checkpoint {
                 checkpoint = Some(self.write_checkpoint_to(&policy.dir, policy.keep, rng)?);
+                // As in `burngan train`'s step loop: the empty pool pages a checkpoint's
+                // reads left go back to the device (a no-op on the CPU backends).
+                self.device().memory_cleanup();
             }
         }
         let summary = RunSummary {

@@ -16,10 +16,16 @@
 //!   `burngan train` while sampling its resident memory every second, then fits memory
 //!   against step after the warm-up and fails unless the run completes with memory flat
 //!   (fitted growth under 5 % of the warm resident size). Writes `soak.csv` and `soak.json`.
-//! - `cargo xtask ci`: what CI runs (format check, then every test in release mode).
-//! - `cargo xtask lint`: clippy with warnings denied, then `cargo doc` with rustdoc's
-//!   warnings denied (broken intra-doc links, missing docs); kept out of `ci`: a check-mode
-//!   build of Burn would add about a quarter of an hour on a fresh 2-core machine.
+//! - `cargo xtask ci`: what CI runs: the format check, every test in release mode, then clippy
+//!   (release, every target) with warnings denied. Clippy comes after the tests: it shares
+//!   only build scripts and proc-macros with the test build (the rest is a check-mode build
+//!   of its own), so the order does not change the total, and the tests' verdict comes first.
+//! - `cargo xtask lint`: the same clippy, then `cargo doc` with rustdoc's warnings denied
+//!   (broken intra-doc links, missing docs).
+//!
+//! The commands that run `burngan` build it first with cargo's progress on standard error
+//! (a first build compiles Burn: about 20 minutes on a 2-core machine), then run it quietly,
+//! so that what follows is the command's own output.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,9 +47,20 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
   soak [--backend B] [--steps N] [--config F] [--out DIR] [--warmup N]
                 train mnist-dcgan N steps (default 20000, wgpu 2000) sampling resident
                 memory each second; fails unless it completes with memory flat
-  ci            cargo fmt --check, then cargo test --release --workspace
-  lint          cargo clippy --workspace --all-targets -- -D warnings, then cargo doc
-                with rustdoc warnings denied";
+  ci            cargo fmt --check, cargo test --release --workspace, then
+                cargo clippy --release --workspace --all-targets -- -D warnings
+  lint          the same clippy, then cargo doc with rustdoc warnings denied";
+
+/// `cargo clippy` as `ci` and `lint` run it: every target of every crate, warnings denied.
+const CLIPPY: &[&str] = &[
+    "clippy",
+    "--release",
+    "--workspace",
+    "--all-targets",
+    "--",
+    "-D",
+    "warnings",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,17 +73,9 @@ fn main() -> ExitCode {
         Some("ci") => cargo_steps(&[
             &["fmt", "--all", "--check"],
             &["test", "--release", "--workspace"],
+            CLIPPY,
         ]),
-        Some("lint") => cargo_steps(&[&[
-            "clippy",
-            "--release",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]])
-        .and_then(|_| docs()),
+        Some("lint") => cargo_steps(&[CLIPPY]).and_then(|_| docs()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -140,12 +149,31 @@ fn burngan(subcommand: &str, forwarded: Vec<String>) -> anyhow::Result<ExitCode>
     burngan_with_env(subcommand, forwarded, &[])
 }
 
-/// [`burngan`] with extra environment variables for the child.
+/// [`burngan`] with extra environment variables for the child. The build runs first with
+/// cargo's progress on standard error (a first build takes many minutes, and silence would
+/// look like a hang); the `cargo run --quiet` after it finds everything built and only runs.
 fn burngan_with_env(
     subcommand: &str,
     forwarded: Vec<String>,
     env: &[(&str, &str)],
 ) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "xtask: building burngan (release; a first build compiles Burn, about 20 minutes on \
+         2 cores)"
+    );
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "burngan-cli",
+        "--bin",
+        "burngan",
+    ]);
+    let code = run(build)?;
+    if code != ExitCode::SUCCESS {
+        bail!("building burngan failed (see cargo's messages above)");
+    }
     let mut command = cargo();
     command.envs(env.iter().copied());
     command

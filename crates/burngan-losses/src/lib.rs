@@ -20,6 +20,7 @@
 //! assert!((loss_d.into_scalar::<f32>() - two_log_two).abs() < 1e-6);
 //! ```
 
+mod check;
 mod margin;
 mod penalty;
 #[cfg(test)]
@@ -31,6 +32,10 @@ use burn::tensor::Tensor;
 use burngan_core::AdversarialLoss;
 use serde::{Deserialize, Serialize};
 
+pub use check::{
+    CheckError, GradientCheck, check_input_gradient, check_input_gradient_labeled,
+    check_penalty_gradients, check_penalty_gradients_labeled,
+};
 pub use margin::{Hinge, LeastSquares, Wasserstein};
 pub use penalty::PenaltyConfig;
 pub use relativistic::{RelativisticAverage, RelativisticStandard};

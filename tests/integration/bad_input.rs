@@ -4,13 +4,121 @@
 //! disk is left byte for byte as it was. Most cases point `--out` at a directory holding an
 //! earlier run and pass `--overwrite`, so a refusal that came too late would show as a changed
 //! file.
+//!
+//! The cases are tables ([`config_cases`], [`data_cases`], [`checkpoint_cases`],
+//! [`command_line_cases`]); each row is named as in the catalogue, and the test that drives a
+//! table runs every row and reports every failing one by name. Two cases need a child process
+//! of their own and are tests of their own.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use burngan_backend::BackendKind;
 
-use crate::support::{burngan, preset, root};
+use crate::support::{burngan, burngan_process, preset, root};
+
+/// One case of the catalogue: its name (as `docs/reliability.md` cites it), the exit code it
+/// must end with, and how to build it in a fresh directory of its own.
+struct Case {
+    name: &'static str,
+    code: u8,
+    build: fn(&Path) -> Refusal,
+}
+
+/// A command that must be refused: its arguments (after `burngan`), the fragments its message
+/// must contain, and the directory whose every file must be byte-identical afterwards.
+struct Refusal {
+    args: Vec<String>,
+    needles: Vec<String>,
+    keep: PathBuf,
+}
+
+impl Refusal {
+    fn new(args: &[&str], keep: &Path) -> Self {
+        Refusal {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            needles: Vec::new(),
+            keep: keep.to_path_buf(),
+        }
+    }
+
+    /// The same refusal, whose message must also contain every needle.
+    fn expect(mut self, needles: &[&str]) -> Self {
+        self.needles.extend(needles.iter().map(|n| n.to_string()));
+        self
+    }
+}
+
+fn case(name: &'static str, code: u8, build: fn(&Path) -> Refusal) -> Case {
+    Case { name, code, build }
+}
+
+/// Runs every case (each in its own temporary directory, a panic caught as a failure of its
+/// case), then fails naming every case that failed and why.
+fn run_cases(cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let refusal = (case.build)(dir.path());
+            check(case, &refusal)
+        }));
+        let failure = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                format!("panicked: {what}")
+            }
+        };
+        failures.push(format!("{}: {failure}", case.name));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs the refusal's command; `Err` says what differs from the case: the exit code, a missing
+/// needle, a repeated clause, a file of `keep` changed. The message is printed for the
+/// catalogue's excerpts.
+fn check(case: &Case, refusal: &Refusal) -> Result<(), String> {
+    let before = snapshot(&refusal.keep);
+    if before.is_empty() {
+        return Err(format!("{} holds nothing to keep", refusal.keep.display()));
+    }
+    let args: Vec<&str> = refusal.args.iter().map(String::as_str).collect();
+    let (got, message) = burngan(&args);
+    eprintln!(
+        "{}: burngan {}\n  exit {got}: {message}",
+        case.name,
+        args.join(" ")
+    );
+    if got != case.code {
+        return Err(format!(
+            "exit code {got}, expected {}: {message}",
+            case.code
+        ));
+    }
+    let missing: Vec<&String> = refusal
+        .needles
+        .iter()
+        .filter(|needle| !message.contains(needle.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("{missing:?} not in: {message}"));
+    }
+    repeated_clause(&message)?;
+    unchanged(&before, &snapshot(&refusal.keep)).map_err(|files| format!("{files}: {message}"))
+}
 
 /// Every file under `dir` (recursively, relative paths) with its bytes; empty when `dir` does
 /// not exist.
@@ -34,12 +142,11 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
-/// Panics naming every file of `before` that is gone or changed in `after`, and every new one.
-fn assert_unchanged(
+/// `Err` naming every file of `before` that is gone or changed in `after`, and every new one.
+fn unchanged(
     before: &BTreeMap<PathBuf, Vec<u8>>,
     after: &BTreeMap<PathBuf, Vec<u8>>,
-    what: &str,
-) {
+) -> Result<(), String> {
     let changed: Vec<String> = before
         .iter()
         .filter(|(path, bytes)| after.get(*path) != Some(*bytes))
@@ -58,7 +165,21 @@ fn assert_unchanged(
                 .map(|path| format!("{} added", path.display())),
         )
         .collect();
-    assert!(changed.is_empty(), "{what}: {}", changed.join(", "));
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(changed.join(", "))
+    }
+}
+
+/// `Err` when a clause of `message` repeats the one before it (`…: reason: reason`), as when
+/// an error's cause is printed both by its own message and by the error chain.
+fn repeated_clause(message: &str) -> Result<(), String> {
+    let clauses: Vec<&str> = message.split(": ").map(str::trim).collect();
+    match clauses.windows(2).find(|pair| pair[0] == pair[1]) {
+        Some(pair) => Err(format!("{:?} is repeated in: {message}", pair[0])),
+        None => Ok(()),
+    }
 }
 
 /// A directory `dir/earlier` holding the files an earlier run leaves: the resolved config,
@@ -84,43 +205,9 @@ fn earlier_run(dir: &Path) -> PathBuf {
     run
 }
 
-/// Panics when a clause of `message` repeats the one before it (`…: reason: reason`), as when
-/// an error's cause is printed both by its own message and by the error chain.
-fn assert_no_repeated_clause(message: &str) {
-    let clauses: Vec<&str> = message.split(": ").map(str::trim).collect();
-    for pair in clauses.windows(2) {
-        assert!(
-            pair[0] != pair[1],
-            "{:?} is repeated in: {message}",
-            pair[0]
-        );
-    }
-}
-
-/// Runs `burngan ARGS`; expects exit `code`, every `needle` in the message, and every file
-/// under `keep` byte-identical afterwards. Returns the message (also printed, for the
-/// catalogue's excerpts).
-fn refused(args: &[&str], code: u8, needles: &[&str], keep: &Path) -> String {
-    let before = snapshot(keep);
-    assert!(
-        !before.is_empty(),
-        "{} holds nothing to keep",
-        keep.display()
-    );
-    let (got, message) = burngan(args);
-    eprintln!("burngan {}\n  exit {got}: {message}", args.join(" "));
-    assert_eq!(got, code, "exit code of {args:?}: {message}");
-    for needle in needles {
-        assert!(message.contains(needle), "{needle:?} not in: {message}");
-    }
-    assert_no_repeated_clause(&message);
-    assert_unchanged(&before, &snapshot(keep), &message);
-    message
-}
-
 /// `burngan train --config CONFIG --out DIR/earlier --overwrite EXTRA` where `DIR/earlier`
-/// holds an earlier run: refused with `code` and every needle, the earlier run kept.
-fn train_refused(dir: &Path, config: &Path, extra: &[&str], code: u8, needles: &[&str]) {
+/// holds an earlier run, which must be kept.
+fn train_over_earlier(dir: &Path, config: &Path, extra: &[&str]) -> Refusal {
     let out = earlier_run(dir);
     let mut args = vec![
         "train",
@@ -131,7 +218,7 @@ fn train_refused(dir: &Path, config: &Path, extra: &[&str], code: u8, needles: &
         "--overwrite",
     ];
     args.extend_from_slice(extra);
-    refused(&args, code, needles, &out);
+    Refusal::new(&args, &out)
 }
 
 /// The ring8-ns preset with every `(from, to)` replacement applied, as `dir/NAME.toml`.
@@ -146,111 +233,194 @@ fn ring8(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// The ring8-ns preset with `from` replaced by `to`, refused with exit 2 and every needle.
-fn edit_refused(from: &str, to: &str, needles: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ring8(dir.path(), "edited", &[(from, to)]);
-    train_refused(dir.path(), &config, &[], 2, needles);
+/// [`train_over_earlier`] with the ring8-ns preset with `from` replaced by `to`.
+fn edited(dir: &Path, from: &str, to: &str) -> Refusal {
+    let config = ring8(dir, "edited", &[(from, to)]);
+    train_over_earlier(dir, &config, &[])
+}
+
+/// [`train_over_earlier`] with the ring8-ns preset and `extra` arguments.
+fn ring8_with(dir: &Path, extra: &[&str]) -> Refusal {
+    train_over_earlier(dir, &preset("ring8-ns"), extra)
 }
 
 const G_LR: &str = "[optimizer.generator]\nkind = \"adam\"\nlr = 5e-4";
 const D_LR: &str = "[optimizer.discriminator]\nkind = \"adam\"\nlr = 5e-4";
 const LOSS: &str = "kind = \"non-saturating\"";
+/// Where a `[penalty]` section goes into the ring8-ns preset.
+const TRAIN: &str = "[train]";
 
 // ---- Config ----------------------------------------------------------------------------
 
-#[test]
-fn invalid_toml_is_a_usage_error_naming_the_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("broken.toml");
-    std::fs::write(&config, "[run\nsteps = 3\n").unwrap();
-    train_refused(
-        dir.path(),
-        &config,
-        &[],
-        2,
-        &["invalid config", "broken.toml", "line 1", "expected"],
-    );
+/// Bad configs: syntax, unknown keys, wrong types, values out of range, missing files, newer
+/// formats.
+fn config_cases() -> Vec<Case> {
+    vec![
+        case("invalid_toml_is_a_usage_error_naming_the_line", 2, |dir| {
+            let config = dir.join("broken.toml");
+            std::fs::write(&config, "[run\nsteps = 3\n").unwrap();
+            train_over_earlier(dir, &config, &[]).expect(&[
+                "invalid config",
+                "broken.toml",
+                "line 1",
+                "expected",
+            ])
+        }),
+        case(
+            "unknown_field_is_a_usage_error_listing_the_valid_ones",
+            2,
+            |dir| {
+                edited(dir, "[train]\n", "[train]\nlearning_rate = 3\n").expect(&[
+                    "unknown field `learning_rate`",
+                    "expected one of",
+                    "batch_size",
+                    "critic_steps",
+                ])
+            },
+        ),
+        case("wrong_type_is_a_usage_error_naming_the_key", 2, |dir| {
+            edited(dir, "batch_size = 512", "batch_size = \"512\"").expect(&[
+                "batch_size",
+                "invalid type: string \"512\"",
+                "expected usize",
+            ])
+        }),
+        case(
+            "wrong_type_in_a_kind_section_is_a_usage_error_naming_the_key",
+            2,
+            |dir| {
+                edited(
+                    dir,
+                    G_LR,
+                    "[optimizer.generator]\nkind = \"adam\"\nlr = \"fast\"",
+                )
+                .expect(&[
+                    "TOML parse error at line",
+                    "[optimizer.generator]",
+                    "invalid type: string \"fast\", expected f64",
+                    "the value at fault is `optimizer.generator.lr`",
+                ])
+            },
+        ),
+        case("zero_batch_is_a_usage_error", 2, |dir| {
+            edited(dir, "batch_size = 512", "batch_size = 0")
+                .expect(&["train.batch_size must be a positive integer, got 0"])
+        }),
+        case("negative_batch_is_a_usage_error", 2, |dir| {
+            edited(dir, "batch_size = 512", "batch_size = -8").expect(&[
+                "batch_size = -8",
+                "invalid value: integer `-8`",
+                "expected usize",
+            ])
+        }),
+        case("zero_steps_is_a_usage_error", 2, |dir| {
+            edited(dir, "steps = 2000", "steps = 0")
+                .expect(&["run.steps must be a positive integer, got 0"])
+        }),
+        case(
+            "zero_steps_on_the_command_line_is_a_usage_error",
+            2,
+            |dir| {
+                ring8_with(dir, &["--steps", "0"])
+                    .expect(&["run.steps must be a positive integer, got 0"])
+            },
+        ),
+        case("negative_steps_is_a_usage_error", 2, |dir| {
+            edited(dir, "steps = 2000", "steps = -5").expect(&[
+                "steps = -5",
+                "invalid value: integer `-5`",
+                "expected usize",
+            ])
+        }),
+        case("zero_learning_rate_is_a_usage_error", 2, |dir| {
+            edited(
+                dir,
+                G_LR,
+                "[optimizer.generator]\nkind = \"adam\"\nlr = 0.0",
+            )
+            .expect(&["optimizer.generator.lr must be a finite number > 0 (e.g. 1e-4), got 0"])
+        }),
+        case("negative_learning_rate_is_a_usage_error", 2, |dir| {
+            edited(
+                dir,
+                D_LR,
+                "[optimizer.discriminator]\nkind = \"adam\"\nlr = -1e-3",
+            )
+            .expect(&[
+                "optimizer.discriminator.lr must be a finite number > 0 (e.g. 1e-4), got -0.001",
+            ])
+        }),
+        case("nan_learning_rate_is_a_usage_error", 2, |dir| {
+            edited(
+                dir,
+                G_LR,
+                "[optimizer.generator]\nkind = \"adam\"\nlr = nan",
+            )
+            .expect(&["optimizer.generator.lr must be a finite number > 0 (e.g. 1e-4), got NaN"])
+        }),
+        case("zero_clip_value_is_a_usage_error", 2, |dir| {
+            edited(dir, LOSS, "kind = \"wgan\"\nclip = 0.0")
+                .expect(&["loss.clip must be a finite number > 0, got 0", "0.01"])
+        }),
+        case("negative_clip_value_is_a_usage_error", 2, |dir| {
+            edited(dir, LOSS, "kind = \"wgan\"\nclip = -0.01")
+                .expect(&["loss.clip must be a finite number > 0, got -0.01", "0.01"])
+        }),
+        case("negative_penalty_weight_is_a_usage_error", 2, |dir| {
+            let penalty = "[penalty]\nkind = \"wgan-gp\"\nweight = -10.0\n\n[train]";
+            let config = ring8(dir, "penalty", &[(TRAIN, penalty)]);
+            train_over_earlier(dir, &config, &[])
+                .expect(&["penalty.weight must be a finite number ≥ 0, got -10", "10"])
+        }),
+        case("nan_penalty_weight_is_a_usage_error", 2, |dir| {
+            let penalty = "[penalty]\nkind = \"wgan-gp\"\nweight = nan\n\n[train]";
+            let config = ring8(dir, "penalty", &[(TRAIN, penalty)]);
+            train_over_earlier(dir, &config, &[])
+                .expect(&["penalty.weight must be a finite number ≥ 0, got NaN"])
+        }),
+        case("zero_critic_steps_is_a_usage_error", 2, |dir| {
+            edited(dir, "critic_steps = 1", "critic_steps = 0")
+                .expect(&["train.critic_steps must be a positive integer, got 0"])
+        }),
+        case("a_preset_that_does_not_exist_is_a_usage_error", 2, |dir| {
+            train_over_earlier(dir, &preset("ring9-ns"), &[]).expect(&[
+                "cannot read config file",
+                "ring9-ns.toml",
+                "--config assets/configs/ring8-ns.toml",
+            ])
+        }),
+        case("a_config_of_a_newer_format_is_a_usage_error", 2, |dir| {
+            let newer = "format = 2\n\n[run]\nfuture_key = 1\n";
+            let config = ring8(dir, "newer", &[("[run]\n", newer)]);
+            train_over_earlier(dir, &config, &[]).expect(&[
+                "config format 2 is newer than this build of burngan reads (format 1)",
+                "upgrade burngan",
+            ])
+        }),
+        case("a_directory_as_config_is_a_usage_error", 2, |dir| {
+            let folder = dir.join("configs");
+            std::fs::create_dir(&folder).unwrap();
+            train_over_earlier(dir, &folder, &[]).expect(&[
+                "cannot read config file",
+                folder.to_str().unwrap(),
+                "pass an existing TOML file",
+            ])
+        }),
+    ]
 }
 
 #[test]
-fn unknown_field_is_a_usage_error_listing_the_valid_ones() {
-    edit_refused(
-        "[train]\n",
-        "[train]\nlearning_rate = 3\n",
-        &[
-            "unknown field `learning_rate`",
-            "expected one of",
-            "batch_size",
-            "critic_steps",
-        ],
-    );
-}
-
-#[test]
-fn wrong_type_is_a_usage_error_naming_the_key() {
-    edit_refused(
-        "batch_size = 512",
-        "batch_size = \"512\"",
-        &[
-            "batch_size",
-            "invalid type: string \"512\"",
-            "expected usize",
-        ],
-    );
-}
-
-#[test]
-fn wrong_type_in_a_kind_section_is_a_usage_error_naming_the_key() {
-    edit_refused(
-        G_LR,
-        "[optimizer.generator]\nkind = \"adam\"\nlr = \"fast\"",
-        &[
-            "TOML parse error at line",
-            "[optimizer.generator]",
-            "invalid type: string \"fast\", expected f64",
-            "the value at fault is `optimizer.generator.lr`",
-        ],
-    );
-}
-
-#[test]
-fn zero_batch_is_a_usage_error() {
-    edit_refused(
-        "batch_size = 512",
-        "batch_size = 0",
-        &["train.batch_size must be a positive integer, got 0"],
-    );
-}
-
-#[test]
-fn negative_batch_is_a_usage_error() {
-    edit_refused(
-        "batch_size = 512",
-        "batch_size = -8",
-        &[
-            "batch_size = -8",
-            "invalid value: integer `-8`",
-            "expected usize",
-        ],
-    );
+fn bad_configs_are_usage_errors_that_keep_the_earlier_run() {
+    run_cases(&config_cases());
 }
 
 /// A batch far beyond any machine's memory is refused like any other out-of-range value,
-/// before the earlier run is replaced. It runs in a child process whose address space is
-/// capped at 8 GiB, so that a build that does not check the size fails its first allocation
-/// at once (and aborts) instead of filling this machine's memory.
+/// before the earlier run is replaced. It runs the `burngan` binary in a child process whose
+/// address space is capped at 8 GiB, so that a build that does not check the size fails its
+/// first allocation at once (and aborts) instead of filling this machine's memory.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_batch_too_large_for_memory_is_a_usage_error() {
-    const CHILD: &str = "BURNGAN_TEST_BAD_INPUT_HUGE_BATCH";
-    if let Ok(spec) = std::env::var(CHILD) {
-        let (config, out) = spec.split_once('\n').unwrap();
-        let args = ["train", "--config", config, "--steps", "2", "--out", out];
-        let (code, message) = burngan(&[&args[..], &["--overwrite"]].concat());
-        eprintln!("{message}");
-        std::process::exit(code.into());
-    }
     let dir = tempfile::tempdir().unwrap();
     let config = ring8(
         dir.path(),
@@ -259,15 +429,15 @@ fn a_batch_too_large_for_memory_is_a_usage_error() {
     );
     let out = earlier_run(dir.path());
     let before = snapshot(&out);
+    let binary = burngan_process().get_program().to_owned();
     let output = std::process::Command::new("sh")
         .args(["-c", "ulimit -v 8388608 && exec \"$0\" \"$@\""])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "bad_input::a_batch_too_large_for_memory_is_a_usage_error",
-            "--nocapture",
-        ])
-        .env(CHILD, format!("{}\n{}", config.display(), out.display()))
+        .arg(binary)
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--steps", "2", "--out"])
+        .arg(&out)
+        .arg("--overwrite")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -277,191 +447,8 @@ fn a_batch_too_large_for_memory_is_a_usage_error() {
         stderr.contains("train.batch_size") && stderr.contains("1000000000000"),
         "{stderr}"
     );
-    assert_no_repeated_clause(&stderr);
-    assert_unchanged(&before, &snapshot(&out), &stderr);
-}
-
-#[test]
-fn zero_steps_is_a_usage_error() {
-    edit_refused(
-        "steps = 2000",
-        "steps = 0",
-        &["run.steps must be a positive integer, got 0"],
-    );
-}
-
-#[test]
-fn zero_steps_on_the_command_line_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    train_refused(
-        dir.path(),
-        &preset("ring8-ns"),
-        &["--steps", "0"],
-        2,
-        &["run.steps must be a positive integer, got 0"],
-    );
-}
-
-#[test]
-fn negative_steps_is_a_usage_error() {
-    edit_refused(
-        "steps = 2000",
-        "steps = -5",
-        &[
-            "steps = -5",
-            "invalid value: integer `-5`",
-            "expected usize",
-        ],
-    );
-}
-
-#[test]
-fn zero_learning_rate_is_a_usage_error() {
-    edit_refused(
-        G_LR,
-        "[optimizer.generator]\nkind = \"adam\"\nlr = 0.0",
-        &["optimizer.generator.lr must be a finite number > 0 (e.g. 1e-4), got 0"],
-    );
-}
-
-#[test]
-fn negative_learning_rate_is_a_usage_error() {
-    edit_refused(
-        D_LR,
-        "[optimizer.discriminator]\nkind = \"adam\"\nlr = -1e-3",
-        &["optimizer.discriminator.lr must be a finite number > 0 (e.g. 1e-4), got -0.001"],
-    );
-}
-
-#[test]
-fn nan_learning_rate_is_a_usage_error() {
-    edit_refused(
-        G_LR,
-        "[optimizer.generator]\nkind = \"adam\"\nlr = nan",
-        &["optimizer.generator.lr must be a finite number > 0 (e.g. 1e-4), got NaN"],
-    );
-}
-
-#[test]
-fn zero_clip_value_is_a_usage_error() {
-    edit_refused(
-        LOSS,
-        "kind = \"wgan\"\nclip = 0.0",
-        &["loss.clip must be a finite number > 0, got 0", "0.01"],
-    );
-}
-
-#[test]
-fn negative_clip_value_is_a_usage_error() {
-    edit_refused(
-        LOSS,
-        "kind = \"wgan\"\nclip = -0.01",
-        &["loss.clip must be a finite number > 0, got -0.01", "0.01"],
-    );
-}
-
-#[test]
-fn negative_penalty_weight_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ring8(
-        dir.path(),
-        "penalty",
-        &[(
-            "[train]",
-            "[penalty]\nkind = \"wgan-gp\"\nweight = -10.0\n\n[train]",
-        )],
-    );
-    train_refused(
-        dir.path(),
-        &config,
-        &[],
-        2,
-        &["penalty.weight must be a finite number ≥ 0, got -10", "10"],
-    );
-}
-
-#[test]
-fn nan_penalty_weight_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ring8(
-        dir.path(),
-        "penalty",
-        &[(
-            "[train]",
-            "[penalty]\nkind = \"wgan-gp\"\nweight = nan\n\n[train]",
-        )],
-    );
-    train_refused(
-        dir.path(),
-        &config,
-        &[],
-        2,
-        &["penalty.weight must be a finite number ≥ 0, got NaN"],
-    );
-}
-
-#[test]
-fn zero_critic_steps_is_a_usage_error() {
-    edit_refused(
-        "critic_steps = 1",
-        "critic_steps = 0",
-        &["train.critic_steps must be a positive integer, got 0"],
-    );
-}
-
-#[test]
-fn a_preset_that_does_not_exist_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = preset("ring9-ns");
-    train_refused(
-        dir.path(),
-        &missing,
-        &[],
-        2,
-        &[
-            "cannot read config file",
-            "ring9-ns.toml",
-            "--config assets/configs/ring8-ns.toml",
-        ],
-    );
-}
-
-#[test]
-fn a_config_of_a_newer_format_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ring8(
-        dir.path(),
-        "newer",
-        &[("[run]\n", "format = 2\n\n[run]\nfuture_key = 1\n")],
-    );
-    train_refused(
-        dir.path(),
-        &config,
-        &[],
-        2,
-        &[
-            "config format 2 is newer than this build of burngan reads (format 1)",
-            "upgrade burngan",
-        ],
-    );
-}
-
-#[test]
-fn a_directory_as_config_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("configs");
-    std::fs::create_dir(&folder).unwrap();
-    train_refused(
-        dir.path(),
-        &folder,
-        &[],
-        2,
-        &[
-            "cannot read config file",
-            folder.to_str().unwrap(),
-            "pass an existing TOML file",
-        ],
-    );
+    repeated_clause(&stderr).unwrap();
+    unchanged(&before, &snapshot(&out)).unwrap();
 }
 
 // ---- Data ------------------------------------------------------------------------------
@@ -512,220 +499,148 @@ fn idx_pair(n: u32) -> (Vec<u8>, Vec<u8>) {
     (images, labels)
 }
 
-/// `burngan train --config <tiny image config> --data DATA EXTRA` over an earlier run:
-/// refused with exit 2, every needle in the message, the earlier run kept.
-fn data_refused(dir: &Path, data: &Path, extra: &[&str], needles: &[&str]) {
+/// `burngan train --config <tiny image config> --data DATA EXTRA` over an earlier run, which
+/// must be kept.
+fn with_data(dir: &Path, data: &Path, extra: &[&str]) -> Refusal {
     let config = image_config(dir);
     let mut args = vec!["--data", data.to_str().unwrap()];
     args.extend_from_slice(extra);
-    train_refused(dir, &config, &args, 2, needles);
+    train_over_earlier(dir, &config, &args)
+}
+
+/// `dir/NAME` holding `bytes`.
+fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Bad image data: missing, truncated or inconsistent files, folders without images, images
+/// that do not decode.
+fn data_cases() -> Vec<Case> {
+    vec![
+        case("a_missing_data_file_is_a_usage_error", 2, |dir| {
+            let missing = dir.join("missing-images-idx3-ubyte");
+            with_data(dir, &missing, &[]).expect(&[
+                &format!("image data {} does not exist", missing.display()),
+                "set data.path or --data to an IDX image file or an image folder",
+            ])
+        }),
+        case("a_file_with_the_wrong_magic_is_a_usage_error", 2, |dir| {
+            let (mut images, _) = idx_pair(4);
+            images[..4].copy_from_slice(b"PK\x03\x04");
+            let path = file(dir, "zipped-images-idx3-ubyte", &images);
+            with_data(dir, &path, &[]).expect(&[
+                &format!("{} is not an IDX file", path.display()),
+                "starts with bytes 0x50 0x4b",
+                "pass an IDX file such as train-images-idx3-ubyte.gz",
+            ])
+        }),
+        case("a_truncated_idx_file_is_a_usage_error", 2, |dir| {
+            let (mut images, _) = idx_pair(4);
+            images.truncate(images.len() - 100);
+            let path = file(dir, "cut-images-idx3-ubyte", &images);
+            with_data(dir, &path, &[]).expect(&[
+                &format!("{} is truncated", path.display()),
+                "promises 3136 data bytes but only 3036 follow",
+                "download or convert the file again",
+            ])
+        }),
+        case("a_truncated_gzip_file_is_a_usage_error", 2, |dir| {
+            // The shipped digits cut off after 4 KiB, as by an interrupted download.
+            let shipped = root().join("assets/data/mnist10k-images-idx3-ubyte.gz");
+            let zipped = std::fs::read(shipped).unwrap();
+            let path = file(dir, "cut-images-idx3-ubyte.gz", &zipped[..4096]);
+            with_data(dir, &path, &[]).expect(&[
+                &format!("could not read {}", path.display()),
+                "that the download is complete",
+            ])
+        }),
+        case("a_header_larger_than_the_file_is_a_usage_error", 2, |dir| {
+            let (mut images, _) = idx_pair(1);
+            images[4..8].copy_from_slice(&1_000_000u32.to_be_bytes());
+            let path = file(dir, "short-images-idx3-ubyte", &images);
+            with_data(dir, &path, &[]).expect(&[
+                &format!("{} is truncated", path.display()),
+                "its header [1000000, 28, 28] promises 784000000 data bytes but only 784 follow",
+                "download or convert the file again",
+            ])
+        }),
+        case(
+            "labels_that_do_not_match_the_images_are_a_usage_error",
+            2,
+            |dir| {
+                let (images, _) = idx_pair(5);
+                let (_, labels) = idx_pair(6);
+                let images = file(dir, "five-images-idx3-ubyte", &images);
+                let labels = file(dir, "six-labels-idx1-ubyte", &labels);
+                with_data(dir, &images, &["--labels", labels.to_str().unwrap()]).expect(&[
+                    &format!(
+                        "{} holds 6 labels but {} holds 5 images",
+                        labels.display(),
+                        images.display()
+                    ),
+                    "pass the labels that belong to these images",
+                ])
+            },
+        ),
+        case("an_empty_folder_is_a_usage_error", 2, |dir| {
+            let folder = dir.join("no-images");
+            std::fs::create_dir(&folder).unwrap();
+            file(&folder, "README.txt", b"not an image");
+            with_data(dir, &folder, &[]).expect(&[
+                &format!("{} contains no PNG or JPEG images", folder.display()),
+                "put the images directly in it, or in one sub-folder per class",
+            ])
+        }),
+        case("a_corrupt_png_is_a_usage_error_naming_it", 2, |dir| {
+            let folder = dir.join("pngs");
+            std::fs::create_dir(&folder).unwrap();
+            let good = image::GrayImage::from_pixel(28, 28, image::Luma([200]));
+            good.save(folder.join("a.png")).unwrap();
+            let corrupt = file(&folder, "b.png", b"\x89PNG\r\n\x1a\n this is not a png");
+            with_data(dir, &folder, &[]).expect(&[
+                &format!("could not decode image {}", corrupt.display()),
+                "remove or replace the file",
+            ])
+        }),
+        case("a_zero_byte_idx_file_is_a_usage_error", 2, |dir| {
+            let path = file(dir, "empty-images-idx3-ubyte", b"");
+            with_data(dir, &path, &[]).expect(&[
+                &format!("{} is truncated", path.display()),
+                "its IDX header needs 16 bytes but the file holds only 0",
+                "download or convert the file again",
+            ])
+        }),
+        case("a_zero_byte_png_is_a_usage_error_naming_it", 2, |dir| {
+            let folder = dir.join("pngs");
+            std::fs::create_dir(&folder).unwrap();
+            let empty = file(&folder, "empty.png", b"");
+            with_data(dir, &folder, &[]).expect(&[
+                &format!("could not decode image {}", empty.display()),
+                "remove or replace the file",
+            ])
+        }),
+        case(
+            "a_folder_given_as_the_labels_file_is_a_usage_error",
+            2,
+            |dir| {
+                let (images, _) = idx_pair(4);
+                let images = file(dir, "four-images-idx3-ubyte", &images);
+                let folder = dir.join("labels");
+                std::fs::create_dir(&folder).unwrap();
+                with_data(dir, &images, &["--labels", folder.to_str().unwrap()]).expect(&[
+                    &format!("{} is a folder, not an IDX labels file", folder.display()),
+                    "pass the labels file itself (e.g. train-labels-idx1-ubyte.gz)",
+                ])
+            },
+        ),
+    ]
 }
 
 #[test]
-fn a_missing_data_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("missing-images-idx3-ubyte");
-    data_refused(
-        dir.path(),
-        &missing,
-        &[],
-        &[
-            &format!("image data {} does not exist", missing.display()),
-            "set data.path or --data to an IDX image file or an image folder",
-        ],
-    );
-}
-
-#[test]
-fn a_file_with_the_wrong_magic_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut images, _) = idx_pair(4);
-    images[..4].copy_from_slice(b"PK\x03\x04");
-    let path = dir.path().join("zipped-images-idx3-ubyte");
-    std::fs::write(&path, images).unwrap();
-    data_refused(
-        dir.path(),
-        &path,
-        &[],
-        &[
-            &format!("{} is not an IDX file", path.display()),
-            "starts with bytes 0x50 0x4b",
-            "pass an IDX file such as train-images-idx3-ubyte.gz",
-        ],
-    );
-}
-
-#[test]
-fn a_truncated_idx_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut images, _) = idx_pair(4);
-    images.truncate(images.len() - 100);
-    let path = dir.path().join("cut-images-idx3-ubyte");
-    std::fs::write(&path, images).unwrap();
-    data_refused(
-        dir.path(),
-        &path,
-        &[],
-        &[
-            &format!("{} is truncated", path.display()),
-            "promises 3136 data bytes but only 3036 follow",
-            "download or convert the file again",
-        ],
-    );
-}
-
-#[test]
-fn a_truncated_gzip_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    // The shipped digits cut off after 4 KiB, as by an interrupted download.
-    let shipped = root().join("assets/data/mnist10k-images-idx3-ubyte.gz");
-    let mut zipped = std::fs::read(shipped).unwrap();
-    zipped.truncate(4096);
-    let path = dir.path().join("cut-images-idx3-ubyte.gz");
-    std::fs::write(&path, zipped).unwrap();
-    data_refused(
-        dir.path(),
-        &path,
-        &[],
-        &[
-            &format!("could not read {}", path.display()),
-            "that the download is complete",
-        ],
-    );
-}
-
-#[test]
-fn a_header_larger_than_the_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut images, _) = idx_pair(1);
-    images[4..8].copy_from_slice(&1_000_000u32.to_be_bytes());
-    let path = dir.path().join("short-images-idx3-ubyte");
-    std::fs::write(&path, images).unwrap();
-    data_refused(
-        dir.path(),
-        &path,
-        &[],
-        &[
-            &format!("{} is truncated", path.display()),
-            "its header [1000000, 28, 28] promises 784000000 data bytes but only 784 follow",
-            "download or convert the file again",
-        ],
-    );
-}
-
-#[test]
-fn labels_that_do_not_match_the_images_are_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (images, _) = idx_pair(5);
-    let (_, labels) = idx_pair(6);
-    let images_path = dir.path().join("five-images-idx3-ubyte");
-    let labels_path = dir.path().join("six-labels-idx1-ubyte");
-    std::fs::write(&images_path, images).unwrap();
-    std::fs::write(&labels_path, labels).unwrap();
-    data_refused(
-        dir.path(),
-        &images_path,
-        &["--labels", labels_path.to_str().unwrap()],
-        &[
-            &format!(
-                "{} holds 6 labels but {} holds 5 images",
-                labels_path.display(),
-                images_path.display()
-            ),
-            "pass the labels that belong to these images",
-        ],
-    );
-}
-
-#[test]
-fn an_empty_folder_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("no-images");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(folder.join("README.txt"), "not an image").unwrap();
-    data_refused(
-        dir.path(),
-        &folder,
-        &[],
-        &[
-            &format!("{} contains no PNG or JPEG images", folder.display()),
-            "put the images directly in it, or in one sub-folder per class",
-        ],
-    );
-}
-
-#[test]
-fn a_corrupt_png_is_a_usage_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("pngs");
-    std::fs::create_dir(&folder).unwrap();
-    let good = image::GrayImage::from_pixel(28, 28, image::Luma([200]));
-    good.save(folder.join("a.png")).unwrap();
-    let corrupt = folder.join("b.png");
-    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n this is not a png").unwrap();
-    data_refused(
-        dir.path(),
-        &folder,
-        &[],
-        &[
-            &format!("could not decode image {}", corrupt.display()),
-            "remove or replace the file",
-        ],
-    );
-}
-
-#[test]
-fn a_zero_byte_idx_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("empty-images-idx3-ubyte");
-    std::fs::write(&path, b"").unwrap();
-    data_refused(
-        dir.path(),
-        &path,
-        &[],
-        &[
-            &format!("{} is truncated", path.display()),
-            "its IDX header needs 16 bytes but the file holds only 0",
-            "download or convert the file again",
-        ],
-    );
-}
-
-#[test]
-fn a_zero_byte_png_is_a_usage_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("pngs");
-    std::fs::create_dir(&folder).unwrap();
-    let empty = folder.join("empty.png");
-    std::fs::write(&empty, b"").unwrap();
-    data_refused(
-        dir.path(),
-        &folder,
-        &[],
-        &[
-            &format!("could not decode image {}", empty.display()),
-            "remove or replace the file",
-        ],
-    );
-}
-
-#[test]
-fn a_folder_given_as_the_labels_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (images, _) = idx_pair(4);
-    let images_path = dir.path().join("four-images-idx3-ubyte");
-    std::fs::write(&images_path, images).unwrap();
-    let folder = dir.path().join("labels");
-    std::fs::create_dir(&folder).unwrap();
-    data_refused(
-        dir.path(),
-        &images_path,
-        &["--labels", folder.to_str().unwrap()],
-        &[
-            &format!("{} is a folder, not an IDX labels file", folder.display()),
-            "pass the labels file itself (e.g. train-labels-idx1-ubyte.gz)",
-        ],
-    );
+fn bad_image_data_is_a_usage_error_that_keeps_the_earlier_run() {
+    run_cases(&data_cases());
 }
 
 // ---- Checkpoints -----------------------------------------------------------------------
@@ -751,13 +666,11 @@ fn trained_run(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
     out
 }
 
-/// `burngan train --resume RUN --steps 4`: refused with `code` and every needle, every file of
-/// the run (metrics, checkpoints, config) kept.
-fn resume_refused(run: &Path, code: u8, needles: &[&str]) -> String {
-    refused(
+/// `burngan train --resume RUN --steps 4`, which must keep every file of the run (metrics,
+/// checkpoints, config).
+fn resume(run: &Path) -> Refusal {
+    Refusal::new(
         &["train", "--resume", run.to_str().unwrap(), "--steps", "4"],
-        code,
-        needles,
         run,
     )
 }
@@ -767,202 +680,230 @@ fn checkpoint_of(run: &Path) -> PathBuf {
     run.join("checkpoints/step-00000002")
 }
 
-#[test]
-fn resuming_a_directory_without_checkpoints_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("not-a-run");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(folder.join("notes.txt"), "keep me").unwrap();
-    resume_refused(
-        &folder,
-        2,
-        &[
-            &format!("{} is not a run directory", folder.display()),
-            "pass the --out directory of an earlier burngan train run",
-        ],
-    );
+/// `path` cut to the first half of its bytes.
+fn truncate_to_half(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+/// Resuming what cannot be resumed: not a run, no complete checkpoint, missing, truncated or
+/// foreign checkpoint files, a newer checkpoint format.
+fn checkpoint_cases() -> Vec<Case> {
+    vec![
+        case(
+            "resuming_a_directory_without_checkpoints_is_a_usage_error",
+            2,
+            |dir| {
+                let folder = dir.join("not-a-run");
+                std::fs::create_dir(&folder).unwrap();
+                std::fs::write(folder.join("notes.txt"), "keep me").unwrap();
+                resume(&folder).expect(&[
+                    &format!("{} is not a run directory", folder.display()),
+                    "pass the --out directory of an earlier burngan train run",
+                ])
+            },
+        ),
+        case(
+            "resuming_a_run_with_no_complete_checkpoint_is_a_usage_error",
+            2,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                // As if killed while writing its first checkpoint: only a partial directory
+                // remains.
+                let partial = run.join("checkpoints/.partial-step-00000002");
+                std::fs::rename(checkpoint_of(&run), &partial).unwrap();
+                std::fs::remove_file(partial.join("state.json")).unwrap();
+                std::fs::remove_file(run.join("checkpoints/latest")).unwrap();
+                resume(&run).expect(&["holds no complete checkpoint", "--overwrite"])
+            },
+        ),
+        case(
+            "resuming_a_checkpoint_with_a_missing_file_is_a_run_failure",
+            1,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                let missing = checkpoint_of(&run).join("discriminator.bpk");
+                std::fs::remove_file(&missing).unwrap();
+                resume(&run).expect(&[missing.to_str().unwrap(), "--overwrite"])
+            },
+        ),
+        case(
+            "resuming_a_truncated_checkpoint_is_a_run_failure",
+            1,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                let generator = checkpoint_of(&run).join("generator.bpk");
+                truncate_to_half(&generator);
+                resume(&run).expect(&[generator.to_str().unwrap(), "--overwrite"])
+            },
+        ),
+        case(
+            "resuming_a_checkpoint_with_a_truncated_state_is_a_run_failure",
+            1,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                let state = checkpoint_of(&run).join("state.json");
+                let text = std::fs::read_to_string(&state).unwrap();
+                std::fs::write(&state, &text[..text.len() / 2]).unwrap();
+                resume(&run).expect(&[
+                    &format!("checkpoint state {} is corrupt", state.display()),
+                    "--overwrite",
+                ])
+            },
+        ),
+        case(
+            "resuming_a_checkpoint_of_another_model_shape_is_a_run_failure",
+            1,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                let small = [("hidden = [256, 256, 256]", "hidden = [32]")];
+                let other = trained_run(dir, "other", &small);
+                let generator = checkpoint_of(&run).join("generator.bpk");
+                std::fs::copy(checkpoint_of(&other).join("generator.bpk"), &generator).unwrap();
+                resume(&run).expect(&[
+                    &format!("checkpoint {} does not fit this model", generator.display()),
+                    "config.toml",
+                ])
+            },
+        ),
+        case(
+            "resuming_a_checkpoint_of_a_newer_format_is_a_usage_error",
+            2,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                let path = checkpoint_of(&run).join("state.json");
+                let mut state: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                state["format"] = 2.into();
+                std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
+                resume(&run).expect(&[
+                    &format!(
+                        "checkpoint {} was written in format 2 by a newer burngan",
+                        checkpoint_of(&run).display()
+                    ),
+                    "this build reads checkpoint format 1",
+                    "upgrade burngan",
+                ])
+            },
+        ),
+        case(
+            "a_failed_resume_keeps_metrics_logged_after_the_checkpoint",
+            1,
+            |dir| {
+                let run = trained_run(dir, "run", &[]);
+                // A step logged after the newest checkpoint, as by a run killed between
+                // checkpoints.
+                let metrics = run.join("metrics.jsonl");
+                let mut text = std::fs::read_to_string(&metrics).unwrap();
+                let later = text
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .replace("\"step\":2", "\"step\":3");
+                text.push_str(&later);
+                text.push('\n');
+                std::fs::write(&metrics, text).unwrap();
+                let generator = checkpoint_of(&run).join("generator.bpk");
+                truncate_to_half(&generator);
+                resume(&run).expect(&[generator.to_str().unwrap()])
+            },
+        ),
+    ]
 }
 
 #[test]
-fn resuming_a_run_with_no_complete_checkpoint_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    // As if killed while writing its first checkpoint: only a partial directory remains.
-    let partial = run.join("checkpoints/.partial-step-00000002");
-    std::fs::rename(checkpoint_of(&run), &partial).unwrap();
-    std::fs::remove_file(partial.join("state.json")).unwrap();
-    std::fs::remove_file(run.join("checkpoints/latest")).unwrap();
-    resume_refused(&run, 2, &["holds no complete checkpoint", "--overwrite"]);
-}
-
-#[test]
-fn resuming_a_checkpoint_with_a_missing_file_is_a_run_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    let missing = checkpoint_of(&run).join("discriminator.bpk");
-    std::fs::remove_file(&missing).unwrap();
-    resume_refused(&run, 1, &[missing.to_str().unwrap(), "--overwrite"]);
-}
-
-#[test]
-fn resuming_a_truncated_checkpoint_is_a_run_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    let generator = checkpoint_of(&run).join("generator.bpk");
-    let bytes = std::fs::read(&generator).unwrap();
-    std::fs::write(&generator, &bytes[..bytes.len() / 2]).unwrap();
-    resume_refused(&run, 1, &[generator.to_str().unwrap(), "--overwrite"]);
-}
-
-#[test]
-fn resuming_a_checkpoint_with_a_truncated_state_is_a_run_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    let state = checkpoint_of(&run).join("state.json");
-    let text = std::fs::read_to_string(&state).unwrap();
-    std::fs::write(&state, &text[..text.len() / 2]).unwrap();
-    resume_refused(
-        &run,
-        1,
-        &[
-            &format!("checkpoint state {} is corrupt", state.display()),
-            "--overwrite",
-        ],
-    );
-}
-
-#[test]
-fn resuming_a_checkpoint_of_another_model_shape_is_a_run_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    let other = trained_run(
-        dir.path(),
-        "other",
-        &[("hidden = [256, 256, 256]", "hidden = [32]")],
-    );
-    let generator = checkpoint_of(&run).join("generator.bpk");
-    std::fs::copy(checkpoint_of(&other).join("generator.bpk"), &generator).unwrap();
-    resume_refused(
-        &run,
-        1,
-        &[
-            &format!("checkpoint {} does not fit this model", generator.display()),
-            "config.toml",
-        ],
-    );
-}
-
-#[test]
-fn resuming_a_checkpoint_of_a_newer_format_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    let path = checkpoint_of(&run).join("state.json");
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    state["format"] = 2.into();
-    std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
-    resume_refused(
-        &run,
-        2,
-        &[
-            &format!(
-                "checkpoint {} was written in format 2 by a newer burngan",
-                checkpoint_of(&run).display()
-            ),
-            "this build reads checkpoint format 1",
-            "upgrade burngan",
-        ],
-    );
-}
-
-#[test]
-fn a_failed_resume_keeps_metrics_logged_after_the_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path(), "run", &[]);
-    // A step logged after the newest checkpoint, as by a run killed between checkpoints.
-    let metrics = run.join("metrics.jsonl");
-    let mut text = std::fs::read_to_string(&metrics).unwrap();
-    let later = text
-        .lines()
-        .last()
-        .unwrap()
-        .replace("\"step\":2", "\"step\":3");
-    text.push_str(&later);
-    text.push('\n');
-    std::fs::write(&metrics, text).unwrap();
-    let generator = checkpoint_of(&run).join("generator.bpk");
-    let bytes = std::fs::read(&generator).unwrap();
-    std::fs::write(&generator, &bytes[..bytes.len() / 2]).unwrap();
-    resume_refused(&run, 1, &[generator.to_str().unwrap()]);
+fn bad_checkpoints_are_refused_and_keep_every_file_of_the_run() {
+    run_cases(&checkpoint_cases());
 }
 
 // ---- Command line ----------------------------------------------------------------------
 
-#[test]
-fn an_unknown_backend_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    train_refused(
-        dir.path(),
-        &preset("ring8-ns"),
-        &["--backend", "tpu"],
-        2,
-        &[
-            "'tpu' is not a backend",
-            "valid backends are: ndarray, flex, wgpu, vulkan, metal, cuda",
-        ],
-    );
+/// Bad backends and output paths on the command line.
+fn command_line_cases() -> Vec<Case> {
+    vec![
+        case("an_unknown_backend_is_a_usage_error", 2, |dir| {
+            ring8_with(dir, &["--backend", "tpu"]).expect(&[
+                "'tpu' is not a backend",
+                "valid backends are: ndarray, flex, wgpu, vulkan, metal, cuda",
+            ])
+        }),
+        case("a_compiled_out_backend_is_a_usage_error", 2, |dir| {
+            let Some(kind) = BackendKind::ALL.into_iter().find(|k| !k.is_compiled()) else {
+                panic!("every backend is compiled in; this case needs one that is not");
+            };
+            ring8_with(dir, &["--backend", kind.name()]).expect(&[
+                &format!("backend '{kind}' is not compiled into this binary"),
+                &format!("rebuild with `--features {kind}`"),
+            ])
+        }),
+        case("an_output_path_below_a_file_is_a_usage_error", 2, |dir| {
+            let out = file(dir, "a-file", b"not a directory").join("run");
+            let ring = preset("ring8-ns");
+            let args = ["train", "--config", ring.to_str().unwrap()];
+            Refusal::new(
+                &[&args[..], &["--out", out.to_str().unwrap()]].concat(),
+                dir,
+            )
+            .expect(&[
+                "cannot create output directory",
+                out.to_str().unwrap(),
+                "choose a writable --out",
+            ])
+        }),
+        case("an_output_path_that_is_a_file_is_a_usage_error", 2, |dir| {
+            let out = file(dir, "results.txt", b"earlier results");
+            let ring = preset("ring8-ns");
+            let args = ["train", "--config", ring.to_str().unwrap()];
+            Refusal::new(
+                &[&args[..], &["--out", out.to_str().unwrap()]].concat(),
+                dir,
+            )
+            .expect(&[out.to_str().unwrap(), "choose a writable --out"])
+        }),
+        case(
+            "an_output_directory_holding_another_run_is_refused_without_resume_or_overwrite",
+            2,
+            |dir| {
+                let out = earlier_run(dir);
+                let ring = preset("ring8-ns");
+                let args = ["train", "--config", ring.to_str().unwrap()];
+                Refusal::new(
+                    &[&args[..], &["--out", out.to_str().unwrap()]].concat(),
+                    &out,
+                )
+                .expect(&[
+                    &format!("{} already holds a run", out.display()),
+                    "metrics.jsonl",
+                    "checkpoints/",
+                    "choose another --out",
+                    "--overwrite",
+                    &format!("--resume {}", out.display()),
+                ])
+            },
+        ),
+    ]
 }
 
 #[test]
-fn a_compiled_out_backend_is_a_usage_error() {
-    let Some(kind) = BackendKind::ALL.into_iter().find(|k| !k.is_compiled()) else {
-        panic!("every backend is compiled in; this test needs one that is not");
-    };
-    let dir = tempfile::tempdir().unwrap();
-    train_refused(
-        dir.path(),
-        &preset("ring8-ns"),
-        &["--backend", kind.name()],
-        2,
-        &[
-            &format!("backend '{kind}' is not compiled into this binary"),
-            &format!("rebuild with `--features {kind}`"),
-        ],
-    );
+fn bad_command_lines_are_usage_errors_that_keep_what_is_on_disk() {
+    run_cases(&command_line_cases());
 }
 
 /// wgpu with every driver hidden from the loader: a run failure (exit 1) that says how to get
 /// a driver, and the earlier run in `--out` untouched despite `--overwrite`. wgpu initialises
-/// once per process, so the test re-runs itself in a child process with the drivers hidden.
+/// once per process, so the `burngan` binary runs in a child process with the drivers hidden.
 #[cfg(target_os = "linux")]
 #[test]
 fn no_adapter_is_a_run_failure_that_keeps_the_output_directory() {
-    const CHILD: &str = "BURNGAN_TEST_BAD_INPUT_NO_ADAPTER_OUT";
-    let ring = preset("ring8-ns");
-    if let Ok(out) = std::env::var(CHILD) {
-        let (code, message) = burngan(&[
-            "train",
-            "--config",
-            ring.to_str().unwrap(),
-            "--backend",
-            "wgpu",
-            "--out",
-            &out,
-            "--overwrite",
-        ]);
-        eprintln!("{message}");
-        std::process::exit(code.into());
-    }
     let dir = tempfile::tempdir().unwrap();
     let out = earlier_run(dir.path());
     let before = snapshot(&out);
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "bad_input::no_adapter_is_a_run_failure_that_keeps_the_output_directory",
-            "--nocapture",
-        ])
-        .env(CHILD, &out)
+    let output = burngan_process()
+        .args(["train", "--config"])
+        .arg(preset("ring8-ns"))
+        .args(["--backend", "wgpu", "--out"])
+        .arg(&out)
+        .arg("--overwrite")
         .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
         .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
         .output()
@@ -978,73 +919,50 @@ fn no_adapter_is_a_run_failure_that_keeps_the_output_directory() {
         stderr.contains("apt-get install mesa-vulkan-drivers libvulkan1"),
         "{stderr}"
     );
-    assert_unchanged(&before, &snapshot(&out), &stderr);
+    unchanged(&before, &snapshot(&out)).unwrap();
 }
 
-#[test]
-fn an_output_path_below_a_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("a-file");
-    std::fs::write(&file, "not a directory").unwrap();
-    let out = file.join("run");
-    refused(
-        &[
-            "train",
-            "--config",
-            preset("ring8-ns").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        2,
-        &[
-            "cannot create output directory",
-            out.to_str().unwrap(),
-            "choose a writable --out",
-        ],
-        dir.path(),
-    );
-}
+// ---- The catalogue ---------------------------------------------------------------------
 
-#[test]
-fn an_output_path_that_is_a_file_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("results.txt");
-    std::fs::write(&file, "earlier results").unwrap();
-    refused(
-        &[
-            "train",
-            "--config",
-            preset("ring8-ns").to_str().unwrap(),
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        2,
-        &[file.to_str().unwrap(), "choose a writable --out"],
-        dir.path(),
-    );
-}
+/// The tests outside the tables that are cases of the catalogue.
+const CASES_OF_THEIR_OWN: [&str; 2] = [
+    "a_batch_too_large_for_memory_is_a_usage_error",
+    "no_adapter_is_a_run_failure_that_keeps_the_output_directory",
+];
 
+/// Every case named in `docs/reliability.md` as `tests/integration/bad_input.rs::NAME` is a
+/// row of a table or a test of its own, and every row and such test is named there.
 #[test]
-fn an_output_directory_holding_another_run_is_refused_without_resume_or_overwrite() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = earlier_run(dir.path());
-    refused(
-        &[
-            "train",
-            "--config",
-            preset("ring8-ns").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        2,
-        &[
-            &format!("{} already holds a run", out.display()),
-            "metrics.jsonl",
-            "checkpoints/",
-            "choose another --out",
-            "--overwrite",
-            &format!("--resume {}", out.display()),
-        ],
-        &out,
+fn the_catalogue_names_every_case_and_only_cases() {
+    let catalogue = std::fs::read_to_string(root().join("docs/reliability.md")).unwrap();
+    let prefix = "tests/integration/bad_input.rs::";
+    let cited: std::collections::BTreeSet<String> = catalogue
+        .match_indices(prefix)
+        .map(|(at, _)| {
+            catalogue[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect();
+    let tables = [
+        config_cases(),
+        data_cases(),
+        checkpoint_cases(),
+        command_line_cases(),
+    ];
+    let cases: std::collections::BTreeSet<String> = tables
+        .iter()
+        .flatten()
+        .map(|case| case.name)
+        .chain(CASES_OF_THEIR_OWN)
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        tables.iter().map(Vec::len).sum::<usize>() + CASES_OF_THEIR_OWN.len(),
+        cases.len(),
+        "two cases share a name"
     );
+    assert_eq!(cases.len(), 46);
+    assert_eq!(cited, cases, "docs/reliability.md and the tables differ");
 }

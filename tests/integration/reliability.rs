@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use burngan_backend::BackendKind;
@@ -15,7 +15,7 @@ use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
 use burngan_train::{LOCK_FILE, RunLock, files, load_module};
 use safetensors::SafeTensors;
 
-use crate::support::{burngan, preset, tensors};
+use crate::support::{burngan, burngan_process, preset, tensors};
 
 fn train_args(out: &Path) -> Vec<String> {
     [
@@ -268,37 +268,11 @@ fn a_blow_up_under_skip_skips_the_bad_updates_then_gives_up() {
     assert!(tensors(&critic).iter().all(|w| w.is_finite()));
 }
 
-/// The environment variable that turns [`kill_test_child`] into a `burngan` process: it holds
-/// the command line, arguments separated by newlines.
-const CHILD_ARGS: &str = "BURNGAN_KILL_TEST_ARGS";
-
-/// Not a test: the entry point of the processes [`sigkill_at_random_moments_then_resume`]
-/// kills. The test binary runs itself with `--exact reliability::kill_test_child` and
-/// [`CHILD_ARGS`] set, so that the killed process runs the real CLI without a second binary
-/// to link. Without the variable it returns at once.
-#[test]
-fn kill_test_child() {
-    let Ok(args) = std::env::var(CHILD_ARGS) else {
-        return;
-    };
-    let args: Vec<&str> = args.lines().collect();
-    let (code, message) = burngan(&args);
-    if code != 0 {
-        eprintln!("{message}");
-    }
-    std::process::exit(i32::from(code));
-}
-
-/// Starts `burngan ARGS` as a child process with its standard error in `stderr`.
+/// Starts the real `burngan` binary with `args` as a child process (so that it can be killed
+/// with SIGKILL), its standard error in `stderr`.
 fn spawn_burngan(args: &[String], stderr: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "reliability::kill_test_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ARGS, args.join("\n"))
+    burngan_process()
+        .args(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(stderr).unwrap())
         .spawn()

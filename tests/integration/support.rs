@@ -1,4 +1,5 @@
-//! Shared helpers: paths into the workspace, running the CLI in-process, backend lists.
+//! Shared helpers: paths into the workspace, running the CLI in-process or as a child process,
+//! backend lists.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,13 @@ pub fn burngan(args: &[&str]) -> (u8, String) {
         Ok(()) => (0, String::new()),
         Err(failure) => (failure.exit_code(), failure.message()),
     }
+}
+
+/// The real `burngan` binary (`crates/burngan-cli/src/main.rs`, built by cargo as this
+/// package's `burngan-child`), to run as a child process: for tests that kill the command,
+/// cap its memory or change its environment, which an in-process run cannot.
+pub fn burngan_process() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_burngan-child"))
 }
 
 /// The backends the cross-backend regression compares. wgpu must have an adapter: in CI it

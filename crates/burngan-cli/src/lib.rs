@@ -243,6 +243,9 @@ where
 fn info() -> Result<(), Failure> {
     println!("burngan {}", env!("CARGO_PKG_VERSION"));
     println!("{:<8} {:<9} device", "backend", "compiled");
+    if let Some(note) = wayland_note(std::env::var_os("XDG_RUNTIME_DIR").as_deref()) {
+        eprintln!("{note}");
+    }
     for kind in BackendKind::ALL {
         let device = if kind.is_compiled() {
             match burngan_backend::describe(kind) {
@@ -256,6 +259,23 @@ fn info() -> Result<(), Failure> {
         println!("{:<8} {compiled:<9} {device}", kind.name());
     }
     Ok(())
+}
+
+/// The line `info` prints before probing the GPU backends on Linux when `XDG_RUNTIME_DIR` (the
+/// given value) is unset or not an absolute path: the probe then makes the Wayland client
+/// library, called by Mesa's Vulkan device-select layer (`VkLayer_MESA_device_select`, which
+/// `NODEVICE_SELECT=1` turns off) while it looks for the display's GPU, print `error:
+/// XDG_RUNTIME_DIR is invalid or not set in the environment.` once per adapter enumeration
+/// (four times with lavapipe). The program cannot set the variable for itself (`set_var` is unsafe and the
+/// workspace forbids unsafe code), so it says what those lines mean instead.
+fn wayland_note(xdg_runtime_dir: Option<&std::ffi::OsStr>) -> Option<&'static str> {
+    let valid = xdg_runtime_dir.is_some_and(|dir| Path::new(dir).is_absolute());
+    (cfg!(target_os = "linux") && BackendKind::Wgpu.is_compiled() && !valid).then_some(
+        "note: XDG_RUNTIME_DIR is unset or not absolute, so Mesa's Vulkan device-select layer \
+         may print `error: XDG_RUNTIME_DIR is invalid or not set` below while it looks for a \
+         Wayland display; harmless (burngan needs no display); set XDG_RUNTIME_DIR (e.g. to \
+         /run/user/$(id -u)) or NODEVICE_SELECT=1 to silence it",
+    )
 }
 
 /// Files an earlier run leaves in its directory.
@@ -570,6 +590,10 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
     let mut progress = Progress::new();
     let mut metrics = JsonlMetrics::append(&out.join("metrics.jsonl"))?;
     let mut plots = PlotWriter::new(&out)?.with_history(history);
+    if let DataConfig::Toy(toy) = &config.data {
+        let mixture = toy.build().map_err(|e| Failure::Usage(anyhow!("{e}")))?;
+        plots = plots.with_centres(mixture.centres().to_vec());
+    }
     let started = Instant::now();
     let mut started_run = Started(false);
     let mut observers: [&mut dyn Observer; 4] =
@@ -872,4 +896,22 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
         config.generator.kind()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod wayland_note_tests {
+    use super::wayland_note;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_note_appears_exactly_when_xdg_runtime_dir_is_unset_or_relative() {
+        let expected =
+            cfg!(target_os = "linux") && burngan_backend::BackendKind::Wgpu.is_compiled();
+        for value in [None, Some(""), Some("run/user/0")] {
+            let note = wayland_note(value.map(OsStr::new));
+            assert_eq!(note.is_some(), expected, "{value:?}");
+            assert!(note.is_none_or(|n| n.contains("XDG_RUNTIME_DIR is invalid or not set")));
+        }
+        assert_eq!(wayland_note(Some(OsStr::new("/run/user/0"))), None);
+    }
 }

@@ -13,6 +13,7 @@ mod embedding;
 mod end_to_end;
 mod eval;
 mod fuzz_regressions;
+mod gradient_check;
 mod images;
 mod lab;
 mod penalties;

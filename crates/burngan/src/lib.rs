@@ -157,13 +157,48 @@
 //! batch (BatchNorm) names it in [`InputGradient::unsupported_layer`]; `with_penalty` then
 //! returns a [`TrainError::Config`] naming that layer.
 //!
+//! # Check a hand-written `InputGradient`
+//!
+//! A wrong input gradient trains silently with a wrong penalty. [`check_input_gradient`]
+//! compares it with autodiff on a batch; [`check_penalty_gradients`] compares, in f64, the
+//! penalty's parameter gradients that training takes (autodiff through `input_gradient`) with
+//! finite differences of the penalty, which also catches a weight the input gradient detaches.
+//! Both report the worst element and both values there, and fit in an application's tests:
+//!
+//! ```
+//! use burngan::models::MlpDiscriminatorConfig; // or the application's own critic
+//! use burngan::{HostRng, PenaltyConfig, check_input_gradient, check_penalty_gradients};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = burngan::backend::device(burngan::backend::BackendKind::Flex)?.autodiff();
+//! let mut rng = HostRng::seed_from(0);
+//! let critic = MlpDiscriminatorConfig::new(vec![16]).init(2, &mut rng, &device)?;
+//! let (real, fake) = (rng.normal([8, 2], &device), rng.normal([8, 2], &device)); // [8, 2]
+//! check_input_gradient(&critic, real.clone())?.ensure(1e-5)?; // in the batch's f32
+//! let r1 = PenaltyConfig::R1 { gamma: 10.0 };
+//! check_penalty_gradients(&critic, &r1, real, fake, &mut rng)?.ensure(1e-6)?; // in f64
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Reproducible weights with Burn's own layers
+//!
+//! Burn's `LinearConfig::init` (like its other layer configs) draws the weights lazily, at
+//! their first use, from the device's random number generator: `device.seed(0)` before
+//! building a network does not give the same network twice in one process, nor the same
+//! numbers on two backends. [`models::linear_from_host`] builds Burn's `nn::Linear` from a
+//! [`HostRng`] when it is called (PyTorch's default initialisation), so one seed gives the
+//! same weights every time, on every backend; burngan's own layers draw the same way.
+//! `examples/custom-models/src/linear_critic.rs` is a critic over `nn::Linear` built so, with
+//! its `InputGradient` and the checks above.
+//!
 //! # The crates behind this one
 //!
 //! | module | crate | job |
 //! | --- | --- | --- |
 //! | (root) | `burngan-core` | [`Generator`], [`Discriminator`], [`InputGradient`], [`AdversarialLoss`], [`SampleSource`], [`HostRng`] |
 //! | [`train`] | `burngan-train` | [`GanTrainer`], [`TrainerSettings`], optimizers, [`Observer`]s, checkpoints, the TOML run config and whole runs |
-//! | [`losses`] | `burngan-losses` | the adversarial losses over logits and the gradient penalties |
+//! | [`losses`] | `burngan-losses` | the adversarial losses over logits, the gradient penalties and the checks of an [`InputGradient`] |
 //! | [`models`] | `burngan-models` | MLP, DCGAN and conditional networks and the layers they are built from |
 //! | [`data`] | `burngan-data` | toy mixtures, MNIST IDX files, image folders, epoch sampling |
 //! | [`metrics`] | `burngan-metrics` | mode coverage, Fréchet distance, KID, precision/recall and more, on host buffers |
@@ -180,6 +215,10 @@ pub use burngan_data as data;
 pub use burngan_eval as eval;
 pub use burngan_export as export;
 pub use burngan_losses as losses;
+pub use burngan_losses::{
+    CheckError, GradientCheck, check_input_gradient, check_input_gradient_labeled,
+    check_penalty_gradients, check_penalty_gradients_labeled,
+};
 pub use burngan_losses::{LossConfig, PenaltyConfig};
 pub use burngan_metrics as metrics;
 pub use burngan_models as models;

@@ -14,6 +14,12 @@
 //! generator step both draw the same numbers, so both give the same weights). With `--out DIR`
 //! it writes `DIR/metrics.jsonl` and checkpoints in `DIR/checkpoints/`, and `--resume`
 //! continues from the newest one.
+//!
+//! [`linear_critic`] is a critic over Burn's own `nn::Linear` with its input gradient, weights
+//! that one seed reproduces (Burn's `LinearConfig::init` draws lazily, so `device.seed` does
+//! not), and the public checks of the input gradient in a test.
+
+pub mod linear_critic;
 
 use std::f32::consts::TAU;
 use std::io::Write;

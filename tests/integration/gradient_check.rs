@@ -1,0 +1,271 @@
+//! The public checks of a critic's `InputGradient` (`burngan::check_input_gradient` and
+//! `burngan::check_penalty_gradients`), as an application calls them in its tests: they pass
+//! for the shipped critics and for the embedding example's critic over Burn's `nn::Linear`,
+//! and catch a wrong activation derivative, locating its worst element.
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burngan::backend::{BackendKind, device};
+use burngan::models::{
+    Activation, DcganDiscriminatorConfig, Dense, MlpDiscriminatorConfig, Normalization,
+    ProjectionDiscriminatorConfig,
+};
+use burngan::{
+    CheckError, Discriminator, HostRng, InputGradient, PenaltyConfig, check_input_gradient,
+    check_input_gradient_labeled, check_penalty_gradients,
+};
+use custom_models::flat_weights;
+use custom_models::linear_critic::LinearCritic;
+
+fn flex() -> Device {
+    device(BackendKind::Flex).unwrap().autodiff()
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().iter::<f64>().collect()
+}
+
+/// The σ diagnostics of a critic, on the host.
+fn sigmas<C: Discriminator<D>, const D: usize>(critic: &C) -> Vec<f64> {
+    critic
+        .diagnostics()
+        .into_iter()
+        .flat_map(|(_, sigma)| host(sigma))
+        .collect()
+}
+
+#[test]
+fn shipped_critics_and_the_examples_linear_critic_pass_the_input_gradient_check() {
+    let device = flex();
+    for (name, normalization, activation) in [
+        ("mlp", Normalization::None, Activation::LeakyRelu(0.2)),
+        ("mlp tanh", Normalization::None, Activation::Tanh),
+        (
+            "mlp spectral",
+            Normalization::Spectral,
+            Activation::LeakyRelu(0.2),
+        ),
+    ] {
+        let mut rng = HostRng::seed_from(41);
+        let critic = MlpDiscriminatorConfig::new(vec![32, 16])
+            .with_activation(activation)
+            .with_normalization(normalization)
+            .init(5, &mut rng, &device)
+            .unwrap();
+        let before = sigmas(&critic);
+        let check = check_input_gradient(&critic, rng.normal([9, 5], &device)).unwrap();
+        assert!(check.max_rel_error <= 1e-5, "{name}: {check}");
+        assert_eq!(check.compared, 45);
+        // The check ran the training forward on a copy: the critic's own u did not move.
+        assert_eq!(sigmas(&critic), before, "{name}");
+    }
+    for spectral_norm in [false, true] {
+        let mut rng = HostRng::seed_from(42);
+        let critic = DcganDiscriminatorConfig {
+            channels: vec![4, 8],
+            hidden: 16,
+            activation: Activation::LeakyRelu(0.2),
+            spectral_norm,
+        }
+        .init([2, 12, 12], &mut rng, &device)
+        .unwrap();
+        let check = check_input_gradient(&critic, rng.normal([5, 2, 12, 12], &device)).unwrap();
+        assert!(
+            check.max_rel_error <= 1e-5,
+            "dcgan {spectral_norm}: {check}"
+        );
+
+        let conditional = ProjectionDiscriminatorConfig {
+            channels: vec![4, 8],
+            hidden: 16,
+            activation: Activation::LeakyRelu(0.2),
+            spectral_norm,
+            num_classes: 3,
+        }
+        .init([2, 12, 12], &mut rng, &device)
+        .unwrap();
+        let labels =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0, 1, 1, 2], [5]), &device);
+        let x = rng.normal([5, 2, 12, 12], &device);
+        let check = check_input_gradient_labeled(&conditional, x, labels).unwrap();
+        assert!(
+            check.max_rel_error <= 1e-5,
+            "projection {spectral_norm}: {check}"
+        );
+    }
+    let mut rng = HostRng::seed_from(43);
+    let critic = LinearCritic::new(2, 32, &mut rng, &device);
+    let check = check_input_gradient(&critic, rng.normal([16, 2], &device)).unwrap();
+    assert!(check.max_rel_error <= 1e-5, "linear critic: {check}");
+}
+
+/// An MLP critic with LeakyReLU(0.2) whose input gradient takes ReLU's derivative: 0 instead
+/// of 0.2 where a pre-activation is negative (written in the input's dtype, so that it runs in
+/// f64 too).
+#[derive(Module, Debug)]
+struct WrongSlope {
+    hidden: Dense,
+    out: Dense,
+}
+
+impl WrongSlope {
+    fn new(rng: &mut HostRng, device: &Device) -> Self {
+        Self {
+            hidden: Dense::new(3, 8, false, rng, device),
+            out: Dense::new(8, 1, false, rng, device),
+        }
+    }
+}
+
+impl Discriminator<2> for WrongSlope {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let act = Activation::LeakyRelu(0.2);
+        self.out.forward(act.forward(self.hidden.forward(x)))
+    }
+}
+
+impl InputGradient<2> for WrongSlope {
+    fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
+        let [batch, _] = x.dims();
+        let (w1, w2) = (self.hidden.weight(false), self.out.weight(false));
+        let pre = self.hidden.forward_with(x, w1.clone());
+        let g = w2.transpose().expand([batch as i64, -1]);
+        let relu_derivative = pre.ones_like().mask_fill(pre.lower_equal_elem(0.0), 0.0);
+        g.mul(relu_derivative).matmul(w1.transpose())
+    }
+}
+
+#[test]
+fn a_wrong_activation_derivative_is_caught_and_its_worst_element_named() {
+    let device = flex();
+    let mut rng = HostRng::seed_from(44);
+    let critic = WrongSlope::new(&mut rng, &device);
+    let x = rng.normal([6, 3], &device);
+
+    // The reference computed here, independently of the check: autodiff's gradient and the
+    // critic's, their largest difference and where it is.
+    let tracked = x.clone().require_grad();
+    let grads = critic.forward(tracked.clone()).sum().backward();
+    let autodiff = host(tracked.grad(&grads).unwrap());
+    let wrong = host(critic.input_gradient(x.clone()));
+    let (worst, error) = autodiff
+        .iter()
+        .zip(&wrong)
+        .map(|(a, w)| (a - w).abs())
+        .enumerate()
+        .fold(
+            (0, 0.0),
+            |(wi, we), (i, e)| if e > we { (i, e) } else { (wi, we) },
+        );
+    let scale = autodiff.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+
+    let check = check_input_gradient(&critic, x).unwrap();
+    let expected_element = format!("x[{}, {}]", worst / 3, worst % 3);
+    assert_eq!(check.worst_element, expected_element);
+    assert_eq!(check.reference_at_worst, autodiff[worst]);
+    assert_eq!(check.checked_at_worst, wrong[worst]);
+    assert!(
+        (check.max_rel_error - error / scale).abs() < 1e-12,
+        "{check}"
+    );
+    // Missing 0.2·(negative part) is a large error, far above any rounding.
+    assert!(check.max_rel_error > 0.05, "{check}");
+    let message = check.ensure(1e-5).unwrap_err().to_string();
+    for part in [
+        format!("at {expected_element} "),
+        format!("input_gradient {:.9e}", wrong[worst]),
+        format!("autodiff {:.9e}", autodiff[worst]),
+    ] {
+        assert!(message.contains(&part), "{part} missing from: {message}");
+    }
+
+    // The penalty check catches it too: finite differences of the true penalty (from
+    // autodiff's input gradient) differ from what training would use.
+    let (real, fake) = (rng.normal([6, 3], &device), rng.normal([6, 3], &device));
+    let r1 = PenaltyConfig::R1 { gamma: 10.0 };
+    let check = check_penalty_gradients(&critic, &r1, real, fake, &mut rng).unwrap();
+    assert!(check.max_rel_error > 0.05, "{check}");
+}
+
+#[test]
+fn penalty_gradients_match_finite_differences_in_f64_for_small_critics() {
+    let device = flex();
+    let penalties = [
+        PenaltyConfig::R1 { gamma: 10.0 },
+        PenaltyConfig::R2 { gamma: 1.0 },
+        PenaltyConfig::WganGp {
+            weight: 10.0,
+            one_sided: false,
+        },
+        PenaltyConfig::Dragan {
+            weight: 10.0,
+            scale: 0.5,
+        },
+    ];
+    for activation in [Activation::Tanh, Activation::LeakyRelu(0.2)] {
+        for penalty in &penalties {
+            let mut rng = HostRng::seed_from(45);
+            let critic = MlpDiscriminatorConfig::new(vec![8, 6])
+                .with_activation(activation)
+                .init(3, &mut rng, &device)
+                .unwrap();
+            let (real, fake) = (rng.normal([6, 3], &device), rng.normal([6, 3], &device));
+            let check = check_penalty_gradients(&critic, penalty, real, fake, &mut rng).unwrap();
+            // (3·8 + 8) + (8·6 + 6) + (6 + 1) parameter values.
+            assert_eq!(check.compared, 93);
+            assert!(check.scale > 1e-3, "{check}");
+            assert!(
+                check.max_rel_error <= 1e-6,
+                "{activation:?} {}: {check}",
+                penalty.name()
+            );
+        }
+    }
+    let mut rng = HostRng::seed_from(46);
+    let critic = LinearCritic::new(2, 16, &mut rng, &device);
+    let (real, fake) = (rng.normal([8, 2], &device), rng.normal([8, 2], &device));
+    let check = check_penalty_gradients(&critic, &penalties[2], real, fake, &mut rng).unwrap();
+    assert!(check.max_rel_error <= 1e-6, "linear critic: {check}");
+}
+
+#[test]
+fn the_checks_refuse_what_they_cannot_check_with_a_message() {
+    let plain = device(BackendKind::Flex).unwrap();
+    let mut rng = HostRng::seed_from(47);
+    let critic = MlpDiscriminatorConfig::new(vec![8])
+        .init(3, &mut rng, &plain.clone().autodiff())
+        .unwrap();
+    let error = check_input_gradient(&critic, rng.normal([4, 3], &plain)).unwrap_err();
+    assert!(matches!(error, CheckError::NoAutodiff { .. }), "{error}");
+
+    let device = flex();
+    let batch_norm = MlpDiscriminatorConfig::new(vec![8])
+        .with_normalization(Normalization::Batch)
+        .init(3, &mut rng, &device)
+        .unwrap();
+    let layer = batch_norm.unsupported_layer().unwrap();
+    let message = check_input_gradient(&batch_norm, rng.normal([4, 3], &device))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains(&format!("({layer})")), "{message}");
+}
+
+#[test]
+fn linear_from_host_gives_the_same_burn_linear_critic_for_one_seed_on_every_backend() {
+    let weights = |kind: BackendKind| {
+        let device = device(kind).unwrap();
+        flat_weights(&LinearCritic::new(
+            2,
+            8,
+            &mut HostRng::seed_from(3),
+            &device,
+        ))
+    };
+    let flex = weights(BackendKind::Flex);
+    assert_eq!(flex.len(), 2 * 8 + 8 + 8 + 1);
+    assert_eq!(weights(BackendKind::Flex), flex);
+    assert_eq!(weights(BackendKind::Ndarray), flex);
+    // PyTorch's bound 1/√d_in: 1/√2 for the hidden layer, 1/√8 for the output.
+    assert!(flex[..24].iter().all(|w| w.abs() <= 0.5f32.sqrt()));
+    assert!(flex[24..].iter().all(|w| w.abs() <= 0.125f32.sqrt()));
+}

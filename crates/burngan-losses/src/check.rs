@@ -17,46 +17,7 @@
 //! [`CheckError`] that says why the check cannot run; neither panics on a device without
 //! autodiff or on a critic that names an [`unsupported_layer`](InputGradient::unsupported_layer).
 //!
-//! # Errors are relative to the gradient's scale
-//!
-//! With c the checked values and r the reference values (autodiff, or finite differences),
-//! `max_abs_error` = maxᵢ |cᵢ − rᵢ|, `scale` = maxᵢ |rᵢ| and `max_rel_error` =
-//! `max_abs_error` / `scale` (0 when both are 0, infinite when only the scale is 0). A
-//! non-finite value on either side counts as an infinite error. The scale is global rather
-//! than per element because a critic's gradient has elements that are zero or nearly so (dead
-//! units, cancellations), where a per-element relative error measures rounding noise.
-//! Tolerances that hold for burngan's own critics: 1e-5 in f32 for the input gradient, 1e-6 in
-//! f64 for the penalty's parameter gradients.
-//!
-//! # Example
-//!
-//! ```
-//! use burn::tensor::Tensor;
-//! use burngan_core::{Discriminator, HostRng, InputGradient};
-//! use burngan_losses::check_input_gradient;
-//! # use burn::module::Module;
-//!
-//! /// D(x) = Σⱼ xⱼ³ per sample, so ∇ₓD = 3x².
-//! #[derive(Module, Debug)]
-//! struct Cubic;
-//! impl Discriminator<2> for Cubic {
-//!     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-//!         x.powi_scalar(3).sum_dim(1)
-//!     }
-//! }
-//! impl InputGradient<2> for Cubic {
-//!     fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
-//!         x.clone().mul(x).mul_scalar(3.0)
-//!     }
-//! }
-//!
-//! # let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
-//! let device = device.autodiff(); // the device the trainer uses
-//! let x = HostRng::seed_from(0).normal([8, 3], &device); // [batch, features]
-//! let check = check_input_gradient(&Cubic, x).unwrap();
-//! assert!(check.max_rel_error < 1e-6, "{check}");
-//! check.ensure(1e-5).unwrap(); // or `?` in a test returning Result
-//! ```
+//! [`GradientCheck`] says how the errors are defined; [`check_input_gradient`] has an example.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -68,8 +29,18 @@ use burngan_core::{HostRng, InputGradient};
 use crate::PenaltyConfig;
 
 /// The outcome of a gradient check: the worst disagreement between the checked gradient and
-/// its reference, where it is, and both values there. See the [module](self) for how the
-/// errors are defined.
+/// its reference, where it is, and both values there.
+///
+/// # The errors are relative to the gradient's scale
+///
+/// With c the checked values and r the reference values (autodiff, or finite differences),
+/// `max_abs_error` = maxᵢ |cᵢ − rᵢ|, `scale` = maxᵢ |rᵢ| and `max_rel_error` =
+/// `max_abs_error` / `scale` (0 when both are 0, infinite when only the scale is 0). A
+/// non-finite value on either side counts as an infinite error. The scale is global rather
+/// than per element because a critic's gradient has elements that are zero or nearly so (dead
+/// units, cancellations), where a per-element relative error measures rounding noise.
+/// Tolerances that hold for burngan's own critics: 1e-5 in f32 for the input gradient, 1e-6 in
+/// f64 for the penalty's parameter gradients.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientCheck {
     /// What was checked: `"input_gradient"`, or `"autodiff through input_gradient"` for the
@@ -240,9 +211,39 @@ pub enum CheckError {
 /// would, and `input_gradient` then sees the state that forward left, as in a training step.
 /// Costs one forward, one backward and one `input_gradient` of the critic on `x`.
 ///
-/// Returns the worst error with its element `x[i, …]`; see the [module](self) for the
-/// definitions. Errors: [`CheckError`] for a device without autodiff, a critic that names an
-/// unsupported layer, an empty batch, or an output or gradient of the wrong shape.
+/// Returns the worst error with its element `x[i, …]`, as defined in [`GradientCheck`].
+/// Errors: [`CheckError`] for a device without autodiff, a critic that names an unsupported
+/// layer, an empty batch, or an output or gradient of the wrong shape.
+///
+/// # Example
+///
+/// ```
+/// use burn::tensor::Tensor;
+/// use burngan_core::{Discriminator, HostRng, InputGradient};
+/// use burngan_losses::check_input_gradient;
+/// # use burn::module::Module;
+///
+/// /// D(x) = Σⱼ xⱼ³ per sample, so ∇ₓD = 3x².
+/// #[derive(Module, Debug)]
+/// struct Cubic;
+/// impl Discriminator<2> for Cubic {
+///     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+///         x.powi_scalar(3).sum_dim(1)
+///     }
+/// }
+/// impl InputGradient<2> for Cubic {
+///     fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
+///         x.clone().mul(x).mul_scalar(3.0)
+///     }
+/// }
+///
+/// # let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+/// let device = device.autodiff(); // the device the trainer uses
+/// let x = HostRng::seed_from(0).normal([8, 3], &device); // [batch, features]
+/// let check = check_input_gradient(&Cubic, x).unwrap();
+/// assert!(check.max_rel_error < 1e-6, "{check}");
+/// check.ensure(1e-5).unwrap(); // or `?` in a test returning Result
+/// ```
 pub fn check_input_gradient<C, const D: usize>(
     critic: &C,
     x: Tensor<D>,
@@ -583,8 +584,8 @@ fn check_labels(
     }
 }
 
-/// The comparison of `checked` with `reference` (same length, non-empty), as defined in the
-/// [module](self); `locate(i)` names element i.
+/// The comparison of `checked` with `reference` (same length, non-empty), as defined in
+/// [`GradientCheck`]; `locate(i)` names element i.
 fn compare(
     checked_name: &str,
     reference_name: &str,

@@ -12,7 +12,7 @@ use burngan::models::{
 };
 use burngan::{
     CheckError, Discriminator, HostRng, InputGradient, PenaltyConfig, check_input_gradient,
-    check_input_gradient_labeled, check_penalty_gradients,
+    check_input_gradient_labeled, check_penalty_gradients, check_penalty_gradients_labeled,
 };
 use custom_models::flat_weights;
 use custom_models::linear_critic::LinearCritic;
@@ -226,6 +226,50 @@ fn penalty_gradients_match_finite_differences_in_f64_for_small_critics() {
     let (real, fake) = (rng.normal([8, 2], &device), rng.normal([8, 2], &device));
     let check = check_penalty_gradients(&critic, &penalties[2], real, fake, &mut rng).unwrap();
     assert!(check.max_rel_error <= 1e-6, "linear critic: {check}");
+}
+
+#[test]
+fn the_penalty_check_runs_on_ndarray_and_on_spectral_and_class_conditional_image_critics() {
+    let r1 = PenaltyConfig::R1 { gamma: 10.0 };
+    let mut rng = HostRng::seed_from(48);
+    let ndarray = device(BackendKind::Ndarray).unwrap().autodiff();
+    let critic = MlpDiscriminatorConfig::new(vec![8, 6])
+        .with_activation(Activation::Tanh)
+        .with_normalization(Normalization::Spectral)
+        .init(3, &mut rng, &ndarray)
+        .unwrap();
+    let before = sigmas(&critic);
+    let (real, fake) = (rng.normal([6, 3], &ndarray), rng.normal([6, 3], &ndarray));
+    let check = check_penalty_gradients(&critic, &r1, real, fake, &mut rng).unwrap();
+    assert!(check.max_rel_error <= 1e-6, "ndarray spectral mlp: {check}");
+    assert_eq!(sigmas(&critic), before);
+
+    let device = flex();
+    let conditional = ProjectionDiscriminatorConfig {
+        channels: vec![3, 4],
+        hidden: 8,
+        activation: Activation::Tanh,
+        spectral_norm: true,
+        num_classes: 3,
+    }
+    .init([1, 8, 8], &mut rng, &device)
+    .unwrap();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0, 2, 1], [4]), &device);
+    let (real, fake) = (
+        rng.normal([4, 1, 8, 8], &device),
+        rng.normal([4, 1, 8, 8], &device),
+    );
+    let wgan_gp = PenaltyConfig::WganGp {
+        weight: 10.0,
+        one_sided: false,
+    };
+    let check =
+        check_penalty_gradients_labeled(&conditional, &wgan_gp, real, fake, labels, &mut rng)
+            .unwrap();
+    // Convolutions 3·1·4·4 + 3 and 4·3·4·4 + 4, the dense layer 16·8 + 8, the output 8 + 1,
+    // the class table 3·8.
+    assert_eq!(check.compared, 51 + 196 + 136 + 9 + 24);
+    assert!(check.max_rel_error <= 1e-6, "projection critic: {check}");
 }
 
 #[test]

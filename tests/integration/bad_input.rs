@@ -297,7 +297,7 @@ fn config_cases() -> Vec<Case> {
                 .expect(&[
                     "TOML parse error at line",
                     "[optimizer.generator]",
-                    "invalid type: string \"fast\", expected f64",
+                    "invalid type: string \"fast\", expected a number or a schedule table",
                     "the value at fault is `optimizer.generator.lr`",
                 ])
             },

@@ -25,7 +25,16 @@ const TAGGED: [&str; 6] = [
 /// `data.path`, `eval.samples` from `data.kind`, `eval.classifier` only for image runs). Their
 /// default cells are prose; `eval.samples` and `eval.classifier` are checked against the
 /// functions that resolve them instead.
-const RESOLVED_WHERE_USED: [&str; 3] = ["data.labels", "eval.samples", "eval.classifier"];
+/// The optional keys without a default value (`ema.half_life`, `ema.ramp`,
+/// `optimizer.generator.clip`) behave the same way: absent unless given.
+const RESOLVED_WHERE_USED: [&str; 6] = [
+    "data.labels",
+    "eval.samples",
+    "eval.classifier",
+    "ema.half_life",
+    "ema.ramp",
+    "optimizer.generator.clip",
+];
 
 /// A row of one of the document's tables.
 #[derive(Debug)]
@@ -147,16 +156,26 @@ fn doc_key(key: &str) -> String {
     }
 }
 
-/// Every leaf of `table` by dotted key: tables are followed, arrays and activations (`{
-/// leaky_relu = 0.2 }` is a value of the activation fields, not a section) are leaves.
+/// Every leaf of `table` by dotted key: tables are followed, arrays and values written as
+/// tables are leaves: activations (`{ leaky_relu = 0.2 }`), schedules (`{ from = 2e-4, … }`)
+/// and gradient clipping (`{ norm = 1.0 }`). An array of tables (`[[penalty]]`) is followed
+/// into each element under the same prefix.
 fn leaves(table: &Table, prefix: &str, out: &mut BTreeMap<String, Value>) {
     for (name, value) in table {
         let key = match prefix {
             "" => name.clone(),
             _ => format!("{prefix}.{name}"),
         };
+        let is_value = |inner: &Table| {
+            name.ends_with("activation") || name == "clip" || inner.contains_key("from")
+        };
         match value {
-            Value::Table(inner) if !name.ends_with("activation") => leaves(inner, &key, out),
+            Value::Table(inner) if !is_value(inner) => leaves(inner, &key, out),
+            Value::Array(items) if items.iter().all(Value::is_table) && !items.is_empty() => {
+                for item in items {
+                    leaves(item.as_table().expect("checked"), &key, out);
+                }
+            }
             _ => {
                 out.insert(key, value.clone());
             }
@@ -269,7 +288,10 @@ fn minimal(section: &str, kind: Option<&str>) -> String {
         ("penalty", Some(kind @ ("wgan-gp" | "r1" | "r2" | "dragan"))) => {
             toy.with("penalty", &format!("kind = \"{kind}\""))
         }
-        ("optimizer.generator" | "optimizer.discriminator", Some(kind @ ("adam" | "rmsprop"))) => {
+        (
+            "optimizer.generator" | "optimizer.discriminator",
+            Some(kind @ ("adam" | "adamw" | "rmsprop" | "sgd")),
+        ) => {
             let body = format!("kind = \"{kind}\"\nlr = 1e-3");
             toy.with("optimizer.generator", &body)
                 .with("optimizer.discriminator", &body)
@@ -323,10 +345,23 @@ fn with_optional_keys() -> Vec<(String, String)> {
         )
         .with("ema", "decay = 0.99\nwarmup = false");
     let toy = Sections::toy().with("eval", "every = 5\nsamples = 100\nseed = 3");
+    let recipe = Sections::toy()
+        .with(
+            "optimizer.generator",
+            "kind = \"adam\"\nlr = { from = 2e-4, to = 0.0, shape = \"cosine\", warmup = 10 }\n\
+             clip = { norm = 1.0 }",
+        )
+        .with("ema", "half_life = 500\nramp = 0.05")
+        .text()
+        + "[[penalty]]\nkind = \"r1\"\n[[penalty]]\nkind = \"r2\"\nevery = 4\n";
     vec![
         ("idx images with labels and [eval]".into(), idx.text()),
         ("an image folder".into(), folder.text()),
         ("toy [eval] with samples".into(), toy.text()),
+        (
+            "schedules, clipping, a half-life and two penalties".into(),
+            recipe,
+        ),
     ]
 }
 

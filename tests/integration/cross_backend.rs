@@ -24,12 +24,7 @@ fn small_config() -> TrainConfig {
     config.train.batch_size = 64;
     // A constant, fairly large rate so 20 steps move the losses far beyond the tolerance.
     config.train.lr_decay = LrDecay::Constant;
-    let adam = OptimizerConfig::Adam {
-        lr: 1e-3,
-        beta1: 0.5,
-        beta2: 0.999,
-        epsilon: 1e-8,
-    };
+    let adam = OptimizerConfig::adam(1e-3, 0.5, 0.999);
     config.optimizer.generator = adam.clone();
     config.optimizer.discriminator = adam;
     config
@@ -113,10 +108,13 @@ fn twenty_steps_give_the_same_losses_on_every_backend() {
 fn twenty_penalised_spectral_norm_steps_agree_on_every_backend() {
     let mut config = small_config();
     config.loss = burngan_losses::LossConfig::Wasserstein;
-    config.penalty = Some(burngan_losses::PenaltyConfig::WganGp {
-        weight: 10.0,
-        one_sided: false,
-    });
+    config.penalty = vec![
+        burngan_losses::PenaltyConfig::WganGp {
+            weight: 10.0,
+            one_sided: false,
+        }
+        .into(),
+    ];
     discriminator(&mut config).normalization = burngan_models::Normalization::Spectral;
     config.train.critic_steps = 2;
     compare_backends(&config);

@@ -284,12 +284,7 @@ fn the_trainer_refuses_what_it_cannot_do_with_messages_that_name_the_fix() {
         assert!(message.contains(field), "{message}");
     }
     let bad_lr = TrainerSettings {
-        generator_optimizer: burngan::OptimizerConfig::Adam {
-            lr: -1.0,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        },
+        generator_optimizer: burngan::OptimizerConfig::adam(-1.0, 0.5, 0.999),
         ..TrainerSettings::default()
     };
     let (g, d) = models(&mut rng);

@@ -17,6 +17,7 @@ mod gradient_check;
 mod images;
 mod lab;
 mod penalties;
+mod recipes;
 mod reliability;
 mod support;
 mod train_eval;

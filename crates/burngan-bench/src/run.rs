@@ -18,9 +18,7 @@ use burngan_models::{
     DcganDiscriminatorConfig, DcganGeneratorConfig, ImageMlpDiscriminatorConfig,
     ImageMlpGeneratorConfig, MlpDiscriminatorConfig, MlpGeneratorConfig,
 };
-use burngan_train::{
-    GanTrainer, LearningRateSchedule, OptimizerConfig, TrainError, TrainerSettings,
-};
+use burngan_train::{GanTrainer, OptimizerConfig, TrainError, TrainerSettings};
 
 use crate::{BenchError, Workload, memory};
 
@@ -141,12 +139,7 @@ impl<const D: usize> SampleSource<D> for FixedBatch<D> {
 }
 
 fn adam(lr: f64, beta1: f64, beta2: f64) -> OptimizerConfig {
-    OptimizerConfig::Adam {
-        lr,
-        beta1,
-        beta2,
-        epsilon: 1e-8,
-    }
+    OptimizerConfig::adam(lr, beta1, beta2)
 }
 
 fn settings(batch_size: usize, critic_steps: usize, optimizer: OptimizerConfig) -> TrainerSettings {
@@ -155,7 +148,6 @@ fn settings(batch_size: usize, critic_steps: usize, optimizer: OptimizerConfig) 
         critic_steps,
         generator_optimizer: optimizer.clone(),
         discriminator_optimizer: optimizer,
-        schedule: LearningRateSchedule::Constant,
         ..TrainerSettings::default()
     }
 }

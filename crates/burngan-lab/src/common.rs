@@ -67,8 +67,21 @@ pub(crate) fn fit_critic<C: Discriminator<2>>(
     rng: &mut burngan_core::HostRng,
     device: &Device,
 ) -> C {
-    let mut optimizer = fit.optimizer.init();
-    let lr = fit.optimizer.learning_rate();
+    let mut config = fit.optimizer.clone();
+    if fit.linear_decay {
+        let lr = config.learning_rate().initial();
+        *config.learning_rate_mut() = burngan_train::Schedule {
+            from: lr,
+            to: Some(0.0),
+            shape: burngan_train::Shape::Linear,
+            warmup: 0,
+            steps: None,
+            every: None,
+            factor: None,
+        }
+        .into();
+    }
+    let mut optimizer = config.init();
     for t in 0..fit.steps {
         let x_real = real.sample(fit.batch_size, rng, device);
         let x_fake = fake.sample(fit.batch_size, rng, device);
@@ -76,11 +89,11 @@ pub(crate) fn fit_critic<C: Discriminator<2>>(
             .loss
             .discriminator_loss(critic.forward(x_real), critic.forward(x_fake));
         let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &critic);
-        let factor = match fit.linear_decay {
-            true => 1.0 - t as f64 / fit.steps as f64,
-            false => 1.0,
+        let time = burngan_train::TrainingTime {
+            step: t,
+            total: fit.steps,
         };
-        critic = optimizer.step(lr * factor, critic, grads);
+        critic = optimizer.step(time, critic, grads);
         if let Some(bound) = fit.loss.critic_weight_clip() {
             critic = burngan_train::clip_parameters(critic, bound);
         }

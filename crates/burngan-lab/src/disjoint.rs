@@ -140,12 +140,7 @@ pub fn run(
             loss: loss.as_ref(),
             steps: settings.critic_steps,
             batch_size: settings.batch_size,
-            optimizer: OptimizerConfig::RmsProp {
-                lr: settings.lr,
-                alpha: 0.99,
-                epsilon: 1e-8,
-                momentum: 0.0,
-            },
+            optimizer: OptimizerConfig::rmsprop(settings.lr),
             linear_decay: false,
         };
         let critic = fit_critic(critic, &fit, &mut real, &mut fake, &mut rng, &device);

@@ -113,12 +113,7 @@ pub fn run(
             loss: &Minimax,
             steps: settings.steps,
             batch_size: settings.batch_size,
-            optimizer: OptimizerConfig::Adam {
-                lr: settings.lr,
-                beta1: 0.5,
-                beta2: 0.999,
-                epsilon: 1e-8,
-            },
+            optimizer: OptimizerConfig::adam(settings.lr, 0.5, 0.999),
             linear_decay: true,
         };
         let mut real_source = DiagonalGaussian::new(vec![real.mean], vec![real.std]);

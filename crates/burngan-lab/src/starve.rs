@@ -11,9 +11,7 @@ use burngan_core::{AdversarialLoss, Discriminator, Generator, HostRng};
 use burngan_data::ToyConfig;
 use burngan_losses::{Minimax, NonSaturating};
 use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
-use burngan_train::{
-    GanTrainer, LearningRateSchedule, OptimizerConfig, TrainerSettings, gradient_norm,
-};
+use burngan_train::{GanTrainer, OptimizerConfig, TrainerSettings, gradient_norm};
 use serde::Serialize;
 
 use crate::common::{critic_logits, download, sigmoid, upload};
@@ -112,18 +110,12 @@ pub fn run(
         let critic = MlpDiscriminatorConfig::new(settings.discriminator_hidden.clone())
             .init(2, &mut rng, &device)
             .map_err(model)?;
-        let adam = OptimizerConfig::Adam {
-            lr: settings.lr,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        };
+        let adam = OptimizerConfig::adam(settings.lr, 0.5, 0.999);
         let trainer_settings = TrainerSettings {
             batch_size: settings.batch_size,
             critic_steps: 1,
             generator_optimizer: adam.clone(),
             discriminator_optimizer: adam,
-            schedule: LearningRateSchedule::Constant,
             ..TrainerSettings::default()
         };
         // The discriminator's loss is the same cross-entropy for both generator losses.

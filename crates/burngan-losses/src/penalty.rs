@@ -74,6 +74,34 @@ impl PenaltyConfig {
         }
     }
 
+    /// The penalty's weight: λ for WGAN-GP and DRAGAN, γ for R1 and R2.
+    pub fn weight(&self) -> f64 {
+        match *self {
+            PenaltyConfig::WganGp { weight, .. } | PenaltyConfig::Dragan { weight, .. } => weight,
+            PenaltyConfig::R1 { gamma } | PenaltyConfig::R2 { gamma } => gamma,
+        }
+    }
+
+    /// The config's field that holds the [weight](Self::weight): `"weight"` or `"gamma"`.
+    pub fn weight_field(&self) -> &'static str {
+        match self {
+            PenaltyConfig::WganGp { .. } | PenaltyConfig::Dragan { .. } => "weight",
+            PenaltyConfig::R1 { .. } | PenaltyConfig::R2 { .. } => "gamma",
+        }
+    }
+
+    /// The same penalty with its [weight](Self::weight) set to `value` (a scheduled or lazy
+    /// penalty's weight at one update).
+    pub fn with_weight(mut self, value: f64) -> Self {
+        match &mut self {
+            PenaltyConfig::WganGp { weight, .. } | PenaltyConfig::Dragan { weight, .. } => {
+                *weight = value
+            }
+            PenaltyConfig::R1 { gamma } | PenaltyConfig::R2 { gamma } => *gamma = value,
+        }
+        self
+    }
+
     /// Checks the weights: finite and ≥ 0 (a DRAGAN scale > 0). The message names the field,
     /// the value and a usual setting.
     pub fn validate(&self) -> Result<(), String> {

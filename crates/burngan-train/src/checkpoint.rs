@@ -34,6 +34,78 @@ pub struct CheckpointState {
     pub sampler: Option<SamplerState>,
     /// The backend the run was trained on (a resume elsewhere continues, but not bit-exactly).
     pub backend: String,
+    /// How the trainer that wrote it was built (absent in checkpoints of earlier builds);
+    /// loading refuses a trainer built differently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainer: Option<TrainerIdentity>,
+}
+
+/// What a checkpoint records of the trainer that wrote it: the loss, the penalties (with their
+/// laziness), the network types and the optimizers' kinds. Weights and optimizer states of
+/// another configuration could load without a shape error and train something else silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainerIdentity {
+    /// The loss's [name](burngan_core::AdversarialLoss::name).
+    pub loss: String,
+    /// Each penalty's name, `"r2 every 4"` for a lazy one, in order.
+    pub penalties: Vec<String>,
+    /// The generator's type name (last path segment).
+    pub generator: String,
+    /// The discriminator's type name (last path segment).
+    pub discriminator: String,
+    /// The generator's and the discriminator's optimizer kinds.
+    pub optimizers: [String; 2],
+}
+
+impl TrainerIdentity {
+    /// `Ok` when `current` was built as the trainer that wrote checkpoint `dir`; otherwise an
+    /// error naming each difference.
+    pub fn check_matches(&self, current: &TrainerIdentity, dir: &Path) -> Result<(), TrainError> {
+        let list = |p: &[String]| {
+            if p.is_empty() {
+                "no penalty".to_string()
+            } else {
+                p.join(", ")
+            }
+        };
+        let mut differences = Vec::new();
+        let mut differ = |what: &str, written: String, here: String| {
+            if written != here {
+                differences.push(format!("{what} {written} there, {here} here"));
+            }
+        };
+        differ("loss", self.loss.clone(), current.loss.clone());
+        differ("penalties", list(&self.penalties), list(&current.penalties));
+        differ(
+            "generator",
+            self.generator.clone(),
+            current.generator.clone(),
+        );
+        differ(
+            "discriminator",
+            self.discriminator.clone(),
+            current.discriminator.clone(),
+        );
+        differ(
+            "generator optimizer",
+            self.optimizers[0].clone(),
+            current.optimizers[0].clone(),
+        );
+        differ(
+            "discriminator optimizer",
+            self.optimizers[1].clone(),
+            current.optimizers[1].clone(),
+        );
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(TrainError::config(format!(
+            "checkpoint {} was written by a trainer built differently ({}); build the trainer \
+             with the loss, penalties, networks and optimizers of the run that wrote it",
+            dir.display(),
+            differences.join("; ")
+        )))
+    }
 }
 
 /// The files of one checkpoint, besides `state.json`.
@@ -301,7 +373,7 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
 
 /// An optimizer for `module` with the state stored at `path`.
 pub(crate) fn load_optimizer<M: Module>(
-    config: &crate::OptimizerConfig,
+    template: &crate::Optimizer,
     path: &Path,
     module: &M,
     device: &Device,
@@ -313,7 +385,7 @@ pub(crate) fn load_optimizer<M: Module>(
             damaged_fix(path.parent().unwrap_or(Path::new(".")))
         ))
     })?;
-    let mut optimizer = config.init();
+    let mut optimizer = template.fresh();
     optimizer.load_state(&bytes, module, device).map_err(|e| {
         TrainError::Output(format!(
             "optimizer state {} is unusable: {e}; resume with the config the run was started \
@@ -379,6 +451,7 @@ mod tests {
             rng: burngan_core::HostRng::seed_from(step as u64).state(),
             sampler: None,
             backend: "flex".into(),
+            trainer: None,
         }
     }
 

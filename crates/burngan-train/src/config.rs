@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use burngan_eval::ScoreSettings;
-use burngan_losses::{LossConfig, PenaltyConfig};
+use burngan_losses::LossConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::with_default_kind;
 use crate::{
-    DataConfig, DiscriminatorConfig, GeneratorConfig, NonFinitePolicy, OptimizerConfig, TrainError,
+    DataConfig, DiscriminatorConfig, EmaRule, GeneratorConfig, NonFinitePolicy, OptimizerConfig,
+    PenaltyTerm, Schedule, Scheduled, Shape, TrainError,
 };
 
 /// A complete training run. See `assets/configs/*.toml` for annotated presets.
@@ -35,11 +36,17 @@ pub struct TrainConfig {
     pub discriminator: DiscriminatorConfig,
     /// The adversarial objective.
     pub loss: LossConfig,
-    /// An optional gradient penalty added to the discriminator's loss (`[penalty]` with `kind =
-    /// "wgan-gp"`, `"r1"`, `"r2"` or `"dragan"`); the critic must be able to give its input
-    /// gradient (no BatchNorm).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub penalty: Option<PenaltyConfig>,
+    /// Gradient penalties added to the discriminator's loss: one `[penalty]` table or several
+    /// `[[penalty]]` tables, each with `kind = "wgan-gp"`, `"r1"`, `"r2"` or `"dragan"`, a
+    /// weight that may be a schedule, and `every = N` for a lazy penalty; the critic must be
+    /// able to give its input gradient (no BatchNorm).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::penalties::one_or_many",
+        serialize_with = "crate::penalties::serialize_terms"
+    )]
+    pub penalty: Vec<PenaltyTerm>,
     /// Batch size and the discriminator/generator step ratio.
     #[serde(default)]
     pub train: LoopConfig,
@@ -157,16 +164,86 @@ impl EvalConfig {
     }
 }
 
-/// The `[ema]` section.
+/// The `[ema]` section: `decay` or `half_life`, not both (refused when parsed otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawEma")]
 pub struct EmaConfig {
-    /// θ_ema ← β·θ_ema + (1 − β)·θ after every generator update, β = decay (e.g. 0.999).
-    pub decay: f64,
-    /// Warm-up (default true): β = min(decay, (1 + t)/(10 + t)) at update t, so early
-    /// averages do not keep the initial weights for ~1/(1 − decay) steps.
+    /// θ_ema ← β·θ_ema + (1 − β)·θ after every generator update, β = decay (e.g. 0.999; a
+    /// number or a schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<Scheduled>,
+    /// Warm-up of `decay` (default true): β = min(decay, (1 + t)/(10 + t)) at update t, so
+    /// early averages do not keep the initial weights for ~1/(1 − decay) steps.
     #[serde(default = "warmup")]
     pub warmup: bool,
+    /// Instead of `decay`: the half-life in images, β = 0.5^(batch / half_life)
+    /// (StyleGAN2-ADA: 10000; a number or a schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_life: Option<Scheduled>,
+    /// With `half_life`: StyleGAN2-ADA's ramp-up r, half-life min(half_life, r · images seen)
+    /// (StyleGAN2-ADA: 0.05); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<f64>,
+}
+
+/// `[ema]` as written, before the check that `decay` or `half_life` is given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEma {
+    decay: Option<Scheduled>,
+    #[serde(default = "warmup")]
+    warmup: bool,
+    half_life: Option<Scheduled>,
+    ramp: Option<f64>,
+}
+
+impl TryFrom<RawEma> for EmaConfig {
+    type Error = String;
+
+    fn try_from(raw: RawEma) -> Result<Self, String> {
+        let config = EmaConfig {
+            decay: raw.decay,
+            warmup: raw.warmup,
+            half_life: raw.half_life,
+            ramp: raw.ramp,
+        };
+        config.rule().map_err(|e| match e {
+            TrainError::Config { message } => message,
+            other => other.to_string(),
+        })?;
+        Ok(config)
+    }
+}
+
+impl EmaConfig {
+    /// The trainer's [`EmaRule`]; an error when neither or both of `decay` and `half_life`
+    /// are given, or `ramp` comes without `half_life`.
+    pub fn rule(&self) -> Result<EmaRule, TrainError> {
+        let rule = match (self.decay, self.half_life) {
+            (Some(decay), None) if self.ramp.is_none() => EmaRule::Decay {
+                decay,
+                warmup: self.warmup,
+            },
+            (None, Some(images)) => EmaRule::HalfLife {
+                images,
+                ramp: self.ramp,
+            },
+            (Some(_), None) => {
+                return Err(TrainError::config(
+                    "ema.ramp belongs to ema.half_life; remove it, or use half_life instead \
+                     of decay",
+                ));
+            }
+            _ => {
+                return Err(TrainError::config(
+                    "[ema] needs exactly one of decay (e.g. 0.999) and half_life (in images, \
+                     e.g. 10000)",
+                ));
+            }
+        };
+        rule.validate("ema")?;
+        Ok(rule)
+    }
 }
 
 fn warmup() -> bool {
@@ -229,7 +306,8 @@ pub struct LoopConfig {
     /// Discriminator updates per generator update, K in Goodfellow et al. (default 1).
     pub critic_steps: usize,
     /// `"constant"` (default) or `"linear"`: both learning rates decay linearly to zero over
-    /// `run.steps`.
+    /// `run.steps`. Shorthand for `lr = { from = LR, to = 0.0, shape = "linear" }` in each
+    /// optimizer section, which says the same and allows other schedules.
     pub lr_decay: LrDecay,
     /// `"stop"` (default): stop at a NaN or infinite loss or gradient norm; `"skip"`: check
     /// every update and skip a non-finite one ([`NonFinitePolicy`]).
@@ -321,6 +399,26 @@ impl TrainConfig {
         toml::to_string_pretty(self).unwrap_or_else(|error| format!("# unserialisable: {error}"))
     }
 
+    /// `optimizer` as the run uses it: with `train.lr_decay = "linear"`, its constant learning
+    /// rate becomes a linear schedule to zero over `run.steps`.
+    pub fn optimizer_for(&self, optimizer: &OptimizerConfig) -> OptimizerConfig {
+        let mut optimizer = optimizer.clone();
+        if self.train.lr_decay == LrDecay::Linear
+            && let Scheduled::Fixed(lr) = *optimizer.learning_rate()
+        {
+            *optimizer.learning_rate_mut() = Scheduled::Ramp(Schedule {
+                from: lr,
+                to: Some(0.0),
+                shape: Shape::Linear,
+                warmup: 0,
+                steps: None,
+                every: None,
+                factor: None,
+            });
+        }
+        optimizer
+    }
+
     /// Checks every value; the error names the field, the value and the fix.
     pub fn validate(&self) -> Result<(), TrainError> {
         let positive = crate::error::require_positive;
@@ -348,31 +446,57 @@ impl TrainConfig {
             .validate("optimizer.discriminator")?;
         self.loss.validate().map_err(TrainError::config)?;
         positive("run.keep_checkpoints", self.run.keep_checkpoints)?;
-        if let Some(ema) = &self.ema
-            && !(0.0..1.0).contains(&ema.decay)
-        {
-            return Err(TrainError::config(format!(
-                "ema.decay must be in [0, 1), got {} (0.999 is usual)",
-                ema.decay
-            )));
+        if let Some(ema) = &self.ema {
+            ema.rule()?;
         }
+        self.validate_schedules()?;
         if let Some(eval) = &self.eval {
             eval.validate(&self.data)?;
         }
-        if let Some(penalty) = &self.penalty {
-            penalty.validate().map_err(TrainError::config)?;
+        self.validate_penalties()?;
+        self.validate_networks()
+    }
+
+    /// `train.lr_decay = "linear"` only over constant learning rates.
+    fn validate_schedules(&self) -> Result<(), TrainError> {
+        if self.train.lr_decay == LrDecay::Linear {
+            for (section, optimizer) in [
+                ("optimizer.generator", &self.optimizer.generator),
+                ("optimizer.discriminator", &self.optimizer.discriminator),
+            ] {
+                if !optimizer.learning_rate().is_fixed() {
+                    return Err(TrainError::config(format!(
+                        "train.lr_decay = \"linear\" applies to a constant learning rate, but \
+                         {section}.lr is a schedule; remove train.lr_decay and write the decay \
+                         in the schedule (lr = {{ from = …, to = 0.0, shape = \"linear\" }})"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each penalty's values, a critic that can give its input gradient, and a constraint for
+    /// the unclipped Wasserstein loss.
+    fn validate_penalties(&self) -> Result<(), TrainError> {
+        for (i, term) in self.penalty.iter().enumerate() {
+            let field = match self.penalty.len() {
+                1 => "penalty".to_string(),
+                _ => format!("penalty[{i}]"),
+            };
+            term.validate(&field)?;
             if let Some(layer) = self.discriminator.input_gradient_blocker() {
                 return Err(TrainError::config(format!(
                     "penalty.kind = \"{}\" needs the critic's input gradient, which {layer} \
                      cannot provide (BatchNorm mixes the samples of a batch); set \
                      discriminator.normalization to \"none\" or \"spectral\", or remove the \
                      [penalty] section",
-                    penalty.name()
+                    term.name()
                 )));
             }
         }
         if self.loss == LossConfig::Wasserstein
-            && self.penalty.is_none()
+            && self.penalty.is_empty()
             && !self.discriminator.spectral()
         {
             return Err(TrainError::config(
@@ -381,6 +505,11 @@ impl TrainConfig {
                  discriminator, or use loss.kind = \"wgan\" for weight clipping",
             ));
         }
+        Ok(())
+    }
+
+    /// The networks fit the data (toy MLPs or image networks, matching classes and shapes).
+    fn validate_networks(&self) -> Result<(), TrainError> {
         let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
         let (g_kind, d_kind) = (self.generator.kind(), self.discriminator.kind());
         match &self.data {

@@ -17,8 +17,6 @@ use crate::{StepMetrics, TrainError};
 pub struct RunInfo {
     /// Generator updates in the run.
     pub total_steps: usize,
-    /// Mode centres of the real distribution (toy runs), for plots.
-    pub centres: Vec<[f64; 2]>,
     /// Generator steps already done: 0, or the checkpoint's step when resuming.
     pub start_step: usize,
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::observer::{Observer, RunSummary};
 use crate::{EVAL_METRICS, StepMetrics, TrainError, image_grid_png};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -291,6 +291,12 @@ impl PlotWriter {
         })
     }
 
+    /// Draws `centres` (a toy run's mode centres) as crosses under every scatter plot.
+    pub fn with_centres(mut self, centres: Vec<[f64; 2]>) -> Self {
+        self.centres = centres;
+        self
+    }
+
     /// Starts the curves with the steps an interrupted run already recorded (for `--resume`).
     pub fn with_history(mut self, history: Vec<StepMetrics>) -> Self {
         self.history = history;
@@ -304,10 +310,6 @@ impl PlotWriter {
 }
 
 impl Observer for PlotWriter {
-    fn on_start(&mut self, info: &RunInfo) -> Result<(), TrainError> {
-        self.centres = info.centres.clone();
-        Ok(())
-    }
     fn on_step(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
         self.history.push(metrics.clone());
         if metrics.eval.is_some() {
@@ -364,6 +366,7 @@ mod tests {
             logit_real: 0.0,
             logit_fake: 0.0,
             penalty: 0.0,
+            penalties: BTreeMap::new(),
             diagnostics: BTreeMap::new(),
             eval: eval.map(|e| e.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             skipped_updates: 0,

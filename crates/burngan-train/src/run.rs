@@ -2,25 +2,28 @@
 //! of host-RNG draws, the step loop with its metrics, sample grids and checkpoints, stopping
 //! (`--stop-at`, Ctrl-C) and resuming from a checkpoint bit for bit.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient, SampleSource};
-use burngan_data::{EpochSampler, GaussianMixture, ImageDataset, SamplerState};
+use burngan_data::{EpochSampler, ImageDataset};
 use burngan_eval::{EvalError, MNIST_CLASSIFIER, RowScores, ScoreSettings};
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
+use burngan_models::{MlpDiscriminator, MlpGenerator};
+
 use crate::checkpoint::{files, find_checkpoint, load_module, read_checkpoint_state};
-use crate::config::LrDecay;
-use crate::observer::{Observer, RunInfo, RunSummary};
+use crate::hooks::{Checkpoints, Hook, HookDone, PositionFn, StepEnd, Stop};
+use crate::observer::{Observer, RunSummary};
 use crate::{
-    CHECKPOINT_FORMAT, CheckpointState, DataConfig, GanTrainer, ImageDiscriminator, ImageEvaluator,
-    ImageGenerator, LearningRateSchedule, StepMetrics, TrainConfig, TrainError, TrainerSettings,
-    write_checkpoint,
+    CheckpointState, DataConfig, FitSummary, GanTrainer, ImageDiscriminator, ImageEvaluator,
+    ImageGenerator, StepMetrics, TrainConfig, TrainError, TrainerSettings,
 };
 
 /// Columns of every sample grid; an unconditional grid is 8×8.
@@ -70,20 +73,22 @@ pub type ToyRun = Run<burngan_models::MlpGenerator, burngan_models::MlpDiscrimin
 /// An image run's networks.
 pub type ImageRun = Run<ImageGenerator, ImageDiscriminator>;
 
-/// A sample source whose position a checkpoint stores.
-trait Positioned {
-    fn position(&self) -> Option<SamplerState>;
-}
+/// A sample source shared with the checkpoint hook, which records its position (an image
+/// run's epoch sampler) in every checkpoint.
+struct Shared<S>(Rc<RefCell<S>>);
 
-impl Positioned for GaussianMixture {
-    fn position(&self) -> Option<SamplerState> {
-        None
+impl<S: SampleSource<D>, const D: usize> SampleSource<D> for Shared<S> {
+    fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<D> {
+        self.0.borrow_mut().sample(batch, rng, device)
     }
-}
 
-impl Positioned for EpochSampler {
-    fn position(&self) -> Option<SamplerState> {
-        Some(self.state())
+    fn sample_labeled(
+        &mut self,
+        batch: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> (Tensor<D>, Option<Tensor<1, Int>>) {
+        self.0.borrow_mut().sample_labeled(batch, rng, device)
     }
 }
 
@@ -91,14 +96,8 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
     TrainerSettings {
         batch_size: config.train.batch_size,
         critic_steps: config.train.critic_steps,
-        generator_optimizer: config.optimizer.generator.clone(),
-        discriminator_optimizer: config.optimizer.discriminator.clone(),
-        schedule: match config.train.lr_decay {
-            LrDecay::Constant => LearningRateSchedule::Constant,
-            LrDecay::Linear => LearningRateSchedule::Linear {
-                total_steps: config.run.steps,
-            },
-        },
+        generator_optimizer: config.optimizer_for(&config.optimizer.generator),
+        discriminator_optimizer: config.optimizer_for(&config.optimizer.discriminator),
         // The run drives the trainer with its own RNG (`step_with`) and writes its own
         // checkpoints; these only matter to `fit`.
         seed: config.run.seed,
@@ -112,7 +111,6 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
 /// The checkpoint to resume from, when resuming: its directory and state.
 fn checkpoint_to_resume(
     control: &RunControl,
-    total: usize,
 ) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
     if !control.resume {
         return Ok(None);
@@ -122,15 +120,6 @@ fn checkpoint_to_resume(
     })?;
     let checkpoint = find_checkpoint(dir)?;
     let state = read_checkpoint_state(&checkpoint)?;
-    if state.step >= total {
-        return Err(TrainError::config(format!(
-            "the run in {} already reached step {} of {total}; pass --steps larger than {} to \
-             train further",
-            dir.display(),
-            state.step,
-            state.step
-        )));
-    }
     Ok(Some((checkpoint, state)))
 }
 
@@ -141,7 +130,7 @@ fn build_trainer<G, C, const D: usize>(
     config: &TrainConfig,
     generator: G,
     discriminator: C,
-    resume: Option<&Path>,
+    resume: Option<&(PathBuf, CheckpointState)>,
     device: &Device,
 ) -> Result<GanTrainer<G, C, D>, TrainError>
 where
@@ -156,154 +145,175 @@ where
         &settings,
         device,
     )?;
-    if let Some(penalty) = config.penalty {
-        trainer = trainer.with_penalty(penalty)?;
+    for term in &config.penalty {
+        trainer = trainer.with_penalty(*term)?;
     }
-    if let Some(ema) = config.ema {
-        trainer = trainer.with_ema(ema.decay, ema.warmup)?;
+    if let Some(ema) = &config.ema {
+        trainer = trainer.with_ema_rule(ema.rule()?)?;
     }
-    if let Some(dir) = resume {
-        let state = read_checkpoint_state(dir)?;
-        trainer.load_parts(dir)?;
+    if let Some((dir, state)) = resume {
+        trainer.load_parts(dir, state)?;
         trainer.set_steps_done(state.step);
     }
     Ok(trainer)
 }
 
-/// Writes a checkpoint of the run's current position, when the run has a directory.
-fn write_run_checkpoint<G, C, const D: usize>(
-    trainer: &GanTrainer<G, C, D>,
-    rng: &HostRng,
-    sampler: Option<SamplerState>,
-    config: &TrainConfig,
-    control: &RunControl,
-) -> Result<Option<PathBuf>, TrainError>
+/// Draws the samples of the fixed noise every `run.sample_every` steps and at the last step.
+struct Grids<F> {
+    every: usize,
+    draw: F,
+}
+
+impl<G, C, F, const D: usize> Hook<G, C, D> for Grids<F>
+where
+    F: FnMut(&GanTrainer<G, C, D>, usize, &mut [&mut dyn Observer]) -> Result<(), TrainError>,
+{
+    fn after_step(
+        &mut self,
+        trainer: &GanTrainer<G, C, D>,
+        end: &StepEnd<'_>,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<HookDone, TrainError> {
+        if !(end.last() || end.step.is_multiple_of(self.every)) {
+            return Ok(HookDone::default());
+        }
+        (self.draw)(trainer, end.step, observers)?;
+        Ok(HookDone { allocated: true })
+    }
+}
+
+/// Scores the sampling generator at the steps `[eval]` names, into the step's
+/// [`StepMetrics::eval`] (such a step is always reported).
+struct Evaluation<F> {
+    eval: crate::EvalConfig,
+    evaluate: F,
+    ran: bool,
+}
+
+impl<G, C, F, const D: usize> Hook<G, C, D> for Evaluation<F>
 where
     G: Generator<D>,
     C: Discriminator<D>,
+    F: FnMut(&GanTrainer<G, C, D>) -> Result<BTreeMap<String, f64>, TrainError>,
 {
-    let Some(dir) = &control.dir else {
-        return Ok(None);
-    };
-    let mut parts = trainer.checkpoint_parts()?;
-    parts.push((files::CONFIG, control.config_text.clone().into_bytes()));
-    let state = CheckpointState {
-        format: CHECKPOINT_FORMAT,
-        step: trainer.steps_done(),
-        rng: rng.state(),
-        sampler,
-        backend: control.backend.clone(),
-    };
-    write_checkpoint(
-        &dir.join("checkpoints"),
-        &parts,
-        &state,
-        config.run.keep_checkpoints,
-    )
-    .map(Some)
+    fn measures(&mut self, step: usize, total: usize) -> bool {
+        self.eval.due(step, total)
+    }
+
+    fn on_metrics(
+        &mut self,
+        trainer: &GanTrainer<G, C, D>,
+        metrics: &mut StepMetrics,
+    ) -> Result<bool, TrainError> {
+        if !self.eval.due(metrics.step, trainer.total_steps()) {
+            return Ok(false);
+        }
+        let mut values = (self.evaluate)(trainer)?;
+        // JSON has no NaN or infinity; an undefined value is left out.
+        values.retain(|_, value| value.is_finite());
+        metrics.eval = Some(values);
+        self.ran = true;
+        Ok(true)
+    }
+
+    fn after_step(
+        &mut self,
+        _: &GanTrainer<G, C, D>,
+        _: &StepEnd<'_>,
+        _: &mut [&mut dyn Observer],
+    ) -> Result<HookDone, TrainError> {
+        Ok(HookDone {
+            allocated: std::mem::take(&mut self.ran),
+        })
+    }
 }
 
-/// Reports the fixed-noise samples of a step to the observers.
-type Draw<'a, G, C, const D: usize> =
-    dyn FnMut(&GanTrainer<G, C, D>, usize, &mut [&mut dyn Observer]) -> Result<(), TrainError> + 'a;
-
-/// Evaluates the sampling generator of a step (`[eval]`): metric name → value.
-type Evaluate<'a, G, C, const D: usize> =
-    dyn FnMut(&GanTrainer<G, C, D>) -> Result<BTreeMap<String, f64>, TrainError> + 'a;
-
-/// What the step loop ends with: the recorded steps, the last checkpoint, and whether it
-/// stopped at `stop_at` before the end.
-type LoopEnd = (Vec<StepMetrics>, Option<PathBuf>, bool);
-
-/// The step loop shared by toy and image runs. `draw` reports the fixed-noise samples of a
-/// step to the observers; `evaluate`, given when the config has an `[eval]` section, fills
-/// the metrics of the steps it names (which are then always logged).
-#[allow(clippy::too_many_arguments)]
-fn step_loop<G, C, S, const D: usize>(
+/// Trains `trainer` on `source` through the one training loop
+/// ([`GanTrainer::fit_with_hooks`]) with the run's hooks: `extra` (evaluation, sample grids,
+/// a final evaluation), then `--stop-at` and Ctrl-C, then the run's checkpoints (with the
+/// resolved config and, through `position`, the sampler's position). Returns what `fit`
+/// reported and the last checkpoint written; an interrupted run fails with
+/// [`TrainError::Interrupted`] after its checkpoint.
+fn run_fit<G, C, const D: usize>(
     config: &TrainConfig,
     control: &RunControl,
     trainer: &mut GanTrainer<G, C, D>,
-    source: &mut S,
-    rng: &mut HostRng,
+    source: &mut dyn SampleSource<D>,
+    position: Option<PositionFn>,
     observers: &mut [&mut dyn Observer],
-    draw: &mut Draw<'_, G, C, D>,
-    mut evaluate: Option<&mut Evaluate<'_, G, C, D>>,
-) -> Result<LoopEnd, TrainError>
+    extra: &mut [&mut dyn Hook<G, C, D>],
+) -> Result<(FitSummary, Option<PathBuf>), TrainError>
 where
     G: Generator<D>,
     C: Discriminator<D>,
-    S: SampleSource<D> + Positioned,
 {
-    let total = config.run.steps;
-    let mut history = Vec::new();
-    let mut checkpoint = None;
-    let every = config.run.checkpoint_every;
-    let interrupt_requested = || {
-        control
-            .interrupt
-            .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    let mut stop = Stop {
+        stop_at: control.stop_at,
+        interrupt: control.interrupt.clone(),
+        interrupted: false,
     };
-    for step in trainer.steps_done() + 1..=total {
-        let last = step == total;
-        let evaluating =
-            evaluate.is_some() && config.eval.as_ref().is_some_and(|e| e.due(step, total));
-        let log = last || step % config.run.log_every == 0 || evaluating;
-        // Steps that end in a checkpoint are measured too (not logged), so that a checkpoint
-        // is only written after finite losses and gradients.
-        let checkpointing = (every > 0 && step % every == 0)
-            || control.stop_at == Some(step)
-            || interrupt_requested();
-        if let Some(mut metrics) = trainer.step_with(source, rng, log || checkpointing) {
-            // On a non-finite value the last checkpoint stays as it was (it holds finite
-            // weights) and the metrics file ends with what went wrong.
-            trainer.vet(&metrics, observers)?;
-            // A step that skipped an update is always reported.
-            if log || metrics.skipped_updates > 0 {
-                if evaluating && let Some(evaluate) = evaluate.as_deref_mut() {
-                    let mut values = evaluate(trainer)?;
-                    // JSON has no NaN or infinity; an undefined value is left out.
-                    values.retain(|_, value| value.is_finite());
-                    metrics.eval = Some(values);
-                }
-                for observer in observers.iter_mut() {
-                    observer.on_step(&metrics)?;
-                }
-                history.push(metrics);
-            }
+    let mut checkpoints = control.dir.as_ref().map(|dir| {
+        let hook = Checkpoints::new(
+            dir.join("checkpoints"),
+            config.run.checkpoint_every,
+            config.run.keep_checkpoints,
+        )
+        .with_file(files::CONFIG, control.config_text.clone().into_bytes())
+        .with_backend(control.backend.clone());
+        match position {
+            Some(position) => hook.with_position(position),
+            None => hook,
         }
-        let drawing = last || step % config.run.sample_every == 0;
-        if drawing {
-            draw(trainer, step, observers)?;
-        }
-        let stop = control.stop_at == Some(step);
-        // A request during the last step lets the run finish normally.
-        let interrupted = !last && interrupt_requested();
-        let saving = last || stop || interrupted || (every > 0 && step % every == 0);
-        if saving {
-            checkpoint = write_run_checkpoint(trainer, rng, source.position(), config, control)?
-                .or(checkpoint);
-        }
-        if evaluating || drawing || saving {
-            // Evaluation, samples and checkpoints allocate in shapes the training step does
-            // not (batches of 500 images, whole-model reads): a pooled device (wgpu, CUDA)
-            // keeps the pages they grew as long as the run lasts unless asked to give back
-            // the empty ones, and a long run's memory then creeps up at these steps
-            // (docs/reliability.md, Soak). A no-op on the CPU backends.
-            trainer.device().memory_cleanup();
-        }
-        if interrupted {
-            return Err(TrainError::Interrupted {
-                step,
-                checkpoint: checkpoint.clone().unwrap_or_default(),
-                run_dir: control.dir.clone().unwrap_or_default(),
-            });
-        }
-        if stop && !last {
-            return Ok((history, checkpoint, true));
-        }
+    });
+    let mut hooks: Vec<&mut dyn Hook<G, C, D>> = Vec::with_capacity(extra.len() + 2);
+    for hook in extra.iter_mut() {
+        hooks.push(&mut **hook);
     }
-    Ok((history, checkpoint, false))
+    hooks.push(&mut stop);
+    if let Some(checkpoints) = checkpoints.as_mut() {
+        hooks.push(checkpoints);
+    }
+    let fit = trainer.fit_with_hooks(source, observers, &mut hooks)?;
+    drop(hooks);
+    let written = checkpoints.and_then(|hook| hook.written().cloned());
+    if stop.interrupted {
+        return Err(TrainError::Interrupted {
+            step: trainer.steps_done(),
+            checkpoint: written.unwrap_or_default(),
+            run_dir: control.dir.clone().unwrap_or_default(),
+        });
+    }
+    Ok((fit, written))
+}
+
+/// A toy run's evaluation at its end: the mode coverage of 2,500 fresh samples, from the
+/// `[eval]` seed's codes when the config has one, else from the run's RNG. Skipped when the
+/// run stopped early.
+struct FinalCoverage<'a> {
+    centres: &'a [[f64; 2]],
+    std: f64,
+    eval_seed: Option<u64>,
+    latent_dim: usize,
+}
+
+impl Hook<MlpGenerator, MlpDiscriminator, 2> for FinalCoverage<'_> {
+    fn on_end(
+        &mut self,
+        trainer: &mut GanTrainer<MlpGenerator, MlpDiscriminator, 2>,
+        summary: &mut RunSummary,
+    ) -> Result<(), TrainError> {
+        if summary.steps < trainer.total_steps() {
+            return Ok(());
+        }
+        let count = TOY_EVAL_SAMPLES * self.latent_dim;
+        let noise = match self.eval_seed {
+            Some(seed) => HostRng::seed_from(seed).normal_vec(count),
+            None => trainer.rng_mut().normal_vec(count),
+        };
+        let samples = trainer.generate_host(&noise);
+        summary.evaluation = Some(mode_coverage(&samples, self.centres, self.std, 3.0));
+        Ok(())
+    }
 }
 
 /// Trains the toy GAN of `config` (2-D mixture, MLP networks) on `device` (autodiff is enabled
@@ -341,7 +351,7 @@ pub fn train_toy_with(
             "toy runs need generator and discriminator kind \"mlp\"",
         ));
     };
-    let resume = checkpoint_to_resume(control, config.run.steps)?;
+    let resume = checkpoint_to_resume(control)?;
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
     let mut mixture = toy.build().map_err(|e| TrainError::config(e.to_string()))?;
@@ -355,66 +365,58 @@ pub fn train_toy_with(
     let eval_noise = config.eval.as_ref().map(|eval| {
         HostRng::seed_from(eval.seed).normal_vec(eval.samples_for(&config.data) * latent_dim)
     });
-    let mut trainer = build_trainer(
-        config,
-        generator,
-        discriminator,
-        resume.as_ref().map(|(dir, _)| dir.as_path()),
-        &device,
-    )?;
+    let mut trainer = build_trainer(config, generator, discriminator, resume.as_ref(), &device)?;
     if let Some((_, state)) = &resume {
         rng = HostRng::from_state(&state.rng);
     }
-
-    let info = RunInfo {
-        total_steps: config.run.steps,
-        centres: mixture.centres().to_vec(),
-        start_step: trainer.steps_done(),
-    };
-    for observer in observers.iter_mut() {
-        observer.on_start(&info)?;
-    }
+    // One RNG drew the weights and the plotting noise and draws the data and noise.
+    trainer.set_rng(rng);
     let (centres, std) = (mixture.centres().to_vec(), mixture.std());
-    let mut evaluate = |trainer: &GanTrainer<_, _, 2>| {
-        let noise = eval_noise.as_deref().unwrap_or_default();
-        Ok(toy_eval_values(
-            &trainer.generate_host(noise),
-            &centres,
-            std,
-        ))
-    };
-    let (metrics, checkpoint, stopped_early) = step_loop(
-        config,
-        control,
-        &mut trainer,
-        &mut mixture,
-        &mut rng,
-        observers,
-        &mut |trainer, step, observers| {
+    let mut grids = Grids {
+        every: config.run.sample_every,
+        draw: |trainer: &GanTrainer<_, _, 2>, step, observers: &mut [&mut dyn Observer]| {
             let samples = trainer.generate_host(&plot_noise);
             for observer in observers.iter_mut() {
                 observer.on_samples(step, &samples)?;
             }
             Ok(())
         },
-        eval_noise
-            .is_some()
-            .then_some(&mut evaluate as &mut Evaluate<'_, _, _, 2>),
-    )?;
-    let evaluation = (!stopped_early).then(|| {
-        let eval_noise = match &config.eval {
-            Some(eval) => HostRng::seed_from(eval.seed).normal_vec(TOY_EVAL_SAMPLES * latent_dim),
-            None => rng.normal_vec(TOY_EVAL_SAMPLES * latent_dim),
-        };
-        let samples = trainer.generate_host(&eval_noise);
-        mode_coverage(&samples, &centres, std, 3.0)
+    };
+    let mut evaluation = config.eval.clone().map(|eval| Evaluation {
+        eval,
+        evaluate: |trainer: &GanTrainer<_, _, 2>| {
+            let noise = eval_noise.as_deref().unwrap_or_default();
+            Ok(toy_eval_values(
+                &trainer.generate_host(noise),
+                &centres,
+                std,
+            ))
+        },
+        ran: false,
     });
-    finish(
-        trainer,
+    let mut coverage = FinalCoverage {
+        centres: &centres,
+        std,
+        eval_seed: config.eval.as_ref().map(|eval| eval.seed),
+        latent_dim,
+    };
+    let mut hooks: Vec<&mut dyn Hook<_, _, 2>> = Vec::new();
+    if let Some(evaluation) = evaluation.as_mut() {
+        hooks.push(evaluation);
+    }
+    hooks.push(&mut grids);
+    hooks.push(&mut coverage);
+    let fit = run_fit(
+        config,
+        control,
+        &mut trainer,
+        &mut mixture,
+        None,
         observers,
-        evaluation,
-        (metrics, checkpoint, stopped_early),
-    )
+        &mut hooks,
+    )?;
+    drop(hooks);
+    Ok(finish(trainer, fit))
 }
 
 /// The names of the periodic evaluation's metrics ([`StepMetrics::eval`]) in display order:
@@ -502,35 +504,26 @@ pub fn image_evaluator(
     ImageEvaluator::new(&path, dataset, device).map(Some)
 }
 
-/// Reports the end of a run to the observers and hands out the networks.
+/// The networks and what the loop reported.
 fn finish<G, C, const D: usize>(
     trainer: GanTrainer<G, C, D>,
-    observers: &mut [&mut dyn Observer],
-    evaluation: Option<burngan_metrics::ModeCoverage>,
-    (metrics, checkpoint, stopped_early): LoopEnd,
-) -> Result<Run<G, C>, TrainError>
+    (fit, checkpoint): (FitSummary, Option<PathBuf>),
+) -> Run<G, C>
 where
     G: Generator<D>,
     C: Discriminator<D>,
 {
-    let summary = RunSummary {
-        steps: trainer.steps_done(),
-        evaluation,
-    };
-    for observer in observers.iter_mut() {
-        observer.on_end(&summary)?;
-    }
     let ema = trainer.ema().cloned();
     let (generator, discriminator) = trainer.into_parts();
-    Ok(Run {
+    Run {
         generator,
         discriminator,
         ema,
-        metrics,
-        summary,
+        metrics: fit.metrics,
+        summary: fit.summary,
         checkpoint,
-        stopped_early,
-    })
+        stopped_early: fit.stopped_after.is_some(),
+    }
 }
 
 /// [`train_toy_with`] without checkpoints.
@@ -645,7 +638,7 @@ pub fn train_images_on(
     if let DataConfig::Images(images) = &config.data {
         check_classes(config, &dataset, &images.path)?;
     }
-    let resume = checkpoint_to_resume(control, config.run.steps)?;
+    let resume = checkpoint_to_resume(control)?;
     let loaded;
     let evaluator = match (evaluator, &config.eval) {
         (_, None) => None,
@@ -672,69 +665,36 @@ pub fn train_images_on(
         .ok_or_else(not_image)?;
     let (grid_noise, grid_labels) =
         grid_inputs(generator.latent_dim(), generator.num_classes(), &mut rng);
-    let mut trainer = build_trainer(
-        config,
-        generator,
-        discriminator,
-        resume.as_ref().map(|(dir, _)| dir.as_path()),
-        &device,
-    )?;
-    let mut sampler = match &resume {
+    let mut trainer = build_trainer(config, generator, discriminator, resume.as_ref(), &device)?;
+    let sampler = match &resume {
         Some((dir, state)) => {
             rng = HostRng::from_state(&state.rng);
-            let position = state.sampler.clone().ok_or_else(|| {
-                TrainError::Output(format!(
-                    "checkpoint {} of an image run has no sampler position in state.json",
-                    dir.display()
-                ))
-            })?;
-            EpochSampler::from_state(dataset, &position).map_err(|e| {
-                TrainError::Data(format!(
-                    "checkpoint {} does not fit the dataset: {e}",
-                    dir.display()
-                ))
-            })?
+            restored_sampler(dataset, dir, state)?
         }
         None => EpochSampler::new(dataset),
     };
-
-    let info = RunInfo {
-        total_steps: config.run.steps,
-        centres: Vec::new(),
-        start_step: trainer.steps_done(),
+    trainer.set_rng(rng);
+    let sampler = Rc::new(RefCell::new(sampler));
+    let position: PositionFn = {
+        let sampler = sampler.clone();
+        Box::new(move || Some(sampler.borrow().state()))
     };
-    for observer in observers.iter_mut() {
-        observer.on_start(&info)?;
-    }
     let settings = periodic_score_settings();
-    let mut evaluate = |trainer: &GanTrainer<ImageGenerator, ImageDiscriminator, 4>| {
-        let (Some(evaluator), Some(eval)) = (evaluator, &config.eval) else {
-            return Ok(BTreeMap::new());
-        };
-        let scores = evaluator.score_generator(
-            "generator",
-            &trainer.sampling_generator(),
-            eval.samples_for(&config.data),
-            eval.seed,
-            &settings,
-        );
-        match scores {
-            Ok(scores) => Ok(image_eval_values(&scores)),
-            // A metric that cannot score this step's images (e.g. a degenerate feature
-            // covariance) leaves the step without scores instead of ending the run, which a
-            // resume would only repeat.
-            Err(TrainError::Eval(EvalError::Metric(_))) => Ok(BTreeMap::new()),
-            Err(error) => Err(error),
-        }
+    let mut evaluation = match (evaluator, &config.eval) {
+        (Some(evaluator), Some(eval)) => Some(Evaluation {
+            eval: eval.clone(),
+            evaluate: |trainer: &GanTrainer<ImageGenerator, ImageDiscriminator, 4>| {
+                score_images(evaluator, trainer, config, eval, &settings)
+            },
+            ran: false,
+        }),
+        _ => None,
     };
-    let (metrics, checkpoint, stopped_early) = step_loop(
-        config,
-        control,
-        &mut trainer,
-        &mut sampler,
-        &mut rng,
-        observers,
-        &mut |trainer, step, observers| {
+    let mut grids = Grids {
+        every: config.run.sample_every,
+        draw: |trainer: &GanTrainer<ImageGenerator, ImageDiscriminator, 4>,
+               step,
+               observers: &mut [&mut dyn Observer]| {
             let images = match &grid_labels {
                 Some(labels) => trainer.generate_host_labeled(&grid_noise, labels),
                 None => trainer.generate_host(&grid_noise),
@@ -744,16 +704,68 @@ pub fn train_images_on(
             }
             Ok(())
         },
-        evaluator
-            .is_some()
-            .then_some(&mut evaluate as &mut Evaluate<'_, _, _, 4>),
-    )?;
-    finish(
-        trainer,
+    };
+    let mut hooks: Vec<&mut dyn Hook<_, _, 4>> = Vec::new();
+    if let Some(evaluation) = evaluation.as_mut() {
+        hooks.push(evaluation);
+    }
+    hooks.push(&mut grids);
+    let fit = run_fit(
+        config,
+        control,
+        &mut trainer,
+        &mut Shared(sampler),
+        Some(position),
         observers,
-        None,
-        (metrics, checkpoint, stopped_early),
-    )
+        &mut hooks,
+    )?;
+    drop(hooks);
+    Ok(finish(trainer, fit))
+}
+
+/// An image run's epoch sampler at the position checkpoint `dir` (with `state`) recorded.
+fn restored_sampler(
+    dataset: ImageDataset,
+    dir: &Path,
+    state: &CheckpointState,
+) -> Result<EpochSampler, TrainError> {
+    let position = state.sampler.clone().ok_or_else(|| {
+        TrainError::Output(format!(
+            "checkpoint {} of an image run has no sampler position in state.json",
+            dir.display()
+        ))
+    })?;
+    EpochSampler::from_state(dataset, &position).map_err(|e| {
+        TrainError::Data(format!(
+            "checkpoint {} does not fit the dataset: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// The periodic scores of an image run's sampling generator (`[eval]`).
+fn score_images(
+    evaluator: &ImageEvaluator,
+    trainer: &GanTrainer<ImageGenerator, ImageDiscriminator, 4>,
+    config: &TrainConfig,
+    eval: &crate::EvalConfig,
+    settings: &ScoreSettings,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    let scores = evaluator.score_generator(
+        "generator",
+        &trainer.sampling_generator(),
+        eval.samples_for(&config.data),
+        eval.seed,
+        settings,
+    );
+    match scores {
+        Ok(scores) => Ok(image_eval_values(&scores)),
+        // A metric that cannot score this step's images (e.g. a degenerate feature
+        // covariance) leaves the step without scores instead of ending the run, which a
+        // resume would only repeat.
+        Err(TrainError::Eval(EvalError::Metric(_))) => Ok(BTreeMap::new()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Rebuilds the networks of `config` for images of `shape` on `device` (plain, no autodiff)

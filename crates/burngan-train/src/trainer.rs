@@ -13,15 +13,20 @@ use std::path::{Path, PathBuf};
 use burngan_core::{
     AdversarialLoss, Discriminator, Generator, HostRng, InputGradient, SampleSource,
 };
-use burngan_losses::{PenaltyConfig, value_estimate};
+use burngan_losses::value_estimate;
 use serde::{Deserialize, Serialize};
 
+use crate::EmaRule;
 use crate::checkpoint::{
     files, find_checkpoint, load_module, load_optimizer, module_bytes, read_checkpoint_state,
 };
+use crate::ema::ema_update;
+use crate::hooks::{Checkpoints, Hook, StepEnd};
 use crate::observer::{Observer, RunInfo, RunSummary, notify_non_finite, stop_non_finite};
+use crate::penalties::log_names;
 use crate::{
-    CHECKPOINT_FORMAT, CheckpointState, Optimizer, OptimizerConfig, TrainError, write_checkpoint,
+    CHECKPOINT_FORMAT, CheckpointState, Optimizer, OptimizerConfig, PenaltyTerm, TrainError,
+    TrainerIdentity, TrainingTime, gradient_norm, write_checkpoint,
 };
 
 /// What one training step measured.
@@ -65,9 +70,14 @@ pub struct StepMetrics {
     /// Mean raw critic output on the fake batch of the last discriminator update.
     #[serde(deserialize_with = "nan_if_null")]
     pub logit_fake: f64,
-    /// The gradient penalty's part of `loss_d` (0 without a penalty).
+    /// The gradient penalties' part of `loss_d` (0 without a penalty).
     #[serde(deserialize_with = "nan_if_null")]
     pub penalty: f64,
+    /// Each penalty that was applied in the last discriminator update, by name (`r1`, `r2`,
+    /// `wgan-gp`; `r1#2` for a second R1), weight and laziness factor included; a lazy
+    /// penalty is absent on the updates it skips. Empty without a penalty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub penalties: BTreeMap<String, f64>,
     /// The critic's [diagnostics](Discriminator::diagnostics) after the step, by name (e.g.
     /// `sigma.layers.0` under spectral norm); empty for most critics.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -140,33 +150,7 @@ impl StepMetrics {
     }
 }
 
-/// How the learning rates change over a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LearningRateSchedule {
-    /// The configured rates throughout.
-    #[default]
-    Constant,
-    /// Linear decay to zero: step t of T (counted from 1) uses lr·(1 − (t − 1)/T), for both
-    /// networks. Damps the oscillation of the adversarial game as the run ends.
-    Linear {
-        /// T, the number of generator steps over which the rate reaches zero.
-        total_steps: usize,
-    },
-}
-
-impl LearningRateSchedule {
-    /// The factor applied to the base learning rate at generator step `step` (counted from 0).
-    pub fn factor(&self, step: usize) -> f64 {
-        match *self {
-            LearningRateSchedule::Constant => 1.0,
-            LearningRateSchedule::Linear { total_steps } => {
-                (1.0 - step as f64 / total_steps.max(1) as f64).max(0.0)
-            }
-        }
-    }
-}
-
-/// The settings of a [`GanTrainer`]: batch size, K, optimizers, schedule, the seed of its own
+/// The settings of a [`GanTrainer`]: batch size, K, optimizers, the seed of its own
 /// host RNG, and how long [`fit`](GanTrainer::fit) trains, logs and checkpoints.
 ///
 /// Start from [`TrainerSettings::default`] and change what you need:
@@ -177,7 +161,7 @@ impl LearningRateSchedule {
 /// let settings = TrainerSettings {
 ///     batch_size: 128,
 ///     critic_steps: 5,
-///     discriminator_optimizer: OptimizerConfig::Adam { lr: 1e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8 },
+///     discriminator_optimizer: OptimizerConfig::adam(1e-4, 0.5, 0.9),
 ///     ..TrainerSettings::default()
 /// };
 /// assert!(settings.validate().is_ok());
@@ -190,12 +174,12 @@ pub struct TrainerSettings {
     pub batch_size: usize,
     /// Discriminator updates per generator update, K (default 1).
     pub critic_steps: usize,
-    /// The generator's optimizer (default Adam, lr 2e-4, β₁ 0.5, β₂ 0.999: DCGAN's).
+    /// The generator's optimizer (default Adam, lr 2e-4, β₁ 0.5, β₂ 0.999: DCGAN's); its
+    /// learning rate and betas may follow [schedules](crate::Schedule) over
+    /// [`steps`](Self::steps).
     pub generator_optimizer: OptimizerConfig,
     /// The discriminator's optimizer (default as the generator's).
     pub discriminator_optimizer: OptimizerConfig,
-    /// How both learning rates change over the run (default constant).
-    pub schedule: LearningRateSchedule,
     /// Seed of the trainer's own [`HostRng`], which draws the latent noise (and penalty factors)
     /// of [`step`](GanTrainer::step) and [`fit`](GanTrainer::fit) (default 0).
     pub seed: u64,
@@ -213,18 +197,12 @@ pub struct TrainerSettings {
 
 impl Default for TrainerSettings {
     fn default() -> Self {
-        let adam = OptimizerConfig::Adam {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        };
+        let adam = OptimizerConfig::adam(2e-4, 0.5, 0.999);
         Self {
             batch_size: 64,
             critic_steps: 1,
             generator_optimizer: adam.clone(),
             discriminator_optimizer: adam,
-            schedule: LearningRateSchedule::Constant,
             seed: 0,
             steps: 1000,
             log_every: 10,
@@ -241,9 +219,6 @@ impl TrainerSettings {
         positive("TrainerSettings::batch_size", self.batch_size)?;
         positive("TrainerSettings::critic_steps", self.critic_steps)?;
         positive("TrainerSettings::log_every", self.log_every)?;
-        if let LearningRateSchedule::Linear { total_steps } = self.schedule {
-            positive("TrainerSettings::schedule.total_steps", total_steps)?;
-        }
         self.generator_optimizer
             .validate("TrainerSettings::generator_optimizer")?;
         self.discriminator_optimizer
@@ -276,32 +251,23 @@ pub struct FitSummary {
     pub steps: usize,
     /// The metrics of every step reported to the observers, in order.
     pub metrics: Vec<StepMetrics>,
-    /// The last checkpoint written, if any.
+    /// The last checkpoint written by the [`CheckpointPolicy`], if any.
     pub checkpoint: Option<PathBuf>,
-}
-
-/// The decay of the generator's moving average at each update.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct EmaSchedule {
-    decay: f64,
-    warmup: bool,
-}
-
-impl EmaSchedule {
-    /// β_t for generator update `t`, counted from 1.
-    fn decay_at(&self, t: usize) -> f64 {
-        if self.warmup {
-            let t = t as f64;
-            self.decay.min((1.0 + t) / (10.0 + t))
-        } else {
-            self.decay
-        }
-    }
+    /// The step after which a [`Hook`] stopped the run before its total, if one did.
+    pub stopped_after: Option<usize>,
+    /// What the observers' `on_end` was given.
+    pub summary: RunSummary,
 }
 
 /// A gradient penalty bound to the critic type it evaluates.
-type PenaltyFn<C, const D: usize> =
-    fn(&PenaltyConfig, &C, Tensor<D>, Tensor<D>, Option<Tensor<1, Int>>, &mut HostRng) -> Tensor<1>;
+type PenaltyFn<C, const D: usize> = fn(
+    &burngan_losses::PenaltyConfig,
+    &C,
+    Tensor<D>,
+    Tensor<D>,
+    Option<Tensor<1, Int>>,
+    &mut HostRng,
+) -> Tensor<1>;
 
 /// Trains a generator `G` against a discriminator `C` on samples of rank `D` (2 for vectors
 /// `[batch, features]`, 4 for images `[batch, channels, height, width]`).
@@ -332,13 +298,15 @@ pub struct GanTrainer<G, C, const D: usize> {
     loss: Box<dyn AdversarialLoss>,
     optimizer_g: Optimizer,
     optimizer_d: Optimizer,
-    ema: Option<(G, EmaSchedule)>,
-    lr_g: f64,
-    lr_d: f64,
-    schedule: LearningRateSchedule,
+    ema: Option<(G, EmaRule)>,
     batch_size: usize,
     critic_steps: usize,
-    penalty: Option<(PenaltyConfig, PenaltyFn<C, D>)>,
+    penalties: Vec<(PenaltyTerm, PenaltyFn<C, D>)>,
+    /// The shape of one generated sample, `[…]` without the batch: what a real batch must
+    /// have after its first dimension.
+    sample_dims: Vec<usize>,
+    /// Why the last step could not run (a real batch of the wrong shape), for its caller.
+    refused: Option<TrainError>,
     device: Device,
     step: usize,
     /// The trainer's own RNG (for `step` and `fit`).
@@ -375,10 +343,39 @@ impl<const D: usize> SampleSource<D> for FixedBatch<D> {
     }
 }
 
+/// Scalars `[1]` gathered on the device and read back to the host in one transfer; each
+/// [`push`](HostRead::push) returns the position of its value in [`values`](HostRead::values).
+#[derive(Default)]
+struct HostRead {
+    parts: Vec<Tensor<1>>,
+}
+
+impl HostRead {
+    fn push(&mut self, scalar: Tensor<1>) -> usize {
+        self.parts.push(scalar);
+        self.parts.len() - 1
+    }
+
+    /// The values in push order; NaN for any the device could not give.
+    fn values(self) -> Vec<f64> {
+        let n = self.parts.len();
+        let values: Vec<f32> = Tensor::cat(self.parts, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap_or_default();
+        (0..n)
+            .map(|i| values.get(i).copied().map_or(f64::NAN, f64::from))
+            .collect()
+    }
+}
+
 /// Tensors kept from a discriminator update for the metrics of a recorded step.
 struct CriticRecord {
     loss: Tensor<1>,
     penalty: Tensor<1>,
+    /// Each applied penalty, by its position in the trainer's list.
+    penalties: Vec<(usize, Tensor<1>)>,
     real_logits: Tensor<2>,
     fake_logits: Tensor<2>,
     grad_norm: Tensor<1>,
@@ -409,18 +406,30 @@ where
                  on `device.autodiff()` and pass that device"
             )));
         }
+        for (name, plain) in [
+            ("generator", untracked_parameter(&generator)),
+            ("discriminator", untracked_parameter(&discriminator)),
+        ] {
+            if plain {
+                return Err(TrainError::config(format!(
+                    "the {name}'s parameters are not on an autodiff device, so no gradient \
+                     would reach them: build the {name} on `device.autodiff()` (the device \
+                     passed to GanTrainer::new), not on the plain device"
+                )));
+            }
+        }
+        let sample_dims = sample_dims(&generator, device);
         Ok(Self {
             generator: Some(generator),
             discriminator: Some(discriminator),
             loss: Box::new(loss),
             optimizer_g: settings.generator_optimizer.init(),
             optimizer_d: settings.discriminator_optimizer.init(),
-            lr_g: settings.generator_optimizer.learning_rate(),
-            lr_d: settings.discriminator_optimizer.learning_rate(),
-            schedule: settings.schedule,
             batch_size: settings.batch_size,
             critic_steps: settings.critic_steps,
-            penalty: None,
+            penalties: Vec::new(),
+            sample_dims,
+            refused: None,
             ema: None,
             device: device.clone(),
             step: 0,
@@ -434,9 +443,12 @@ where
         })
     }
 
-    /// Adds `penalty` to every discriminator loss. The penalty's random factors are drawn
-    /// from the step's host RNG after the real batch and the noise of each discriminator
-    /// update.
+    /// Adds a gradient penalty to the discriminator's loss: a `PenaltyConfig` (applied at
+    /// every discriminator update with its own weight) or a [`PenaltyTerm`] (a scheduled
+    /// weight, and lazy with `every = N`). Call it once per penalty: R1 on reals and R2 on
+    /// fakes together, for example. The penalties' random factors are drawn from the step's
+    /// host RNG after the real batch and the noise of each discriminator update, in the order
+    /// the penalties were added.
     ///
     /// Fails with [`TrainError::Config`] when the penalty's weights are invalid or the critic
     /// names an [unsupported layer](InputGradient::unsupported_layer).
@@ -444,48 +456,62 @@ where
     /// Only a critic that implements [`InputGradient`] has this method's bound satisfied:
     /// asking for a penalty on any other critic does not compile (error E0277 naming
     /// `InputGradient`).
-    pub fn with_penalty(mut self, penalty: PenaltyConfig) -> Result<Self, TrainError>
+    pub fn with_penalty(mut self, penalty: impl Into<PenaltyTerm>) -> Result<Self, TrainError>
     where
         C: InputGradient<D>,
     {
-        penalty.validate().map_err(TrainError::config)?;
+        let term = penalty.into();
+        term.validate("penalty")?;
         if let Some(layer) = self.discriminator().unsupported_layer() {
             return Err(TrainError::config(format!(
                 "penalty {} needs the critic's input gradient, which discriminator layer \
                  {layer} cannot provide (it mixes the samples of a batch); remove that \
                  normalisation from the critic, or train without a penalty (no [penalty] \
                  section in a config)",
-                penalty.name()
+                term.name()
             )));
         }
-        self.penalty = Some((penalty, |config, critic, real, fake, labels, rng| {
-            config.compute_labeled(critic, real, fake, labels, rng)
-        }));
+        self.penalties
+            .push((term, |config, critic, real, fake, labels, rng| {
+                config.compute_labeled(critic, real, fake, labels, rng)
+            }));
         Ok(self)
     }
 
-    /// The gradient penalty in use, if any.
-    pub fn penalty(&self) -> Option<&PenaltyConfig> {
-        self.penalty.as_ref().map(|(config, _)| config)
+    /// The gradient penalties in use, in the order they are applied.
+    pub fn penalties(&self) -> impl Iterator<Item = &PenaltyTerm> {
+        self.penalties.iter().map(|(term, _)| term)
     }
 
     /// Keeps an exponential moving average of the generator's weights: after generator update
     /// t (counted from 1), θ_ema ← β_t·θ_ema + (1 − β_t)·θ (BatchNorm running statistics
     /// averaged the same way). β_t is `decay`; with `warmup` it is
-    /// β_t = min(decay, (1 + t)/(10 + t)),
-    /// the `num_updates` rule of TensorFlow's moving averages, so that the average does not
-    /// drag the initial weights along for ~1/(1 − decay) steps. The average starts as a copy of
-    /// the current generator, outside autodiff.
+    /// β_t = min(decay, (1 + t)/(10 + t)), see [`EmaRule::Decay`]. The average starts as a
+    /// copy of the current generator, outside autodiff.
     ///
     /// Fails with [`TrainError::Config`] unless 0 ≤ decay < 1.
-    pub fn with_ema(mut self, decay: f64, warmup: bool) -> Result<Self, TrainError> {
-        if !(0.0..1.0).contains(&decay) {
-            return Err(TrainError::config(format!(
-                "ema.decay must be in [0, 1), got {decay} (0.999 is usual)"
-            )));
-        }
-        self.ema = Some((self.generator().valid(), EmaSchedule { decay, warmup }));
+    pub fn with_ema(self, decay: f64, warmup: bool) -> Result<Self, TrainError> {
+        self.with_ema_rule(EmaRule::Decay {
+            decay: decay.into(),
+            warmup,
+        })
+    }
+
+    /// [`with_ema`](Self::with_ema) with any [`EmaRule`]: a scheduled decay, or a half-life
+    /// in images with StyleGAN2-ADA's ramp-up.
+    pub fn with_ema_rule(mut self, rule: EmaRule) -> Result<Self, TrainError> {
+        rule.validate("ema")?;
+        self.ema = Some((self.generator().valid(), rule));
         Ok(self)
+    }
+
+    /// Replaces both optimizers, e.g. with an application's own [`OptimizerRule`](crate::OptimizerRule)
+    /// through [`Optimizer::new`]. Their state starts empty; call it
+    /// before training or loading a checkpoint.
+    pub fn with_optimizers(mut self, generator: Optimizer, discriminator: Optimizer) -> Self {
+        self.optimizer_g = generator.fresh();
+        self.optimizer_d = discriminator.fresh();
+        self
     }
 
     /// The moving average of the generator (outside autodiff), when enabled.
@@ -552,6 +578,13 @@ where
         &mut self.rng
     }
 
+    /// Replaces the trainer's own host RNG, e.g. with the stream that drew the weights, so
+    /// that one seeded RNG draws weights, data and noise (what `burngan train` does), or with
+    /// a checkpoint's position.
+    pub fn set_rng(&mut self, rng: HostRng) {
+        self.rng = rng;
+    }
+
     /// One training step on the application's real batch `real` (`[n, …]`, on any device;
     /// it is moved to the trainer's): `critic_steps` discriminator updates, each on `real`
     /// and a fresh fake batch of n samples (the generator frozen), then one generator update
@@ -603,6 +636,7 @@ where
                 "the real batch is empty; pass at least one sample",
             ));
         }
+        self.check_batch(&real.dims())?;
         let on_device = |t: Tensor<D>, device: &Device| {
             if t.device() == *device {
                 t
@@ -622,6 +656,9 @@ where
         let mut rng = self.take_rng();
         let metrics = self.step_sized(&mut source, &mut rng, n, true);
         self.rng = rng;
+        if let Some(error) = self.refused.take() {
+            return Err(error);
+        }
         let metrics = metrics.expect("a recorded step returns its metrics");
         self.vet(&metrics, &mut [])?;
         Ok(metrics)
@@ -656,6 +693,18 @@ where
     /// The trainer's [`NonFinitePolicy`].
     pub fn non_finite_policy(&self) -> NonFinitePolicy {
         self.on_non_finite
+    }
+
+    /// The generator step [`fit`](Self::fit) trains up to, and the length schedules span
+    /// ([`TrainerSettings::steps`]).
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    /// Sets [`total_steps`](Self::total_steps), e.g. to train a loaded checkpoint further.
+    /// Schedules that span the whole run stretch with it.
+    pub fn set_total_steps(&mut self, total: usize) {
+        self.total_steps = total;
     }
 
     /// Under [`NonFinitePolicy::Skip`]: whether an update with this loss and gradient norm
@@ -717,9 +766,13 @@ where
         let mut critic_record = None;
         for k in 0..self.critic_steps {
             let keep = record && k + 1 == self.critic_steps;
+            let update = self.step * self.critic_steps + k;
             critic_record = self
-                .discriminator_update(source, rng, batch, keep)
+                .discriminator_update(source, rng, batch, update, keep)
                 .or(critic_record);
+            if self.refused.is_some() {
+                return None;
+            }
         }
         let (loss_g, grad_norm_g) = self.generator_update(source, rng, batch, record);
         self.step += 1;
@@ -730,64 +783,72 @@ where
         }
         let critic = critic_record?;
         let grad_norm_g = grad_norm_g?;
-        let d_real = sigmoid(critic.real_logits.clone()).mean();
-        let d_fake = sigmoid(critic.fake_logits.clone()).mean();
-        let logit_real = critic.real_logits.clone().mean();
-        let logit_fake = critic.fake_logits.clone().mean();
-        let value = value_estimate(critic.real_logits, critic.fake_logits);
-        let (names, diagnostics): (Vec<String>, Vec<Tensor<1>>) = self
+        Some(self.measure(critic, loss_g, grad_norm_g))
+    }
+
+    /// The metrics of a step from the tensors its updates kept, read from the device in one
+    /// transfer.
+    fn measure(
+        &self,
+        critic: CriticRecord,
+        loss_g: Tensor<1>,
+        grad_norm_g: Tensor<1>,
+    ) -> StepMetrics {
+        let mut read = HostRead::default();
+        let d_real = read.push(sigmoid(critic.real_logits.clone()).mean());
+        let d_fake = read.push(sigmoid(critic.fake_logits.clone()).mean());
+        let logit_real = read.push(critic.real_logits.clone().mean());
+        let logit_fake = read.push(critic.fake_logits.clone().mean());
+        let value = read.push(value_estimate(critic.real_logits, critic.fake_logits));
+        let loss_d = read.push(critic.loss);
+        let loss_g = read.push(loss_g);
+        let grad_norm_g = read.push(grad_norm_g);
+        let grad_norm_d = read.push(critic.grad_norm);
+        let device = critic.penalty.device();
+        let penalty = read.push(critic.penalty);
+        let names = log_names(&self.penalties().copied().collect::<Vec<_>>());
+        let penalties: Vec<(String, usize)> = critic
+            .penalties
+            .into_iter()
+            .map(|(i, t)| (names[i].clone(), read.push(t)))
+            .collect();
+        let diagnostics: Vec<(String, usize)> = self
             .discriminator()
             .diagnostics()
             .into_iter()
-            .map(|(name, t)| (name, t.to_device(&critic.penalty.device())))
-            .unzip();
-        let mut parts = vec![
-            critic.loss,
-            loss_g,
-            d_real,
-            d_fake,
-            value,
-            grad_norm_g,
-            critic.grad_norm,
-            logit_real,
-            logit_fake,
-            critic.penalty,
-        ];
-        parts.extend(diagnostics);
-        let packed = Tensor::cat(parts, 0);
-        let values: Vec<f32> = packed
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .unwrap_or_default();
-        let get = |i: usize| values.get(i).copied().map_or(f64::NAN, f64::from);
-        Some(StepMetrics {
+            .map(|(name, t)| (name, read.push(t.to_device(&device))))
+            .collect();
+        let values = read.values();
+        let by_name = |list: Vec<(String, usize)>| -> BTreeMap<String, f64> {
+            list.into_iter()
+                .map(|(name, at)| (name, values[at]))
+                .collect()
+        };
+        StepMetrics {
             step: self.step,
-            loss_d: get(0),
-            loss_g: get(1),
-            d_real: get(2),
-            d_fake: get(3),
-            value: get(4),
-            grad_norm_g: get(5),
-            grad_norm_d: get(6),
-            logit_real: get(7),
-            logit_fake: get(8),
-            penalty: get(9),
-            diagnostics: names
-                .into_iter()
-                .enumerate()
-                .map(|(i, name)| (name, get(10 + i)))
-                .collect(),
+            loss_d: values[loss_d],
+            loss_g: values[loss_g],
+            d_real: values[d_real],
+            d_fake: values[d_fake],
+            value: values[value],
+            grad_norm_g: values[grad_norm_g],
+            grad_norm_d: values[grad_norm_d],
+            logit_real: values[logit_real],
+            logit_fake: values[logit_fake],
+            penalty: values[penalty],
+            penalties: by_name(penalties),
+            diagnostics: by_name(diagnostics),
             eval: None,
             skipped_updates: self.skipped_in_step,
-        })
+        }
     }
 
     /// One discriminator update on a fresh real batch and a fresh, detached fake batch: the
     /// generator is frozen. [`step`](GanTrainer::step) calls this `critic_steps` times; call it
     /// directly to train D against a fixed G (as in the optimal-discriminator experiments).
     pub fn train_discriminator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
-        self.discriminator_update(source, rng, self.batch_size, false);
+        let update = self.step * self.critic_steps;
+        self.discriminator_update(source, rng, self.batch_size, update, false);
     }
 
     /// One generator update on fresh noise, with the discriminator frozen. Does not count as a
@@ -806,6 +867,7 @@ where
         source: &mut dyn SampleSource<D>,
         rng: &mut HostRng,
         batch: usize,
+        update: usize,
         keep: bool,
     ) -> Option<CriticRecord> {
         // Class-conditional training: the fakes of a critic update share the real batch's
@@ -820,6 +882,10 @@ where
         } else {
             (source.sample(batch, rng, &self.device), None)
         };
+        if let Err(error) = self.check_batch(&real.dims()) {
+            self.refused = Some(error);
+            return None;
+        }
         let z = self.latent(batch, rng);
         // The generator is frozen: its output enters the discriminator's graph as a constant.
         let fake = generate(self.generator(), z, labels.clone()).detach();
@@ -832,12 +898,28 @@ where
         let loss = self
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
-        let (loss, penalty) = match &self.penalty {
-            Some((config, penalty_fn)) => {
-                let penalty = penalty_fn(config, &discriminator, real, fake, labels, rng);
-                (loss.add(penalty.clone()), Some(penalty.inner()))
+        let time = self.time();
+        let mut applied = Vec::new();
+        for (i, (term, penalty_fn)) in self.penalties.iter().enumerate() {
+            if let Some(config) = term.at(update, time.step, time.total) {
+                let value = penalty_fn(
+                    &config,
+                    &discriminator,
+                    real.clone(),
+                    fake.clone(),
+                    labels.clone(),
+                    rng,
+                );
+                applied.push((i, value));
             }
-            None => (loss, None),
+        }
+        let penalty = applied
+            .iter()
+            .map(|(_, value)| value.clone())
+            .reduce(|a, b| a.add(b));
+        let loss = match &penalty {
+            Some(penalty) => loss.add(penalty.clone()),
+            None => loss,
         };
         let grads = GradientsParams::from_grads(loss.backward(), &discriminator);
         let skipping = self.on_non_finite == NonFinitePolicy::Skip;
@@ -846,8 +928,11 @@ where
         let apply = self.may_apply(loss.clone().inner(), grad_norm.as_ref());
         let record = keep.then(|| CriticRecord {
             loss: loss.clone().inner(),
-            penalty: penalty
-                .unwrap_or_else(|| Tensor::zeros([1], &self.device.clone().without_autodiff())),
+            penalty: penalty.map_or_else(
+                || Tensor::zeros([1], &self.device.clone().without_autodiff()),
+                |p| p.inner(),
+            ),
+            penalties: applied.into_iter().map(|(i, v)| (i, v.inner())).collect(),
             real_logits: real_logits.inner(),
             fake_logits: fake_logits.inner(),
             grad_norm: grad_norm.expect("measured when kept"),
@@ -856,8 +941,7 @@ where
             self.discriminator = Some(discriminator);
             return record;
         }
-        let lr = self.lr_d * self.schedule.factor(self.step);
-        let mut discriminator = self.optimizer_d.step(lr, discriminator, grads);
+        let mut discriminator = self.optimizer_d.step(time, discriminator, grads);
         if let Some(bound) = self.loss.critic_weight_clip() {
             discriminator = clip_parameters(discriminator, bound);
         }
@@ -906,14 +990,60 @@ where
             self.generator = Some(generator);
             return (loss.inner(), norm);
         }
-        let lr = self.lr_g * self.schedule.factor(self.step);
-        let generator = self.optimizer_g.step(lr, generator, grads);
-        if let Some((ema, schedule)) = self.ema.take() {
-            let decay = schedule.decay_at(self.step + 1);
-            self.ema = Some((ema_update(ema, &generator, decay), schedule));
+        let time = self.time();
+        let generator = self.optimizer_g.step(time, generator, grads);
+        if let Some((ema, rule)) = self.ema.take() {
+            let decay = rule.decay_at(time, batch);
+            self.ema = Some((ema_update(ema, &generator, decay), rule));
         }
         self.generator = Some(generator);
         (loss.inner(), norm)
+    }
+
+    /// Where the coming update stands in the run, for schedules.
+    fn time(&self) -> TrainingTime {
+        TrainingTime {
+            step: self.step,
+            total: self.total_steps,
+        }
+    }
+
+    /// Refuses a real batch `[n, …]` whose sample shape is not the generator's.
+    fn check_batch(&self, dims: &[usize]) -> Result<(), TrainError> {
+        if dims.get(1..) == Some(self.sample_dims.as_slice()) {
+            return Ok(());
+        }
+        Err(TrainError::config(format!(
+            "a real batch of shape {dims:?} does not fit the networks: the generator makes \
+             samples of shape {:?}, so real batches must be [n, {}]; reshape the data or build \
+             the networks for its shape",
+            self.sample_dims,
+            self.sample_dims
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+
+    /// What identifies how this trainer was built, as recorded in its checkpoints.
+    pub fn identity(&self) -> TrainerIdentity {
+        TrainerIdentity {
+            loss: self.loss.name().to_string(),
+            penalties: self
+                .penalties()
+                .map(|t| match t.every {
+                    1 => t.name().to_string(),
+                    every => format!("{} every {every}", t.name()),
+                })
+                .collect(),
+            generator: short_type_name::<G>(),
+            discriminator: short_type_name::<C>(),
+            optimizers: [
+                self.optimizer_g.kind().to_string(),
+                self.optimizer_d.kind().to_string(),
+            ],
+        }
     }
 
     fn conditional(&self) -> bool {
@@ -948,74 +1078,139 @@ where
     /// left off, bit for bit on the same backend when `source` draws only from the RNG it is
     /// given (an application source that keeps its own position must restore it itself).
     ///
-    /// Fails with [`TrainError::NonFinite`] (naming the step and the quantity) when a
-    /// measured loss or gradient norm is NaN or infinite, after telling the observers
-    /// ([`Observer::on_non_finite`]) and leaving the last checkpoint as it was (under
-    /// [`NonFinitePolicy::Skip`], with [`TrainError::TooManySkipped`] instead), and with the
-    /// first error an observer or a checkpoint write returns.
+    /// Fails with [`TrainError::Config`] when there is nothing to train (the steps done are
+    /// already at or past the total), with [`TrainError::NonFinite`] (naming the step and the
+    /// quantity) when a measured loss or gradient norm is NaN or infinite, after telling the
+    /// observers ([`Observer::on_non_finite`]) and leaving the last checkpoint as it was
+    /// (under [`NonFinitePolicy::Skip`], with [`TrainError::TooManySkipped`] instead), and
+    /// with the first error an observer or a checkpoint write returns.
     pub fn fit(
         &mut self,
         source: &mut dyn SampleSource<D>,
         observers: &mut [&mut dyn Observer],
     ) -> Result<FitSummary, TrainError> {
-        let mut rng = self.take_rng();
-        let result = self.fit_with(source, &mut rng, observers);
-        self.rng = rng;
-        result
+        self.fit_with_hooks(source, observers, &mut [])
     }
 
-    fn fit_with(
+    /// [`fit`](Self::fit) with [`Hook`]s: the one training loop, which `burngan train` runs
+    /// too (its evaluations, sample grids, checkpoints, `--stop-at` and Ctrl-C are hooks).
+    /// The hooks are called in order at the points the [`hooks`](crate::hooks) module
+    /// describes; the [`CheckpointPolicy`] of the settings, if any, runs after them.
+    pub fn fit_with_hooks(
         &mut self,
         source: &mut dyn SampleSource<D>,
-        rng: &mut HostRng,
         observers: &mut [&mut dyn Observer],
+        hooks: &mut [&mut dyn Hook<G, C, D>],
     ) -> Result<FitSummary, TrainError> {
         let total = self.total_steps;
+        if total <= self.step {
+            return Err(TrainError::config(format!(
+                "fit has nothing to train: the trainer has done {} steps and \
+                 TrainerSettings::steps, the total to train up to, is {total}; set steps above \
+                 {} (it counts all steps, not more steps) or call set_total_steps",
+                self.step, self.step
+            )));
+        }
+        let mut policy = self
+            .checkpoint
+            .as_ref()
+            .map(|p| Checkpoints::new(&p.dir, p.every, p.keep));
+        let mut all: Vec<&mut dyn Hook<G, C, D>> = Vec::with_capacity(hooks.len() + 1);
+        for hook in hooks.iter_mut() {
+            all.push(&mut **hook);
+        }
+        if let Some(policy) = policy.as_mut() {
+            all.push(policy);
+        }
         let info = RunInfo {
             total_steps: total,
-            centres: Vec::new(),
             start_step: self.step,
         };
         for observer in observers.iter_mut() {
             observer.on_start(&info)?;
         }
-        let mut metrics = Vec::new();
-        let mut checkpoint = None;
-        for step in self.step + 1..=total {
-            let last = step == total;
-            let log = last || step % self.log_every == 0;
-            let save = self
-                .checkpoint
-                .as_ref()
-                .is_some_and(|p| last || (p.every > 0 && step % p.every == 0));
-            if let Some(measured) = self.step_with(source, rng, log || save) {
-                self.vet(&measured, observers)?;
-                if log || measured.skipped_updates > 0 {
-                    for observer in observers.iter_mut() {
-                        observer.on_step(&measured)?;
-                    }
-                    metrics.push(measured);
-                }
-            }
-            if save && let Some(policy) = &self.checkpoint {
-                checkpoint = Some(self.write_checkpoint_to(&policy.dir, policy.keep, rng)?);
-                // As in `burngan train`'s step loop: the empty pool pages a checkpoint's
-                // reads left go back to the device (a no-op on the CPU backends).
-                self.device().memory_cleanup();
-            }
-        }
-        let summary = RunSummary {
+        let mut rng = self.take_rng();
+        let looped = self.steps_loop(source, &mut rng, observers, &mut all);
+        self.rng = rng;
+        let (metrics, stopped_after) = looped?;
+        let mut summary = RunSummary {
             steps: self.step,
             evaluation: None,
         };
+        for hook in all.iter_mut() {
+            hook.on_end(self, &mut summary)?;
+        }
         for observer in observers.iter_mut() {
             observer.on_end(&summary)?;
         }
+        drop(all);
         Ok(FitSummary {
             steps: self.step,
             metrics,
-            checkpoint,
+            checkpoint: policy.and_then(|p| p.written().cloned()),
+            stopped_after,
+            summary,
         })
+    }
+
+    /// The steps of [`fit_with_hooks`](Self::fit_with_hooks): the steps reported to the
+    /// observers, and the step a hook stopped the run after, if one did.
+    fn steps_loop(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        observers: &mut [&mut dyn Observer],
+        hooks: &mut [&mut dyn Hook<G, C, D>],
+    ) -> Result<(Vec<StepMetrics>, Option<usize>), TrainError> {
+        let total = self.total_steps;
+        let mut reported = Vec::new();
+        for step in self.step + 1..=total {
+            let last = step == total;
+            let logged = last || step % self.log_every == 0;
+            // Every hook is asked (no short cut): each sees every step.
+            let measured = hooks
+                .iter_mut()
+                .fold(logged, |m, hook| hook.measures(step, total) | m);
+            if let Some(mut metrics) = self.step_with(source, rng, measured) {
+                // On a non-finite value the last checkpoint stays as it was (it holds finite
+                // weights) and the observers hear what went wrong.
+                self.vet(&metrics, observers)?;
+                // A step that skipped an update is always reported.
+                let mut report = logged || metrics.skipped_updates > 0;
+                for hook in hooks.iter_mut() {
+                    report |= hook.on_metrics(self, &mut metrics)?;
+                }
+                if report {
+                    for observer in observers.iter_mut() {
+                        observer.on_step(&metrics)?;
+                    }
+                    reported.push(metrics);
+                }
+            }
+            let stopping = !last && hooks.iter_mut().fold(false, |s, h| h.stops_after(step) | s);
+            let end = StepEnd {
+                step,
+                total,
+                rng,
+                stopping,
+            };
+            let mut allocated = false;
+            for hook in hooks.iter_mut() {
+                allocated |= hook.after_step(self, &end, observers)?.allocated;
+            }
+            if allocated {
+                // Evaluations, sample grids and checkpoints allocate in shapes the training
+                // step does not (batches of 500 images, whole-model reads): a pooled device
+                // (wgpu, CUDA) keeps the pages they grew as long as the run lasts unless asked
+                // to give back the empty ones (docs/reliability.md, Soak). A no-op on the CPU
+                // backends.
+                self.device().memory_cleanup();
+            }
+            if stopping {
+                return Ok((reported, Some(step)));
+            }
+        }
+        Ok((reported, None))
     }
 
     /// Writes the whole training state as checkpoint `dir/step-NNNNNNNN/` (the current step)
@@ -1028,23 +1223,15 @@ where
     /// position, the device). Written atomically: a crash leaves the previous checkpoint
     /// intact.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf, TrainError> {
-        self.write_checkpoint_to(dir, usize::MAX, &self.rng)
-    }
-
-    fn write_checkpoint_to(
-        &self,
-        dir: &Path,
-        keep: usize,
-        rng: &HostRng,
-    ) -> Result<PathBuf, TrainError> {
         let state = CheckpointState {
             format: CHECKPOINT_FORMAT,
             step: self.step,
-            rng: rng.state(),
+            rng: self.rng.state(),
             sampler: None,
             backend: format!("{:?}", self.device),
+            trainer: Some(self.identity()),
         };
-        write_checkpoint(dir, &self.checkpoint_parts()?, &state, keep)
+        write_checkpoint(dir, &self.checkpoint_parts()?, &state, usize::MAX)
     }
 
     /// The serialised modules and optimizer states of a checkpoint, by file name.
@@ -1075,28 +1262,36 @@ where
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<usize, TrainError> {
         let found = find_checkpoint(dir)?;
         let state = read_checkpoint_state(&found)?;
-        self.load_parts(&found)?;
+        self.load_parts(&found, &state)?;
         self.step = state.step;
         self.rng = HostRng::from_state(&state.rng);
         Ok(state.step)
     }
 
     /// Loads the modules, optimizer states and moving average of checkpoint directory
-    /// `found` into the trainer, all or nothing.
-    pub(crate) fn load_parts(&mut self, found: &Path) -> Result<(), TrainError> {
+    /// `found`, whose `state.json` says `state`, into the trainer, all or nothing; refuses a
+    /// checkpoint written by a trainer built differently.
+    pub(crate) fn load_parts(
+        &mut self,
+        found: &Path,
+        state: &CheckpointState,
+    ) -> Result<(), TrainError> {
+        if let Some(written) = &state.trainer {
+            written.check_matches(&self.identity(), found)?;
+        }
         let generator = load_module(self.generator().clone(), &found.join(files::GENERATOR))?;
         let discriminator = load_module(
             self.discriminator().clone(),
             &found.join(files::DISCRIMINATOR),
         )?;
         let optimizer_g = load_optimizer(
-            self.optimizer_g.config(),
+            &self.optimizer_g,
             &found.join(files::OPTIMIZER_G),
             &generator,
             &self.device,
         )?;
         let optimizer_d = load_optimizer(
-            self.optimizer_d.config(),
+            &self.optimizer_d,
             &found.join(files::OPTIMIZER_D),
             &discriminator,
             &self.device,
@@ -1134,6 +1329,44 @@ where
                 .expect("discriminator present between steps"),
         )
     }
+}
+
+/// Whether `module` has float tensors but none of them on an autodiff device (it was built
+/// on the plain device, so no gradient would reach it). Buffers, such as a spectral norm's
+/// power-iteration vector, may live outside autodiff in a module built correctly.
+fn untracked_parameter<M: Module>(module: &M) -> bool {
+    #[derive(Default)]
+    struct Count {
+        tensors: usize,
+        tracked: usize,
+    }
+    impl ModuleVisitor for Count {
+        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
+            self.tensors += 1;
+            self.tracked += usize::from(param.val().is_autodiff());
+        }
+    }
+    let mut count = Count::default();
+    module.visit(&mut count);
+    count.tensors > 0 && count.tracked == 0
+}
+
+/// The shape of one sample of `generator` (without the batch dimension), from one forward
+/// pass on a zero latent code outside autodiff.
+fn sample_dims<G: Generator<D>, const D: usize>(generator: &G, device: &Device) -> Vec<usize> {
+    let device = device.clone().without_autodiff();
+    let generator = generator.valid();
+    let z = Tensor::<2>::zeros([1, generator.latent_dim()], &device);
+    let labels = (generator.num_classes() > 0).then(|| Tensor::<1, Int>::zeros([1], &device));
+    generate(&generator, z, labels).dims()[1..].to_vec()
+}
+
+/// The last segment of a type's path, generics included (`MlpGenerator`).
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    let short = base.rsplit("::").next().unwrap_or(base);
+    format!("{short}{}", &full[base.len()..])
 }
 
 /// Runs `generator` outside autodiff on `device` for latent codes `[n, latent_dim]` (host,
@@ -1184,47 +1417,6 @@ fn judge<C: Discriminator<D>, const D: usize>(
     }
 }
 
-/// θ_ema ← decay·θ_ema + (1 − decay)·θ for every float tensor (parameters and buffers), paired
-/// by visiting order; `ema` lives outside autodiff.
-fn ema_update<M: Module>(ema: M, current: &M, decay: f64) -> M {
-    struct Collect(Vec<Tensor<1>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
-            let value = param.val();
-            let value = if value.is_autodiff() {
-                value.inner()
-            } else {
-                value
-            };
-            let n = value.shape().num_elements();
-            self.0.push(value.reshape([n]));
-        }
-    }
-    struct Blend {
-        current: std::vec::IntoIter<Tensor<1>>,
-        decay: f64,
-    }
-    impl ModuleMapper for Blend {
-        fn map_float<const R: usize>(&mut self, param: Param<Tensor<R>>) -> Param<Tensor<R>> {
-            let Some(current) = self.current.next() else {
-                return param;
-            };
-            let decay = self.decay;
-            param.map(|ema| {
-                let current = current.reshape(ema.dims());
-                ema.mul_scalar(decay).add(current.mul_scalar(1.0 - decay))
-            })
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    // The evaluation copy reads buffers synchronised (see `module_bytes`).
-    current.valid().visit(&mut collect);
-    ema.map(&mut Blend {
-        current: collect.0.into_iter(),
-        decay,
-    })
-}
-
 /// Clamps every float parameter of `module` to [−bound, bound] (WGAN's weight clipping). On an
 /// autodiff device the clamp happens outside the graph: the clipped weights are fresh leaves.
 pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
@@ -1247,29 +1439,6 @@ pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
         }
     }
     module.map(&mut Clip(bound))
-}
-
-/// ‖∇θ‖₂ over every parameter of `module` that has a gradient in `grads`; shape `[1]`.
-pub fn gradient_norm<M: Module>(module: &M, grads: &GradientsParams, device: &Device) -> Tensor<1> {
-    struct SumOfSquares<'a> {
-        grads: &'a GradientsParams,
-        total: Tensor<1>,
-    }
-    impl ModuleVisitor for SumOfSquares<'_> {
-        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
-            if let Some(grad) = self.grads.get::<R>(param.id) {
-                let squares = grad.clone().mul(grad).sum();
-                let squares = squares.to_device(&self.total.device());
-                self.total = self.total.clone().add(squares);
-            }
-        }
-    }
-    let mut visitor = SumOfSquares {
-        grads,
-        total: Tensor::zeros([1], &device.clone().without_autodiff()),
-    };
-    module.visit(&mut visitor);
-    visitor.total.sqrt()
 }
 
 #[cfg(test)]
@@ -1299,12 +1468,7 @@ mod tests {
     }
 
     fn adam(lr: f64) -> OptimizerConfig {
-        OptimizerConfig::Adam {
-            lr,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        }
+        OptimizerConfig::adam(lr, 0.5, 0.999)
     }
 
     /// A 2 → 16 → 2 generator against a 2 → 16 → 1 critic on the ring, on flex.
@@ -1328,7 +1492,6 @@ mod tests {
             critic_steps,
             generator_optimizer: optimizer.clone(),
             discriminator_optimizer: optimizer,
-            schedule: LearningRateSchedule::Constant,
             ..TrainerSettings::default()
         };
         let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device).unwrap();
@@ -1533,12 +1696,7 @@ mod tests {
 
     #[test]
     fn wgan_clipping_bounds_every_critic_weight_after_each_update() {
-        let rmsprop = OptimizerConfig::RmsProp {
-            lr: 5e-5,
-            alpha: 0.99,
-            epsilon: 1e-8,
-            momentum: 0.0,
-        };
+        let rmsprop = OptimizerConfig::rmsprop(5e-5);
         let (mut trainer, mut rng, mut ring) =
             toy_trainer(6, 32, 5, rmsprop, LossConfig::Wgan { clip: 0.01 });
         // PyTorch-default init bounds are 1/sqrt(2) and 1/4, far outside the clip.
@@ -1607,7 +1765,6 @@ mod tests {
             critic_steps: 2,
             generator_optimizer: adam(1e-3),
             discriminator_optimizer: adam(1e-5),
-            schedule: LearningRateSchedule::Constant,
             ..TrainerSettings::default()
         };
         let loss = LossConfig::Hinge.build();
@@ -1671,12 +1828,108 @@ mod tests {
         }
     }
 
+    /// StyleGAN2-ADA's half-life rule: β = 0.5^(batch / min(h, r·images seen)), images seen
+    /// = steps done × batch; at the first update nothing has been seen, so β = 0 (a copy).
     #[test]
-    fn linear_schedule_reaches_zero_at_the_last_step() {
-        let schedule = LearningRateSchedule::Linear { total_steps: 4 };
-        let factors: Vec<f64> = (0..6).map(|t| schedule.factor(t)).collect();
-        assert_eq!(factors, [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
-        assert_eq!(LearningRateSchedule::Constant.factor(1_000), 1.0);
+    fn the_half_life_average_follows_stylegan2_adas_rule() {
+        let (trainer, mut rng, mut ring) =
+            toy_trainer(9, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        let rule = EmaRule::HalfLife {
+            images: 200.0.into(),
+            ramp: Some(2.0),
+        };
+        let mut trainer = trainer.with_ema_rule(rule).unwrap();
+        let mut expected = parameters(trainer.generator());
+        for step in 0..4usize {
+            trainer.step_with(&mut ring, &mut rng, false);
+            let current = parameters(trainer.generator());
+            // h′ = min(200, 2·32·step): 0, 64, 128, 192 images.
+            let half_life = (2.0 * 32.0 * step as f64).min(200.0);
+            let beta = 0.5f64.powf(32.0 / half_life.max(1e-8));
+            for (e, c) in expected.iter_mut().zip(&current) {
+                *e = *e * beta as f32 + *c * (1.0 - beta) as f32;
+            }
+            let ema = parameters(trainer.ema().unwrap());
+            let worst = ema
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "step {step}: max deviation {worst}");
+        }
+    }
+
+    /// A lazy R1 (every 4, weight × 4) on the update where it runs equals 4 times the eager
+    /// R1 on the same weights and batch; on the next update it is absent.
+    #[test]
+    fn a_lazy_penalty_is_n_times_the_eager_one_where_it_runs() {
+        let r1 = burngan_losses::PenaltyConfig::R1 { gamma: 0.5 };
+        let (eager, mut rng_a, mut ring_a) =
+            toy_trainer(4, 32, 1, adam(1e-3), LossConfig::NonSaturating);
+        let (lazy, mut rng_b, mut ring_b) =
+            toy_trainer(4, 32, 1, adam(1e-3), LossConfig::NonSaturating);
+        let mut eager = eager.with_penalty(r1).unwrap();
+        let mut lazy = lazy.with_penalty(PenaltyTerm::eager(r1).lazy(4)).unwrap();
+        let a = eager.step_with(&mut ring_a, &mut rng_a, true).unwrap();
+        let b = lazy.step_with(&mut ring_b, &mut rng_b, true).unwrap();
+        assert!(a.penalty > 0.0);
+        let ratio = b.penalties["r1"] / a.penalties["r1"];
+        assert!((ratio - 4.0).abs() < 1e-6, "lazy/eager = {ratio}");
+        assert_eq!(b.penalty, b.penalties["r1"]);
+        let next = lazy.step_with(&mut ring_b, &mut rng_b, true).unwrap();
+        assert!(next.penalties.is_empty() && next.penalty == 0.0, "{next:?}");
+    }
+
+    /// Refused, with a message: training past nothing, modules outside autodiff, a batch of
+    /// the wrong shape, a checkpoint written by a trainer built differently.
+    #[test]
+    fn what_cannot_be_meant_is_refused_with_a_message() {
+        let (mut trainer, _, mut ring) =
+            toy_trainer(3, 16, 1, adam(1e-3), LossConfig::NonSaturating);
+        trainer.set_total_steps(0);
+        let error = trainer.fit(&mut ring, &mut []).unwrap_err().to_string();
+        assert!(error.contains("fit has nothing to train"), "{error}");
+        let plain = device(BackendKind::Flex).unwrap();
+        let mut rng = HostRng::seed_from(1);
+        let generator = MlpGeneratorConfig::new(2, vec![4])
+            .init(2, &mut rng, &plain)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![4])
+            .init(2, &mut rng, &plain)
+            .unwrap();
+        let loss = LossConfig::NonSaturating.build();
+        let settings = TrainerSettings::default();
+        let error = GanTrainer::new(
+            generator,
+            critic,
+            loss,
+            &settings,
+            &plain.clone().autodiff(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(error.contains("not on an autodiff device"), "{error}");
+        let (mut trainer, _, _) = toy_trainer(3, 16, 1, adam(1e-3), LossConfig::NonSaturating);
+        let wide = HostRng::seed_from(2).normal([8, 3], trainer.device());
+        let error = trainer.step(wide).unwrap_err().to_string();
+        assert!(
+            error.contains("[8, 3] does not fit") && error.contains("[n, 2]"),
+            "{error}"
+        );
+        assert_eq!(trainer.steps_done(), 0);
+        let dir = tempfile::tempdir().unwrap();
+        trainer.save_checkpoint(dir.path()).unwrap();
+        let (other, _, _) = toy_trainer(3, 16, 1, adam(1e-3), LossConfig::Hinge);
+        let mut other = other
+            .with_penalty(burngan_losses::PenaltyConfig::R1 { gamma: 1.0 })
+            .unwrap();
+        let error = other.load_checkpoint(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("loss non-saturating there, hinge here")
+                && error.contains("penalties no penalty there, r1 here"),
+            "{error}"
+        );
     }
 
     #[test]

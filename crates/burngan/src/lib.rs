@@ -224,8 +224,9 @@ pub use burngan_metrics as metrics;
 pub use burngan_models as models;
 pub use burngan_train as train;
 pub use burngan_train::{
-    CheckpointPolicy, FitSummary, GanTrainer, JsonlMetrics, LearningRateSchedule, NonFinitePolicy,
-    Observer, OptimizerConfig, RunInfo, RunSummary, StepMetrics, TrainError, TrainerSettings,
+    CheckpointPolicy, EmaRule, FitSummary, GanTrainer, GradientClip, JsonlMetrics, NonFinitePolicy,
+    Observer, Optimizer, OptimizerConfig, OptimizerRule, ParamState, PenaltyTerm, RunInfo,
+    RunSummary, Schedule, Scheduled, Shape, StepMetrics, TrainError, TrainerSettings, TrainingTime,
 };
 
 /// The names most applications import: `use burngan::prelude::*;`.

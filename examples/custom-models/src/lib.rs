@@ -313,12 +313,7 @@ pub fn train(args: &Args, out: &mut dyn Write) -> Result<Report, AppError> {
             "--resume needs --out DIR, the directory of the run to continue".into(),
         ));
     }
-    let adam = |beta1, beta2| OptimizerConfig::Adam {
-        lr: args.lr,
-        beta1,
-        beta2,
-        epsilon: 1e-8,
-    };
+    let adam = |beta1, beta2| OptimizerConfig::adam(args.lr, beta1, beta2);
     let (loss, penalty, critic_steps, optimizer) = match args.loss.as_str() {
         "non-saturating" => (LossConfig::NonSaturating, None, 1, adam(0.5, 0.999)),
         "wgan-gp" => (
@@ -437,7 +432,6 @@ fn drive(
     }
     let info = RunInfo {
         total_steps: args.steps,
-        centres: Vec::new(),
         start_step: trainer.steps_done(),
     };
     for observer in observers.iter_mut() {

@@ -114,6 +114,66 @@
 //! a complete application: its own modules, data source and observer, the backend named on its
 //! command line.
 //!
+//! # Today's recipes: schedules, several and lazy penalties, a half-life average
+//!
+//! Every hyperparameter a recipe ramps is a [`Scheduled`] value (a number, or a [`Schedule`]
+//! with a shape and a warm-up, read at the generator step); [`GanTrainer::with_penalty`] is
+//! called once per penalty, and a [`PenaltyTerm`] makes one lazy (every N-th critic update,
+//! weight × N, as StyleGAN2); [`EmaRule::HalfLife`] averages by a half-life in images with
+//! StyleGAN2-ADA's ramp-up. An application's own [`OptimizerRule`] plugs in with
+//! [`Optimizer::new`] and [`GanTrainer::with_optimizers`].
+//!
+//! ```
+//! use burngan::models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
+//! use burngan::{
+//!     EmaRule, GanTrainer, HostRng, LossConfig, OptimizerConfig, PenaltyConfig, PenaltyTerm,
+//!     Schedule, Shape, TrainerSettings,
+//! };
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = burngan::backend::device(burngan::backend::BackendKind::Flex)?.autodiff();
+//! let mut rng = HostRng::seed_from(3);
+//! let generator = MlpGeneratorConfig::new(2, vec![16]).init(2, &mut rng, &device)?;
+//! let critic = MlpDiscriminatorConfig::new(vec![16]).init(2, &mut rng, &device)?;
+//! let ramp = |from, to, shape, warmup| Schedule {
+//!     from,
+//!     to: Some(to),
+//!     shape,
+//!     warmup,
+//!     steps: None,
+//!     every: None,
+//!     factor: None,
+//! };
+//! // Cosine learning rate after a 10-step warm-up; β₂ ramped from 0.9 to 0.99 (R3GAN-style).
+//! let adam = OptimizerConfig::Adam {
+//!     lr: ramp(2e-3, 2e-4, Shape::Cosine, 10).into(),
+//!     beta1: 0.0.into(),
+//!     beta2: ramp(0.9, 0.99, Shape::Linear, 0).into(),
+//!     epsilon: 1e-8,
+//!     clip: None,
+//! };
+//! let settings = TrainerSettings {
+//!     steps: 40,
+//!     batch_size: 32,
+//!     generator_optimizer: adam.clone(),
+//!     discriminator_optimizer: adam,
+//!     ..TrainerSettings::default()
+//! };
+//! let mut trainer = GanTrainer::new(generator, critic, LossConfig::Rsgan.build(), &settings, &device)?
+//!     .with_penalty(PenaltyConfig::R1 { gamma: 0.1 })?
+//!     .with_penalty(PenaltyTerm::eager(PenaltyConfig::R2 { gamma: 0.1 }).lazy(4))?
+//!     .with_ema_rule(EmaRule::HalfLife { images: 500.0.into(), ramp: Some(0.05) })?;
+//! let mut ring = burngan::data::ToyConfig::default_ring().build()?;
+//! let fit = trainer.fit(&mut ring, &mut [])?;
+//! assert_eq!(fit.steps, 40);
+//! // R2 runs on steps 1, 5, 9, …, 37 (critic updates 0, 4, 8, …) with γ × 4; the logged
+//! // steps 10, 20, 30 and 40 are not among them, so each logs R1 alone.
+//! let logged: Vec<_> = fit.metrics.iter().map(|m| (m.step, m.penalties.len())).collect();
+//! assert_eq!(logged, [(10, 1), (20, 1), (30, 1), (40, 1)]);
+//! assert!(fit.metrics.iter().all(|m| m.penalties.contains_key("r1")));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # A penalty needs `InputGradient`
 //!
 //! [`GanTrainer::with_penalty`] exists only for critics that implement [`InputGradient`], so

@@ -401,6 +401,60 @@ pub fn section(
     settings: &CollapseSettings,
     figures: &Path,
 ) -> Result<Section, LabError> {
+    let mut figure_list = vec![bar_figure(result, settings, figures)?];
+    for &dataset in &settings.datasets {
+        figure_list.push(scatter_figure(result, dataset, figures)?);
+    }
+    let described: Vec<String> = settings
+        .datasets
+        .iter()
+        .map(|&d| describe(result, d))
+        .collect();
+    Ok(Section {
+        title: "4. Mode collapse across losses".into(),
+        claim: "A GAN's generator can cover only some modes of the data (mode collapse); the \
+                losses and penalties proposed since differ in how many modes they keep and how \
+                precisely they place samples. The VEEGAN/PacGAN protocol measures both on 2-D \
+                mixtures whose modes are known."
+            .into(),
+        setup: setup(result, settings),
+        tables: vec![results_table(result), published_table()],
+        figures: figure_list,
+        finding: format!(
+            "{} The scatter plots show what the numbers summarise: a collapsed or unconverged \
+             run leaves modes empty or smears samples between them, and the high-quality \
+             fraction separates a generator that found the modes from one that places its \
+             samples precisely on them. Compare the rows with the published ones for the \
+             order of magnitude, keeping in mind the smaller networks and shorter training \
+             here.",
+            described.join(" ")
+        ),
+        ..Section::default()
+    })
+}
+
+/// The section's setup paragraph.
+fn setup(result: &CollapseResult, settings: &CollapseSettings) -> String {
+    format!(
+        "Each loss's shipped preset (`assets/configs/<dataset>-<loss>.toml`: its optimiser, \
+         critic steps, clipping or penalty; grid25 with WGAN-GP uses the ring8-wgan-gp \
+         settings) with both MLPs at hidden widths {:?}, batch {}, {} generator steps on \
+         ring8 (8 Gaussians on the unit circle, σ 0.01) and {} on grid25 (25 Gaussians at \
+         {{−4, −2, 0, 2, 4}}², σ 0.05), {} seeds each. After training, 2,500 samples are \
+         scored: a sample is of high quality within 3σ of its nearest mode, and a mode is \
+         covered by one high-quality sample (the VEEGAN/PacGAN protocol; PacGAN averages \
+         10 trials with larger networks and longer training, so the published rows are a \
+         reference point, not the same experiment).",
+        settings.size.hidden,
+        settings.size.batch_size,
+        settings.size.ring_steps,
+        settings.size.grid_steps,
+        result.rows.first().map_or(0, |r| r.runs.len())
+    )
+}
+
+/// The table of results: one row per (loss, dataset).
+fn results_table(result: &CollapseResult) -> Table {
     let mut table = Table::new(&[
         "loss",
         "dataset",
@@ -434,6 +488,11 @@ pub fn section(
             ),
         ]);
     }
+    table
+}
+
+/// The table of [`PUBLISHED`] results.
+fn published_table() -> Table {
     let mut published = Table::new(&[
         "method",
         "source",
@@ -452,38 +511,58 @@ pub fn section(
             format!("{gq:.1}"),
         ]);
     }
+    published
+}
 
-    let mut figure_list = Vec::new();
+/// One bar series per dataset of the quantity `f` (mean, std) of every loss, in percent: of
+/// the modes when `scale_by_modes`, else of the samples.
+fn bar_series(
+    result: &CollapseResult,
+    settings: &CollapseSettings,
+    f: fn(&CollapseRow) -> (f64, f64),
+    scale_by_modes: bool,
+) -> Vec<(String, Vec<Option<Bar>>)> {
+    settings
+        .datasets
+        .iter()
+        .map(|&dataset| {
+            let bars = settings
+                .losses
+                .iter()
+                .map(|loss| {
+                    result
+                        .rows
+                        .iter()
+                        .find(|r| r.dataset == dataset && &r.loss == loss)
+                        .map(|row| {
+                            let (m, s) = f(row);
+                            let total = row.runs.first().map_or(1, |r| r.modes_total) as f64;
+                            let scale = if scale_by_modes { 100.0 / total } else { 100.0 };
+                            Bar {
+                                value: m * scale,
+                                error: s * scale,
+                            }
+                        })
+                })
+                .collect();
+            (dataset.name().to_string(), bars)
+        })
+        .collect()
+}
+
+/// Draws the bars of modes covered and high-quality fraction into `figures`; returns the
+/// figure's (caption, file).
+fn bar_figure(
+    result: &CollapseResult,
+    settings: &CollapseSettings,
+    figures: &Path,
+) -> Result<(String, String), LabError> {
     let bars_file = "mode-collapse.png";
-    let losses: Vec<String> = settings.losses.clone();
-    let bar_series = |f: fn(&CollapseRow) -> (f64, f64), scale_by_modes: bool| {
-        settings
-            .datasets
-            .iter()
-            .map(|&dataset| {
-                let bars = losses
-                    .iter()
-                    .map(|loss| {
-                        result
-                            .rows
-                            .iter()
-                            .find(|r| r.dataset == dataset && &r.loss == loss)
-                            .map(|row| {
-                                let (m, s) = f(row);
-                                let total = row.runs.first().map_or(1, |r| r.modes_total) as f64;
-                                let scale = if scale_by_modes { 100.0 / total } else { 100.0 };
-                                Bar {
-                                    value: m * scale,
-                                    error: s * scale,
-                                }
-                            })
-                    })
-                    .collect();
-                (dataset.name().to_string(), bars)
-            })
-            .collect::<Vec<_>>()
-    };
-    let categories: Vec<String> = losses.iter().map(|l| loss_label(l).to_string()).collect();
+    let categories: Vec<String> = settings
+        .losses
+        .iter()
+        .map(|l| loss_label(l).to_string())
+        .collect();
     bar_charts_png(
         &figures.join(bars_file),
         &[
@@ -491,137 +570,109 @@ pub fn section(
                 title: "modes covered (% of the modes; mean ± std over seeds)".into(),
                 y_label: "% of modes".into(),
                 categories: categories.clone(),
-                series: bar_series(CollapseRow::modes, true),
+                series: bar_series(result, settings, CollapseRow::modes, true),
                 y_max: 110.0,
             },
             BarChart {
                 title: "high-quality samples (within 3σ of a mode)".into(),
                 y_label: "% of samples".into(),
                 categories,
-                series: bar_series(CollapseRow::high_quality, false),
+                series: bar_series(result, settings, CollapseRow::high_quality, false),
                 y_max: 110.0,
             },
         ],
         1100,
         380,
     )?;
-    figure_list.push((
+    Ok((
         "Modes covered and high-quality fraction of every loss (bars: mean over seeds, \
          whiskers: ± one standard deviation)."
             .to_string(),
         bars_file.to_string(),
-    ));
-    for &dataset in &settings.datasets {
-        let centres = dataset
-            .data()
-            .build()
-            .map(|m| m.centres().to_vec())
-            .unwrap_or_default();
-        let panels: Vec<Scatter> = result
-            .rows
-            .iter()
-            .filter(|r| r.dataset == dataset)
-            .map(|row| Scatter {
-                title: format!(
-                    "{}: {}/{} modes",
-                    loss_label(&row.loss),
-                    row.runs.first().map_or(0, |r| r.modes_covered),
-                    row.runs.first().map_or(0, |r| r.modes_total)
-                ),
-                samples: row.samples.clone(),
-                centres: centres.clone(),
-            })
-            .collect();
-        let file = format!("mode-collapse-{}.png", dataset.name());
-        scatter_panels_png(&figures.join(&file), &panels, 3)?;
-        figure_list.push((
-            format!(
-                "{}: 2,500 samples of each loss's generator (seed 0) over the mode centres (red).",
-                dataset.name()
-            ),
-            file,
-        ));
-    }
+    ))
+}
 
-    let describe = |dataset: Dataset| -> String {
-        let rows: Vec<&CollapseRow> = result
-            .rows
-            .iter()
-            .filter(|r| r.dataset == dataset)
-            .collect();
-        if rows.is_empty() {
-            return String::new();
-        }
-        let total = rows[0].runs.first().map_or(0, |r| r.modes_total);
-        let complete: Vec<&str> = rows
-            .iter()
-            .filter(|r| {
-                r.runs
-                    .iter()
-                    .all(|run| run.modes_covered == run.modes_total)
-            })
-            .map(|r| loss_label(&r.loss))
-            .collect();
-        let fewest = rows
-            .iter()
-            .min_by(|a, b| a.modes().0.total_cmp(&b.modes().0))
-            .map(|r| (loss_label(&r.loss), r.modes().0))
-            .unwrap_or(("", 0.0));
-        let sharpest = rows
-            .iter()
-            .max_by(|a, b| a.high_quality().0.total_cmp(&b.high_quality().0))
-            .map(|r| (loss_label(&r.loss), r.high_quality().0))
-            .unwrap_or(("", 0.0));
-        let complete = match complete.len() {
-            0 => "no loss covered every mode in every run".to_string(),
-            n if n == rows.len() => "every loss covered every mode in every run".to_string(),
-            _ => format!("{} covered every mode in every run", complete.join(", ")),
-        };
+/// Draws the first seed's samples of every loss on `dataset` into `figures`; returns the
+/// figure's (caption, file).
+fn scatter_figure(
+    result: &CollapseResult,
+    dataset: Dataset,
+    figures: &Path,
+) -> Result<(String, String), LabError> {
+    let centres = dataset
+        .data()
+        .build()
+        .map(|m| m.centres().to_vec())
+        .unwrap_or_default();
+    let panels: Vec<Scatter> = result
+        .rows
+        .iter()
+        .filter(|r| r.dataset == dataset)
+        .map(|row| Scatter {
+            title: format!(
+                "{}: {}/{} modes",
+                loss_label(&row.loss),
+                row.runs.first().map_or(0, |r| r.modes_covered),
+                row.runs.first().map_or(0, |r| r.modes_total)
+            ),
+            samples: row.samples.clone(),
+            centres: centres.clone(),
+        })
+        .collect();
+    let file = format!("mode-collapse-{}.png", dataset.name());
+    scatter_panels_png(&figures.join(&file), &panels, 3)?;
+    Ok((
         format!(
-            "On {}, {complete}; the fewest modes on average: {} ({:.1}/{total}); the most \
-             precise samples: {} ({:.1} % of high quality).",
-            dataset.name(),
-            fewest.0,
-            fewest.1,
-            sharpest.0,
-            sharpest.1 * 100.0
-        )
+            "{}: 2,500 samples of each loss's generator (seed 0) over the mode centres (red).",
+            dataset.name()
+        ),
+        file,
+    ))
+}
+
+/// One sentence on `dataset`: which losses covered every mode in every run, the fewest modes
+/// on average and the most precise samples (empty when no row is on `dataset`).
+fn describe(result: &CollapseResult, dataset: Dataset) -> String {
+    let rows: Vec<&CollapseRow> = result
+        .rows
+        .iter()
+        .filter(|r| r.dataset == dataset)
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let total = rows[0].runs.first().map_or(0, |r| r.modes_total);
+    let complete: Vec<&str> = rows
+        .iter()
+        .filter(|r| {
+            r.runs
+                .iter()
+                .all(|run| run.modes_covered == run.modes_total)
+        })
+        .map(|r| loss_label(&r.loss))
+        .collect();
+    let fewest = rows
+        .iter()
+        .min_by(|a, b| a.modes().0.total_cmp(&b.modes().0))
+        .map(|r| (loss_label(&r.loss), r.modes().0))
+        .unwrap_or(("", 0.0));
+    let sharpest = rows
+        .iter()
+        .max_by(|a, b| a.high_quality().0.total_cmp(&b.high_quality().0))
+        .map(|r| (loss_label(&r.loss), r.high_quality().0))
+        .unwrap_or(("", 0.0));
+    let complete = match complete.len() {
+        0 => "no loss covered every mode in every run".to_string(),
+        n if n == rows.len() => "every loss covered every mode in every run".to_string(),
+        _ => format!("{} covered every mode in every run", complete.join(", ")),
     };
-    let described: Vec<String> = settings.datasets.iter().map(|&d| describe(d)).collect();
-    Ok(Section {
-        title: "4. Mode collapse across losses".into(),
-        claim: "A GAN's generator can cover only some modes of the data (mode collapse); the \
-                losses and penalties proposed since differ in how many modes they keep and how \
-                precisely they place samples. The VEEGAN/PacGAN protocol measures both on 2-D \
-                mixtures whose modes are known."
-            .into(),
-        setup: format!(
-            "Each loss's shipped preset (`assets/configs/<dataset>-<loss>.toml`: its optimiser, \
-             critic steps, clipping or penalty; grid25 with WGAN-GP uses the ring8-wgan-gp \
-             settings) with both MLPs at hidden widths {:?}, batch {}, {} generator steps on \
-             ring8 (8 Gaussians on the unit circle, σ 0.01) and {} on grid25 (25 Gaussians at \
-             {{−4, −2, 0, 2, 4}}², σ 0.05), {} seeds each. After training, 2,500 samples are \
-             scored: a sample is of high quality within 3σ of its nearest mode, and a mode is \
-             covered by one high-quality sample (the VEEGAN/PacGAN protocol; PacGAN averages \
-             10 trials with larger networks and longer training, so the published rows are a \
-             reference point, not the same experiment).",
-            settings.size.hidden,
-            settings.size.batch_size,
-            settings.size.ring_steps,
-            settings.size.grid_steps,
-            result.rows.first().map_or(0, |r| r.runs.len())
-        ),
-        tables: vec![table, published],
-        figures: figure_list,
-        finding: format!(
-            "{} The scatter plots show what the numbers summarise: a collapsed or unconverged \
-             run leaves modes empty or smears samples between them, and the high-quality \
-             fraction separates a generator that found the modes from one that places its \
-             samples precisely on them. Compare the rows with the published ones for the \
-             order of magnitude, keeping in mind the smaller networks and shorter training \
-             here.",
-            described.join(" ")
-        ),
-        ..Section::default()
-    })
+    format!(
+        "On {}, {complete}; the fewest modes on average: {} ({:.1}/{total}); the most \
+         precise samples: {} ({:.1} % of high quality).",
+        dataset.name(),
+        fewest.0,
+        fewest.1,
+        sharpest.0,
+        sharpest.1 * 100.0
+    )
 }

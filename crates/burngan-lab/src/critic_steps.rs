@@ -198,21 +198,64 @@ pub fn section(
     figures: &Path,
 ) -> Result<Section, LabError> {
     let file = "critic-steps.png";
-    let curve = |runs: &[KRun], i: usize| -> Vec<(f64, f64)> {
-        let Some(first) = runs.first() else {
-            return Vec::new();
-        };
-        (0..first.curve.len())
-            .map(|j| {
-                let values: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|r| r.curve.get(j).map(|p| p[i]))
-                    .collect();
-                let scale = if i == 2 { 100.0 } else { 1.0 };
-                (first.curve[j][0], scale * mean_and_std(&values).0)
-            })
-            .collect()
+    draw_figure(result, settings, &figures.join(file))?;
+    Ok(Section {
+        title: "6. K discriminator steps per generator step".into(),
+        claim: "Goodfellow et al.'s Algorithm 1 trains the discriminator K times per generator \
+                update, keeping D near its optimum so the generator follows the divergence D* \
+                defines; K = 1 was their cheapest choice, and WGAN later used K = 5. A stronger \
+                D per step gives the generator a better-informed but also a sharper signal."
+            .into(),
+        setup: format!(
+            "The non-saturating GAN on ring8 (`ring8-ns` preset, hidden widths {:?}, batch {}, \
+             {} generator steps, linear learning-rate decay) with K ∈ {:?}, {} seeds each. \
+             Every {} steps the generator's 2,500 samples (fixed codes) are scored. The quality \
+             oscillation is the back-and-forth of the high-quality fraction over the \
+             evaluations of the second half (its total variation minus its net change: 0 for a \
+             curve that only improves); a mode drop is an evaluation in the second half that \
+             covers fewer modes than an earlier one.",
+            settings.size.hidden,
+            settings.size.batch_size,
+            settings.size.ring_steps,
+            settings.ks,
+            result.runs.first().map_or(0, Vec::len),
+            settings.eval_every
+        ),
+        tables: vec![k_table(result, settings)],
+        figures: vec![(
+            "Modes covered and high-quality fraction during training, for each K.".into(),
+            file.into(),
+        )],
+        finding: finding(result, settings),
+        ..Section::default()
+    })
+}
+
+/// Quantity `i` of the evaluations (1: modes covered, 2: high-quality fraction, in percent)
+/// at each evaluated step, the mean over `runs`.
+fn mean_curve(runs: &[KRun], i: usize) -> Vec<(f64, f64)> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
     };
+    (0..first.curve.len())
+        .map(|j| {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.curve.get(j).map(|p| p[i]))
+                .collect();
+            let scale = if i == 2 { 100.0 } else { 1.0 };
+            (first.curve[j][0], scale * mean_and_std(&values).0)
+        })
+        .collect()
+}
+
+/// Draws the modes covered and the high-quality fraction during training, one line per K,
+/// into `path`.
+fn draw_figure(
+    result: &CriticStepsResult,
+    settings: &CriticStepsSettings,
+    path: &Path,
+) -> Result<(), LabError> {
     let lines = |i: usize| -> Vec<Line> {
         result
             .runs
@@ -222,7 +265,7 @@ pub fn section(
             .map(|(c, (runs, k))| {
                 Line::new(
                     format!("K = {k}"),
-                    curve(runs, i),
+                    mean_curve(runs, i),
                     PALETTE[c % PALETTE.len()],
                 )
                 .plain()
@@ -230,7 +273,7 @@ pub fn section(
             .collect()
     };
     line_charts_png(
-        &figures.join(file),
+        path,
         &[
             LineChart {
                 title: "modes covered (mean over seeds)".into(),
@@ -249,7 +292,11 @@ pub fn section(
         ],
         620,
         460,
-    )?;
+    )
+}
+
+/// One row per K: scores, first complete coverage, stability and time.
+fn k_table(result: &CriticStepsResult, settings: &CriticStepsSettings) -> Table {
     let mut table = Table::new(&[
         "K",
         "modes covered",
@@ -274,6 +321,22 @@ pub fn section(
             format!("{:.0}", mean_and_std(&col(|r| r.score.seconds)).0),
         ]);
     }
+    table
+}
+
+/// The mean high-quality fraction of `runs`.
+fn mean_high_quality(runs: &[KRun]) -> f64 {
+    mean_and_std(
+        &runs
+            .iter()
+            .map(|r| r.score.high_quality_fraction)
+            .collect::<Vec<_>>(),
+    )
+    .0
+}
+
+/// The finding: the end scores of every K and the K with the most precise samples.
+fn finding(result: &CriticStepsResult, settings: &CriticStepsSettings) -> String {
     let summary: Vec<String> = result
         .runs
         .iter()
@@ -286,13 +349,7 @@ pub fn section(
                     .collect::<Vec<_>>(),
             )
             .0;
-            let hq = mean_and_std(
-                &runs
-                    .iter()
-                    .map(|r| r.score.high_quality_fraction)
-                    .collect::<Vec<_>>(),
-            )
-            .0;
+            let hq = mean_high_quality(runs);
             format!(
                 "K = {k}: {modes:.1} modes, {:.1} % high quality",
                 hq * 100.0
@@ -303,56 +360,16 @@ pub fn section(
         .runs
         .iter()
         .zip(&settings.ks)
-        .max_by(|(a, _), (b, _)| {
-            let hq = |runs: &Vec<KRun>| {
-                mean_and_std(
-                    &runs
-                        .iter()
-                        .map(|r| r.score.high_quality_fraction)
-                        .collect::<Vec<_>>(),
-                )
-                .0
-            };
-            hq(a).total_cmp(&hq(b))
-        })
+        .max_by(|(a, _), (b, _)| mean_high_quality(a).total_cmp(&mean_high_quality(b)))
         .map_or(0, |(_, k)| *k);
-    Ok(Section {
-        title: "6. K discriminator steps per generator step".into(),
-        claim: "Goodfellow et al.'s Algorithm 1 trains the discriminator K times per generator \
-                update, keeping D near its optimum so the generator follows the divergence D* \
-                defines; K = 1 was their cheapest choice, and WGAN later used K = 5. A stronger \
-                D per step gives the generator a better-informed but also a sharper signal."
-            .into(),
-        setup: format!(
-            "The non-saturating GAN on ring8 (`ring8-ns` preset, hidden widths {:?}, batch {}, \
-             {} generator steps, linear learning-rate decay) with K ∈ {:?}, {} seeds each. \
-             Every {} steps the generator's 2,500 samples (fixed codes) are scored. The quality \
-             oscillation is the back-and-forth of the high-quality fraction over the \
-             evaluations of the second half (its total variation minus its net change: 0 for a \
-             curve that only improves); a mode drop is an evaluation in the second half that \
-             covers fewer modes than an earlier one.",
-            settings.size.hidden,
-            settings.size.batch_size,
-            settings.size.ring_steps,
-            settings.ks,
-            result.runs.first().map_or(0, Vec::len),
-            settings.eval_every
-        ),
-        tables: vec![table],
-        figures: vec![(
-            "Modes covered and high-quality fraction during training, for each K.".into(),
-            file.into(),
-        )],
-        finding: format!(
-            "At the end of training: {}. The most precise samples came with K = {best_k}. \
-             Each extra discriminator step costs about one more forward and backward pass per \
-             generator step (see the seconds column), so the comparison is at equal generator \
-             steps, not equal compute. The curves show how fast each K finds the modes and how \
-             much the sample quality still moves late in training (the oscillation column).",
-            summary.join("; ")
-        ),
-        ..Section::default()
-    })
+    format!(
+        "At the end of training: {}. The most precise samples came with K = {best_k}. \
+         Each extra discriminator step costs about one more forward and backward pass per \
+         generator step (see the seconds column), so the comparison is at equal generator \
+         steps, not equal compute. The curves show how fast each K finds the modes and how \
+         much the sample quality still moves late in training (the oscillation column).",
+        summary.join("; ")
+    )
 }
 
 #[cfg(test)]

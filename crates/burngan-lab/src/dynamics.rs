@@ -137,31 +137,69 @@ pub fn section(
     } else {
         good.clone()
     };
+    draw_figure(result, &shown, &figures.join(file))?;
+    Ok(Section {
+        title: "5. Training dynamics of a successful run".into(),
+        claim: "At the global optimum p_g = p_r the best discriminator outputs ½ everywhere, so \
+                in a run that succeeds D(x) and D(G(z)) both approach ½ and the value V(D, G) \
+                approaches −2·log 2 ≈ −1.386."
+            .into(),
+        setup: format!(
+            "The non-saturating GAN on ring8 (the `ring8-ns` preset with hidden widths {:?}, \
+             batch {}, {} steps, learning rates decayed linearly to 0), {} seeds; D(x), D(G(z)) \
+             and V are the batch values of the step's discriminator update, recorded every {} \
+             steps. End values average the last {:.0} % of the run.",
+            settings.size.hidden,
+            settings.size.batch_size,
+            settings.size.ring_steps,
+            result.traces.len(),
+            settings.log_every,
+            settings.tail * 100.0
+        ),
+        tables: vec![end_table(result)],
+        figures: vec![(
+            "D(x), D(G(z)) and V over training (mean over the runs that covered every mode, \
+             band: minimum to maximum), with the equilibrium values dashed."
+                .into(),
+            file.into(),
+        )],
+        finding: finding(result, &good, &shown),
+        ..Section::default()
+    })
+}
+
+/// The value of the game at the equilibrium, −2·log 2.
+const TARGET_V: f64 = -2.0 * std::f64::consts::LN_2;
+
+/// Quantity `i` of the points (1: D(x), 2: D(G(z)), 3: V) at each logged step: the mean over
+/// the `shown` traces and the band from their minimum to their maximum.
+fn across(result: &DynamicsResult, shown: &[usize], steps: &[f64], i: usize) -> PointsAndBand {
+    let mut line = Vec::new();
+    let mut band = Vec::new();
+    for (j, &step) in steps.iter().enumerate() {
+        let values: Vec<f64> = shown
+            .iter()
+            .filter_map(|&t| result.traces[t].points.get(j).map(|p| p[i]))
+            .collect();
+        line.push((step, mean_and_std(&values).0));
+        let (lo, hi) = min_max(&values);
+        band.push((step, lo, hi));
+    }
+    (line, band)
+}
+
+/// Draws D(x), D(G(z)) and V over training of the `shown` traces into `path`.
+fn draw_figure(result: &DynamicsResult, shown: &[usize], path: &Path) -> Result<(), LabError> {
     // Mean over the shown seeds at each logged step (every seed logs the same steps).
     let steps: Vec<f64> = result
         .traces
         .first()
         .map(|t| t.points.iter().map(|p| p[0]).collect())
         .unwrap_or_default();
-    let across = |i: usize| -> PointsAndBand {
-        let mut line = Vec::new();
-        let mut band = Vec::new();
-        for (j, &step) in steps.iter().enumerate() {
-            let values: Vec<f64> = shown
-                .iter()
-                .filter_map(|&t| result.traces[t].points.get(j).map(|p| p[i]))
-                .collect();
-            line.push((step, mean_and_std(&values).0));
-            let (lo, hi) = min_max(&values);
-            band.push((step, lo, hi));
-        }
-        (line, band)
-    };
     let last = steps.last().copied().unwrap_or(1.0);
-    let (d_real, d_real_band) = across(1);
-    let (d_fake, d_fake_band) = across(2);
-    let (value, value_band) = across(3);
-    let target_v = -2.0 * std::f64::consts::LN_2;
+    let (d_real, d_real_band) = across(result, shown, &steps, 1);
+    let (d_fake, d_fake_band) = across(result, shown, &steps, 2);
+    let (value, value_band) = across(result, shown, &steps, 3);
     let probabilities = LineChart {
         title: "D(x) and D(G(z)) on each batch".into(),
         x_label: "generator step".into(),
@@ -185,12 +223,15 @@ pub fn section(
             Line::new("V(D, G)", value, PALETTE[2])
                 .plain()
                 .with_band(value_band),
-            Line::new("−2·log 2", vec![(0.0, target_v), (last, target_v)], GRAY).dashed(),
+            Line::new("−2·log 2", vec![(0.0, TARGET_V), (last, TARGET_V)], GRAY).dashed(),
         ],
         ..LineChart::default()
     };
-    line_charts_png(&figures.join(file), &[probabilities, value_chart], 620, 460)?;
+    line_charts_png(path, &[probabilities, value_chart], 620, 460)
+}
 
+/// The end values and scores of every seed.
+fn end_table(result: &DynamicsResult) -> Table {
     let mut table = Table::new(&[
         "seed",
         "D(x) at the end",
@@ -212,27 +253,17 @@ pub fn section(
             format!("{:.1}", 100.0 * trace.score.high_quality_fraction),
         ]);
     }
-    let column = |i: usize| {
-        shown
-            .iter()
-            .map(|&t| result.end_values[t][i])
-            .collect::<Vec<_>>()
-    };
-    let gap = mean_and_std(&column(2)).0 - target_v;
-    let swing = |half: usize| {
-        mean_and_std(
-            &shown
-                .iter()
-                .map(|&t| result.value_swing[t][half])
-                .collect::<Vec<_>>(),
-        )
-        .0
-    };
+    table
+}
+
+/// Which runs covered every mode (`good`) and, when some did not, how large the
+/// discriminator's edge stayed in each group.
+fn comparison(result: &DynamicsResult, good: &[usize]) -> String {
     // The runs that did not cover every mode, for comparison.
     let failed: Vec<usize> = (0..result.traces.len())
         .filter(|i| !good.contains(i))
         .collect();
-    let comparison = if good.is_empty() {
+    if good.is_empty() {
         "No run covered every mode at these sizes, so the figure shows all of them; the claim \
          is about runs that succeed."
             .to_string()
@@ -255,50 +286,45 @@ pub fn section(
             good.len(),
             result.traces.len(),
             gap_of(&failed),
-            gap_of(&good)
+            gap_of(good)
         )
+    }
+}
+
+/// The finding: the end values of the `shown` runs against the equilibrium and the swing of
+/// V in each half of the run.
+fn finding(result: &DynamicsResult, good: &[usize], shown: &[usize]) -> String {
+    let column = |i: usize| {
+        shown
+            .iter()
+            .map(|&t| result.end_values[t][i])
+            .collect::<Vec<_>>()
     };
-    Ok(Section {
-        title: "5. Training dynamics of a successful run".into(),
-        claim: "At the global optimum p_g = p_r the best discriminator outputs ½ everywhere, so \
-                in a run that succeeds D(x) and D(G(z)) both approach ½ and the value V(D, G) \
-                approaches −2·log 2 ≈ −1.386."
-            .into(),
-        setup: format!(
-            "The non-saturating GAN on ring8 (the `ring8-ns` preset with hidden widths {:?}, \
-             batch {}, {} steps, learning rates decayed linearly to 0), {} seeds; D(x), D(G(z)) \
-             and V are the batch values of the step's discriminator update, recorded every {} \
-             steps. End values average the last {:.0} % of the run.",
-            settings.size.hidden,
-            settings.size.batch_size,
-            settings.size.ring_steps,
-            result.traces.len(),
-            settings.log_every,
-            settings.tail * 100.0
-        ),
-        tables: vec![table],
-        figures: vec![(
-            "D(x), D(G(z)) and V over training (mean over the runs that covered every mode, \
-             band: minimum to maximum), with the equilibrium values dashed."
-                .into(),
-            file.into(),
-        )],
-        finding: format!(
-            "{comparison} At the end D(x) = {} and D(G(z)) = {} (mean ± std over seeds), and \
-             V = {} — \
-             {gap:+.3} from −2·log 2: the discriminator keeps a small edge, but the game sits \
-             close to the equilibrium the theory predicts. On the way there the batch values \
-             swing: the standard deviation of the logged V is {:.3} over the first half of the \
-             run and {:.3} over the second, as the learning rates decay and the generator \
-             settles on the modes. Exact equilibrium is not reached in finite training with \
-             finite networks (the samples are not exactly the data distribution, and each value \
-             is a noisy batch estimate).",
-            mean_std(&column(0), 3),
-            mean_std(&column(1), 3),
-            mean_std(&column(2), 3),
-            swing(0),
-            swing(1)
-        ),
-        ..Section::default()
-    })
+    let gap = mean_and_std(&column(2)).0 - TARGET_V;
+    let swing = |half: usize| {
+        mean_and_std(
+            &shown
+                .iter()
+                .map(|&t| result.value_swing[t][half])
+                .collect::<Vec<_>>(),
+        )
+        .0
+    };
+    format!(
+        "{} At the end D(x) = {} and D(G(z)) = {} (mean ± std over seeds), and \
+         V = {} — \
+         {gap:+.3} from −2·log 2: the discriminator keeps a small edge, but the game sits \
+         close to the equilibrium the theory predicts. On the way there the batch values \
+         swing: the standard deviation of the logged V is {:.3} over the first half of the \
+         run and {:.3} over the second, as the learning rates decay and the generator \
+         settles on the modes. Exact equilibrium is not reached in finite training with \
+         finite networks (the samples are not exactly the data distribution, and each value \
+         is a noisy batch estimate).",
+        comparison(result, good),
+        mean_std(&column(0), 3),
+        mean_std(&column(1), 3),
+        mean_std(&column(2), 3),
+        swing(0),
+        swing(1)
+    )
 }

@@ -196,98 +196,8 @@ pub fn section(
     figures: &Path,
 ) -> Result<Section, LabError> {
     let file = "vanishing-gradients.png";
-    let ks: Vec<usize> = result
-        .seeds
-        .first()
-        .map(|points| points.iter().map(|p| p.k).collect())
-        .unwrap_or_default();
-    let column = |i: usize, f: fn(&GradientPoint) -> f64| -> Vec<f64> {
-        result.seeds.iter().map(|points| f(&points[i])).collect()
-    };
-    let summary = |f: fn(&GradientPoint) -> f64| -> PointsAndBand {
-        let mut line = Vec::new();
-        let mut band = Vec::new();
-        for (i, &k) in ks.iter().enumerate() {
-            let values = column(i, f);
-            let x = k as f64 + 1.0;
-            line.push((x, mean_and_std(&values).0));
-            let (lo, hi) = min_max(&values);
-            band.push((x, lo, hi));
-        }
-        (line, band)
-    };
-    let (sat, sat_band) = summary(|p| p.saturating);
-    let (ns, ns_band) = summary(|p| p.non_saturating);
-    let (fake, fake_band) = summary(|p| p.d_fake);
-    let gradients = LineChart {
-        title: "generator gradient norm with D trained k steps".into(),
-        x_label: "k + 1 (discriminator updates + 1)".into(),
-        y_label: "‖∇θ loss_G‖".into(),
-        lines: vec![
-            Line::new("saturating: log(1 − D(G(z)))", sat, PALETTE[1]).with_band(sat_band),
-            Line::new("non-saturating: −log D(G(z))", ns, PALETTE[0]).with_band(ns_band),
-        ],
-        log_x: true,
-        log_y: true,
-    };
-    let confidence = LineChart {
-        title: "mean D(G(z)) on the same codes".into(),
-        x_label: "k + 1 (discriminator updates + 1)".into(),
-        y_label: "D(G(z))".into(),
-        lines: vec![Line::new("D(G(z))", fake, PALETTE[2]).with_band(fake_band)],
-        log_x: true,
-        log_y: true,
-    };
-    line_charts_png(&figures.join(file), &[gradients, confidence], 620, 480)?;
-
-    let mut table = Table::new(&[
-        "k",
-        "‖∇‖ saturating",
-        "‖∇‖ non-saturating",
-        "ratio sat / ns",
-        "D(G(z))",
-        "D(x)",
-    ]);
-    for (i, &k) in ks.iter().enumerate() {
-        let ratios: Vec<f64> = result
-            .seeds
-            .iter()
-            .map(|p| p[i].saturating / p[i].non_saturating)
-            .collect();
-        table.row(vec![
-            k.to_string(),
-            format!("{:.3e}", mean_and_std(&column(i, |p| p.saturating)).0),
-            format!("{:.3e}", mean_and_std(&column(i, |p| p.non_saturating)).0),
-            format!("{:.2e}", mean_and_std(&ratios).0),
-            format!("{:.2e}", mean_and_std(&column(i, |p| p.d_fake)).0),
-            format!("{:.4}", mean_and_std(&column(i, |p| p.d_real)).0),
-        ]);
-    }
-    let last = ks.len().saturating_sub(1);
-    let worst_ratio = result
-        .seeds
-        .iter()
-        .map(|p| p[last].saturating / p[last].non_saturating)
-        .fold(0.0, f64::max);
-    let first_ratio = mean_and_std(
-        &result
-            .seeds
-            .iter()
-            .map(|p| p[0].saturating / p[0].non_saturating)
-            .collect::<Vec<_>>(),
-    )
-    .0;
-    let sat_means: Vec<f64> = (0..ks.len())
-        .map(|i| mean_and_std(&column(i, |p| p.saturating)).0)
-        .collect();
-    let peak = (0..ks.len())
-        .max_by(|&a, &b| sat_means[a].total_cmp(&sat_means[b]))
-        .unwrap_or(0);
-    let sat_drop = sat_means[peak] / sat_means[last];
-    let ns_growth = mean_and_std(&column(last, |p| p.non_saturating)).0
-        / mean_and_std(&column(peak, |p| p.non_saturating)).0;
-    let k_peak = ks.get(peak).copied().unwrap_or(0);
-    let k_last = ks.last().copied().unwrap_or(0);
+    let ks = checkpoints(result);
+    draw_figure(result, &ks, &figures.join(file))?;
     Ok(Section {
         title: "2. A strong discriminator starves the generator".into(),
         claim: "With the minimax loss, the generator minimises log(1 − D(G(z))), whose gradient \
@@ -311,25 +221,140 @@ pub fn section(
             settings.probe_samples,
             result.seeds.len()
         ),
-        tables: vec![table],
+        tables: vec![gradient_table(result, &ks)],
         figures: vec![(
             "Generator gradient norms (log scale) against discriminator training, and how \
              confidently D rejects the fakes."
                 .into(),
             file.into(),
         )],
-        finding: format!(
-            "Before D is trained the two gradients are of the same order (ratio {first_ratio:.2}). \
-             While D learns, both grow (its logit becomes steeper); then, as D approaches a \
-             perfect discriminator on these disjoint supports, D(G(z)) falls towards 0 and the \
-             saturating gradient falls with it — by a factor {sat_drop:.1} from its peak at \
-             k = {k_peak} to k = {k_last} — while the non-saturating gradient grows by a factor \
-             {ns_growth:.1} over the same steps. \
-             At k = {k_last} the saturating norm is at most {worst_ratio:.2e} of the \
-             non-saturating one (worst seed). This is why GANs are trained with the \
-             non-saturating loss: the minimax generator receives almost no signal precisely \
-             when it is doing worst."
-        ),
+        finding: finding(result, &ks),
         ..Section::default()
     })
+}
+
+/// The numbers k of discriminator updates at which the first seed was measured (every seed
+/// was measured at the same ones).
+fn checkpoints(result: &StarveResult) -> Vec<usize> {
+    result
+        .seeds
+        .first()
+        .map(|points| points.iter().map(|p| p.k).collect())
+        .unwrap_or_default()
+}
+
+/// Quantity `f` of every seed after the `i`-th checkpoint.
+fn column(result: &StarveResult, i: usize, f: fn(&GradientPoint) -> f64) -> Vec<f64> {
+    result.seeds.iter().map(|points| f(&points[i])).collect()
+}
+
+/// The mean of quantity `f` over the seeds at each k in `ks` (plotted at k + 1) and the band
+/// from the seeds' minimum to their maximum.
+fn summary(result: &StarveResult, ks: &[usize], f: fn(&GradientPoint) -> f64) -> PointsAndBand {
+    let mut line = Vec::new();
+    let mut band = Vec::new();
+    for (i, &k) in ks.iter().enumerate() {
+        let values = column(result, i, f);
+        let x = k as f64 + 1.0;
+        line.push((x, mean_and_std(&values).0));
+        let (lo, hi) = min_max(&values);
+        band.push((x, lo, hi));
+    }
+    (line, band)
+}
+
+/// Draws both gradient norms and D(G(z)) against the discriminator's updates into `path`.
+fn draw_figure(result: &StarveResult, ks: &[usize], path: &Path) -> Result<(), LabError> {
+    let (sat, sat_band) = summary(result, ks, |p| p.saturating);
+    let (ns, ns_band) = summary(result, ks, |p| p.non_saturating);
+    let (fake, fake_band) = summary(result, ks, |p| p.d_fake);
+    let gradients = LineChart {
+        title: "generator gradient norm with D trained k steps".into(),
+        x_label: "k + 1 (discriminator updates + 1)".into(),
+        y_label: "‖∇θ loss_G‖".into(),
+        lines: vec![
+            Line::new("saturating: log(1 − D(G(z)))", sat, PALETTE[1]).with_band(sat_band),
+            Line::new("non-saturating: −log D(G(z))", ns, PALETTE[0]).with_band(ns_band),
+        ],
+        log_x: true,
+        log_y: true,
+    };
+    let confidence = LineChart {
+        title: "mean D(G(z)) on the same codes".into(),
+        x_label: "k + 1 (discriminator updates + 1)".into(),
+        y_label: "D(G(z))".into(),
+        lines: vec![Line::new("D(G(z))", fake, PALETTE[2]).with_band(fake_band)],
+        log_x: true,
+        log_y: true,
+    };
+    line_charts_png(path, &[gradients, confidence], 620, 480)
+}
+
+/// One row per k: both gradient norms, their ratio, D(G(z)) and D(x), means over the seeds.
+fn gradient_table(result: &StarveResult, ks: &[usize]) -> Table {
+    let mut table = Table::new(&[
+        "k",
+        "‖∇‖ saturating",
+        "‖∇‖ non-saturating",
+        "ratio sat / ns",
+        "D(G(z))",
+        "D(x)",
+    ]);
+    let mean = |i: usize, f: fn(&GradientPoint) -> f64| mean_and_std(&column(result, i, f)).0;
+    for (i, &k) in ks.iter().enumerate() {
+        let ratios: Vec<f64> = result
+            .seeds
+            .iter()
+            .map(|p| p[i].saturating / p[i].non_saturating)
+            .collect();
+        table.row(vec![
+            k.to_string(),
+            format!("{:.3e}", mean(i, |p| p.saturating)),
+            format!("{:.3e}", mean(i, |p| p.non_saturating)),
+            format!("{:.2e}", mean_and_std(&ratios).0),
+            format!("{:.2e}", mean(i, |p| p.d_fake)),
+            format!("{:.4}", mean(i, |p| p.d_real)),
+        ]);
+    }
+    table
+}
+
+/// The finding: the gradients' ratio before training, the saturating gradient's fall from
+/// its peak and the non-saturating one's growth.
+fn finding(result: &StarveResult, ks: &[usize]) -> String {
+    let mean = |i: usize, f: fn(&GradientPoint) -> f64| mean_and_std(&column(result, i, f)).0;
+    let last = ks.len().saturating_sub(1);
+    let worst_ratio = result
+        .seeds
+        .iter()
+        .map(|p| p[last].saturating / p[last].non_saturating)
+        .fold(0.0, f64::max);
+    let first_ratio = mean_and_std(
+        &result
+            .seeds
+            .iter()
+            .map(|p| p[0].saturating / p[0].non_saturating)
+            .collect::<Vec<_>>(),
+    )
+    .0;
+    let sat_means: Vec<f64> = (0..ks.len()).map(|i| mean(i, |p| p.saturating)).collect();
+    let peak = (0..ks.len())
+        .max_by(|&a, &b| sat_means[a].total_cmp(&sat_means[b]))
+        .unwrap_or(0);
+    let sat_drop = sat_means[peak] / sat_means[last];
+    let ns_growth = mean(last, |p| p.non_saturating) / mean(peak, |p| p.non_saturating);
+    let k_peak = ks.get(peak).copied().unwrap_or(0);
+    let k_last = ks.last().copied().unwrap_or(0);
+    format!(
+        "Before D is trained the two gradients are of the same order (ratio {first_ratio:.2}). \
+         While D learns, both grow (its logit becomes steeper); then, as D approaches a \
+         perfect discriminator on these disjoint supports, D(G(z)) falls towards 0 and the \
+         saturating gradient falls with it — by a factor {sat_drop:.1} from its peak at \
+         k = {k_peak} to k = {k_last} — while the non-saturating gradient grows by a factor \
+         {ns_growth:.1} over the same steps. \
+         At k = {k_last} the saturating norm is at most {worst_ratio:.2e} of the \
+         non-saturating one (worst seed). This is why GANs are trained with the \
+         non-saturating loss: the minimax generator receives almost no signal precisely \
+         when it is doing worst."
+    )
 }

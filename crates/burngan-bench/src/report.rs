@@ -279,6 +279,29 @@ pub fn render_markdown(
          number below comes from that one run; the raw JSON is in `docs/bench/`.\n",
         utc_date(ours.finished_unix)
     );
+    write_machine(&mut md, ours, torch, peak);
+    write_results(&mut md, &comparisons, peak);
+    let _ = writeln!(md, "\n## Targets\n");
+    let _ = writeln!(md, "| target | measured | met |\n| --- | --- | --- |");
+    write_cpu_targets(&mut md, &comparisons);
+    if let Some(p) = peak {
+        write_peak_targets(&mut md, ours, p);
+    }
+    write_gpu_targets(&mut md, &comparisons);
+    if let Some(figure) = figure {
+        let _ = writeln!(
+            md,
+            "\n## Chart\n\n![Achieved GFLOP/s per workload and backend, and the ratio to \
+             PyTorch]({figure})"
+        );
+    }
+    write_method(&mut md, ours.min_seconds);
+    md
+}
+
+/// The "Machine" section: CPU, burngan, the PyTorch runs, the matrix-multiply `peak` and the
+/// skipped backends.
+fn write_machine(md: &mut String, ours: &BenchReport, torch: &[TorchReport], peak: Option<f64>) {
     let _ = writeln!(md, "## Machine\n");
     let _ = writeln!(
         md,
@@ -311,6 +334,10 @@ pub fn render_markdown(
     for s in &ours.skipped {
         let _ = writeln!(md, "- Skipped: {s}");
     }
+}
+
+/// The "Results" section: one table row per burngan record, beside PyTorch's.
+fn write_results(md: &mut String, comparisons: &[Comparison<'_>], peak: Option<f64>) {
     let _ = writeln!(
         md,
         "\n## Results\n\nratio = burngan iterations/s ÷ PyTorch iterations/s on the same \
@@ -323,7 +350,7 @@ pub fn render_markdown(
          change while timed (MiB) | PyTorch it/s | PyTorch peak RSS (MiB) | ratio |\n| --- | --- \
          | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
-    for c in &comparisons {
+    for c in comparisons {
         let r = c.ours;
         let of_peak = match peak {
             Some(p) if r.on_cpu => format!("{:.0} %", 100.0 * r.gflops / p),
@@ -346,8 +373,10 @@ pub fn render_markdown(
             c.ratio().map_or("–".into(), |x| format!("**{x:.2}×**")),
         );
     }
-    let _ = writeln!(md, "\n## Targets\n");
-    let _ = writeln!(md, "| target | measured | met |\n| --- | --- | --- |");
+}
+
+/// Target rows: the best CPU backend against PyTorch on the CPU, per workload.
+fn write_cpu_targets(md: &mut String, comparisons: &[Comparison<'_>]) {
     for workload in Workload::ALL {
         let best = comparisons
             .iter()
@@ -365,28 +394,35 @@ pub fn render_markdown(
             );
         }
     }
-    if let Some(p) = peak {
-        for workload in [Workload::Ring8Mlp, Workload::MnistDcgan] {
-            let best = ours
-                .results
-                .iter()
-                .filter(|r| r.on_cpu && r.workload == workload.name())
-                .max_by(|a, b| a.gflops.total_cmp(&b.gflops));
-            if let Some(r) = best {
-                let share = r.gflops / p;
-                let _ = writeln!(
-                    md,
-                    "| ≥ 75 % of the matrix-multiply peak on `{}` | {:.0} % ({:.1} of {p:.1} \
-                     GFLOP/s, {}) | {} |",
-                    workload.name(),
-                    100.0 * share,
-                    r.gflops,
-                    r.backend,
-                    yes_no(share >= 0.75)
-                );
-            }
+}
+
+/// Target rows: the best CPU backend's share of the matrix-multiply peak `p` (GFLOP/s).
+fn write_peak_targets(md: &mut String, ours: &BenchReport, p: f64) {
+    for workload in [Workload::Ring8Mlp, Workload::MnistDcgan] {
+        let best = ours
+            .results
+            .iter()
+            .filter(|r| r.on_cpu && r.workload == workload.name())
+            .max_by(|a, b| a.gflops.total_cmp(&b.gflops));
+        if let Some(r) = best {
+            let share = r.gflops / p;
+            let _ = writeln!(
+                md,
+                "| ≥ 75 % of the matrix-multiply peak on `{}` | {:.0} % ({:.1} of {p:.1} \
+                 GFLOP/s, {}) | {} |",
+                workload.name(),
+                100.0 * share,
+                r.gflops,
+                r.backend,
+                yes_no(share >= 0.75)
+            );
         }
     }
+}
+
+/// Target rows: every GPU backend against PyTorch CUDA eager, or one row saying that none
+/// was measured.
+fn write_gpu_targets(md: &mut String, comparisons: &[Comparison<'_>]) {
     for c in comparisons.iter().filter(|c| !c.ours.on_cpu) {
         if let Some(ratio) = c.ratio() {
             let _ = writeln!(
@@ -409,13 +445,10 @@ pub fn render_markdown(
              PyTorch CUDA run in this report | – |"
         );
     }
-    if let Some(figure) = figure {
-        let _ = writeln!(
-            md,
-            "\n## Chart\n\n![Achieved GFLOP/s per workload and backend, and the ratio to \
-             PyTorch]({figure})"
-        );
-    }
+}
+
+/// The "How the numbers are made" section; `min_seconds` is the timed minimum per workload.
+fn write_method(md: &mut String, min_seconds: f64) {
     let _ = writeln!(
         md,
         "\n## How the numbers are made\n\n\
@@ -435,9 +468,8 @@ pub fn render_markdown(
          change is resident memory at the end of timing minus at its start.\n\
          - PyTorch runs first, then burngan, one after the other on the same machine: ratios from \
          the same sitting are what to compare, not absolute numbers across machines or days.",
-        ours.min_seconds
+        min_seconds
     );
-    md
 }
 
 fn yes_no(met: bool) -> &'static str {

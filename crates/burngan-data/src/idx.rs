@@ -149,11 +149,23 @@ fn read_stream<R: Read>(
     rank: u8,
     payload: Payload,
 ) -> Result<IdxArray, DataError> {
+    let raw_dims = read_header(&mut stream, path, rank)?;
+    let header = Header::check(path, rank, raw_dims)?;
+    let data = read_payload(stream, path, &header, payload)?;
+    Ok(IdxArray {
+        dims: header.dims,
+        data,
+    })
+}
+
+/// Reads the magic number and the sizes of an IDX header of `rank` dimensions from `stream`
+/// and returns the sizes as stored; the magic number must name unsigned bytes and `rank`.
+fn read_header<R: Read>(stream: &mut R, path: &Path, rank: u8) -> Result<Vec<u32>, DataError> {
     let io_error = |error: io::Error| io_error(path, error);
-    let header_len = 4 + 4 * usize::from(rank);
+    let header_len = header_len(rank);
 
     let mut magic = [0u8; 4];
-    let got = read_full(&mut stream, &mut magic).map_err(io_error)?;
+    let got = read_full(stream, &mut magic).map_err(io_error)?;
     if got >= 2 && magic[..2] != [0, 0] {
         return Err(DataError::NotIdx {
             path: path.to_path_buf(),
@@ -183,7 +195,7 @@ fn read_stream<R: Read>(
     }
 
     let mut sizes = vec![0u8; 4 * usize::from(rank)];
-    let got = read_full(&mut stream, &mut sizes).map_err(io_error)?;
+    let got = read_full(stream, &mut sizes).map_err(io_error)?;
     if got < sizes.len() {
         return Err(DataError::IdxHeaderTruncated {
             path: path.to_path_buf(),
@@ -191,56 +203,107 @@ fn read_stream<R: Read>(
             found: magic.len() + got,
         });
     }
-    let raw_dims: Vec<u32> = sizes
+    Ok(sizes
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let dims_error = |problem| DataError::IdxDims {
-        path: path.to_path_buf(),
-        dims: raw_dims.clone(),
-        problem,
-    };
-    if raw_dims.contains(&0) {
-        return Err(dims_error("every size must be at least 1"));
-    }
-    let expected = raw_dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
-        .ok_or_else(|| dims_error("their product overflows 64 bits"))?;
-    let dims = raw_dims
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| dims_error("a size does not fit in this platform's usize"))?;
-    let expected_len = usize::try_from(expected)
-        .map_err(|_| dims_error("their product does not fit in this platform's usize"))?;
-    let truncated = |found: u64| DataError::IdxTruncated {
-        path: path.to_path_buf(),
-        dims: raw_dims.clone(),
-        expected,
-        found,
-    };
-    let trailing = || DataError::IdxTrailing {
-        path: path.to_path_buf(),
-        dims: raw_dims.clone(),
-        expected,
-    };
+        .collect())
+}
 
+/// The length in bytes of the header of an IDX file of `rank` dimensions.
+fn header_len(rank: u8) -> usize {
+    4 + 4 * usize::from(rank)
+}
+
+/// A checked IDX header: its sizes and the payload length they promise.
+struct Header {
+    /// The length of the header in bytes.
+    len: usize,
+    /// The sizes as stored.
+    raw_dims: Vec<u32>,
+    /// The sizes, each at least 1.
+    dims: Vec<usize>,
+    /// The product of the sizes: the payload length.
+    expected: u64,
+    /// `expected`, which fits in a `usize`.
+    expected_len: usize,
+}
+
+impl Header {
+    /// Checks the sizes `raw_dims` of a header of `rank` dimensions: none zero, their
+    /// product representable on this platform.
+    fn check(path: &Path, rank: u8, raw_dims: Vec<u32>) -> Result<Self, DataError> {
+        let dims_error = |problem| DataError::IdxDims {
+            path: path.to_path_buf(),
+            dims: raw_dims.clone(),
+            problem,
+        };
+        if raw_dims.contains(&0) {
+            return Err(dims_error("every size must be at least 1"));
+        }
+        let expected = raw_dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+            .ok_or_else(|| dims_error("their product overflows 64 bits"))?;
+        let dims = raw_dims
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| dims_error("a size does not fit in this platform's usize"))?;
+        let expected_len = usize::try_from(expected)
+            .map_err(|_| dims_error("their product does not fit in this platform's usize"))?;
+        Ok(Self {
+            len: header_len(rank),
+            raw_dims,
+            dims,
+            expected,
+            expected_len,
+        })
+    }
+
+    /// The payload of the file at `path` holds only `found` of the promised bytes.
+    fn truncated(&self, path: &Path, found: u64) -> DataError {
+        DataError::IdxTruncated {
+            path: path.to_path_buf(),
+            dims: self.raw_dims.clone(),
+            expected: self.expected,
+            found,
+        }
+    }
+
+    /// The payload of the file at `path` holds more than the promised bytes.
+    fn trailing(&self, path: &Path) -> DataError {
+        DataError::IdxTrailing {
+            path: path.to_path_buf(),
+            dims: self.raw_dims.clone(),
+            expected: self.expected,
+        }
+    }
+}
+
+/// Reads exactly the payload that `header` promises from `stream`, reserving memory only
+/// for what the file can really hold.
+fn read_payload<R: Read>(
+    stream: R,
+    path: &Path,
+    header: &Header,
+    payload: Payload,
+) -> Result<Vec<u8>, DataError> {
+    let expected = header.expected;
     // Decide how much to reserve only from what the file can really hold.
     let capacity = match payload {
         Payload::Raw { file_len } => {
-            let available = file_len.saturating_sub(header_len as u64);
+            let available = file_len.saturating_sub(header.len as u64);
             if available < expected {
-                return Err(truncated(available));
+                return Err(header.truncated(path, available));
             }
             if available > expected {
-                return Err(trailing());
+                return Err(header.trailing(path));
             }
-            expected_len
+            header.expected_len
         }
         Payload::Gzipped { file_len } => {
             let bound = file_len.saturating_mul(MAX_DEFLATE_RATIO);
-            usize::try_from(expected.min(bound)).unwrap_or(expected_len)
+            usize::try_from(expected.min(bound)).unwrap_or(header.expected_len)
         }
     };
     let mut data = Vec::new();
@@ -253,15 +316,15 @@ fn read_stream<R: Read>(
     stream
         .take(expected.saturating_add(1))
         .read_to_end(&mut data)
-        .map_err(io_error)?;
+        .map_err(|error| io_error(path, error))?;
     let found = data.len() as u64;
     if found < expected {
-        return Err(truncated(found));
+        return Err(header.truncated(path, found));
     }
     if found > expected {
-        return Err(trailing());
+        return Err(header.trailing(path));
     }
-    Ok(IdxArray { dims, data })
+    Ok(data)
 }
 
 /// What an IDX file of `rank` holds, for messages: `"images"`, `"labels"` or `"data"`.

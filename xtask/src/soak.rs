@@ -141,44 +141,13 @@ fn binary() -> PathBuf {
 
 /// `cargo xtask soak ARGS`.
 pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let usage = |message: String| -> anyhow::Result<ExitCode> {
-        eprintln!("xtask soak: {message}");
-        Ok(ExitCode::from(2))
-    };
     if !Path::new("/proc/self/status").is_file() {
         return usage("sampling memory needs Linux's /proc; run the soak on Linux".into());
     }
-    let backend = flag_value(args, "--backend").unwrap_or_else(|| "flex".into());
-    let default_steps = if backend == "wgpu" { 2000 } else { 20_000 };
-    let number = |flag: &str, default: usize| -> Result<usize, String> {
-        match flag_value(args, flag) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{flag} must be a positive whole number, got {v:?}")),
-        }
-    };
-    let steps = match number("--steps", default_steps) {
-        Ok(n) => n,
+    let soak = match SoakArgs::parse(args) {
+        Ok(soak) => soak,
         Err(message) => return usage(message),
     };
-    // Without --warmup, the warm-up is chosen from the finished run (`default_warmup`).
-    let warmup = match flag_value(args, "--warmup").map(|_| number("--warmup", 1)) {
-        None => None,
-        Some(Ok(n)) if n < steps => Some(n),
-        Some(Ok(n)) => return usage(format!("--warmup must be below --steps ({steps}), got {n}")),
-        Some(Err(message)) => return usage(message),
-    };
-    let root = workspace_root();
-    let config = flag_value(args, "--config")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("assets/configs/mnist-dcgan-ns.toml"));
-    let out = flag_value(args, "--out")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(format!("runs/soak-{backend}")));
-
     eprintln!("xtask soak: cargo build --release --package burngan-cli");
     let status = cargo()
         .args(["build", "--release", "--quiet", "--package", "burngan-cli"])
@@ -187,15 +156,123 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     if !status.success() {
         bail!("building burngan failed ({status})");
     }
+    let sampled = sample_training(&soak)?;
+    let metrics = soak.out.join("metrics.jsonl");
+    let reached = last_step(&metrics, sampled.launched);
+    let warmup = soak.warmup.unwrap_or_else(|| {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        default_warmup(soak.steps, first_eval_step(&text))
+    });
+    let verdict = judge(&sampled.samples, warmup);
+    let json = soak_json(&soak, &sampled, reached, warmup, verdict.as_ref())?;
+    std::fs::write(soak.out.join("soak.json"), &json)?;
+    print!("{json}");
+    if !sampled.status.success() {
+        bail!(
+            "the training run failed ({}) at step {reached}; see the messages above",
+            sampled.status
+        );
+    }
+    conclude(verdict, warmup)
+}
+
+/// Reports a usage error: the message on standard error, exit code 2.
+fn usage(message: String) -> anyhow::Result<ExitCode> {
+    eprintln!("xtask soak: {message}");
+    Ok(ExitCode::from(2))
+}
+
+/// What `cargo xtask soak` was asked to run.
+struct SoakArgs {
+    /// `--backend` (default flex).
+    backend: String,
+    /// `--steps` (default 2000 on wgpu, 20,000 elsewhere).
+    steps: usize,
+    /// `--warmup`, below `steps`; without it the warm-up is chosen from the finished run
+    /// ([`default_warmup`]).
+    warmup: Option<usize>,
+    /// `--config` (default the MNIST DCGAN preset).
+    config: PathBuf,
+    /// `--out` (default runs/soak-BACKEND).
+    out: PathBuf,
+}
+
+impl SoakArgs {
+    /// Parses `args`; the error is the usage message.
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let backend = flag_value(args, "--backend").unwrap_or_else(|| "flex".into());
+        let default_steps = if backend == "wgpu" { 2000 } else { 20_000 };
+        let steps = positive_flag(args, "--steps", default_steps)?;
+        let warmup = match flag_value(args, "--warmup").map(|_| positive_flag(args, "--warmup", 1))
+        {
+            None => None,
+            Some(Ok(n)) if n < steps => Some(n),
+            Some(Ok(n)) => {
+                return Err(format!("--warmup must be below --steps ({steps}), got {n}"));
+            }
+            Some(Err(message)) => return Err(message),
+        };
+        let root = workspace_root();
+        let config = flag_value(args, "--config")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("assets/configs/mnist-dcgan-ns.toml"));
+        let out = flag_value(args, "--out")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(format!("runs/soak-{backend}")));
+        Ok(Self {
+            backend,
+            steps,
+            warmup,
+            config,
+            out,
+        })
+    }
+}
+
+/// The value of `flag` in `args` as a positive whole number, `default` without the flag.
+fn positive_flag(args: &[String], flag: &str, default: usize) -> Result<usize, String> {
+    match flag_value(args, flag) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{flag} must be a positive whole number, got {v:?}")),
+    }
+}
+
+/// A finished training child and the memory sampled while it ran.
+struct Sampled {
+    /// When the child was started.
+    launched: SystemTime,
+    /// The child's exit status.
+    status: std::process::ExitStatus,
+    /// One sample a second.
+    samples: Vec<Sample>,
+    /// Seconds from the start to the end of sampling.
+    seconds: f64,
+}
+
+/// Runs `burngan train` as `soak` asks in a child process, sampling its resident memory
+/// every second into `soak.csv` (rewritten every minute, so that an interrupted soak keeps
+/// its samples).
+fn sample_training(soak: &SoakArgs) -> anyhow::Result<Sampled> {
+    let SoakArgs {
+        backend,
+        steps,
+        config,
+        out,
+        ..
+    } = soak;
     let launched = SystemTime::now();
     let mut child = Command::new(binary())
-        .current_dir(&root)
+        .current_dir(workspace_root())
         .arg("train")
         .arg("--config")
-        .arg(&config)
-        .args(["--backend", &backend, "--steps", &steps.to_string()])
+        .arg(config)
+        .args(["--backend", backend, "--steps", &steps.to_string()])
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .arg("--overwrite")
         .stdout(Stdio::null())
         .spawn()
@@ -234,24 +311,36 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_secs(1));
     };
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(out)?;
     std::fs::write(out.join("soak.csv"), &csv)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let reached = last_step(&metrics, launched);
-    let warmup = warmup.unwrap_or_else(|| {
-        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
-        default_warmup(steps, first_eval_step(&text))
-    });
-    let verdict = judge(&samples, warmup);
+    Ok(Sampled {
+        launched,
+        status,
+        samples,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The soak's `soak.json`: what ran, how far it got and, with enough samples, the verdict.
+fn soak_json(
+    soak: &SoakArgs,
+    sampled: &Sampled,
+    reached: usize,
+    warmup: usize,
+    verdict: Option<&Verdict>,
+) -> anyhow::Result<String> {
     let mut json = format!(
-        "{{\n  \"backend\": \"{backend}\",\n  \"config\": \"{}\",\n  \"steps\": {steps},\n  \
-         \"reached\": {reached},\n  \"completed\": {},\n  \"seconds\": {seconds:.1},\n  \
+        "{{\n  \"backend\": \"{}\",\n  \"config\": \"{}\",\n  \"steps\": {},\n  \
+         \"reached\": {reached},\n  \"completed\": {},\n  \"seconds\": {:.1},\n  \
          \"warmup_steps\": {warmup},\n  \"samples\": {}",
-        config.display(),
-        status.success(),
-        samples.len()
+        soak.backend,
+        soak.config.display(),
+        soak.steps,
+        sampled.status.success(),
+        sampled.seconds,
+        sampled.samples.len()
     );
-    if let Some(v) = &verdict {
+    if let Some(v) = verdict {
         write!(
             json,
             ",\n  \"warm_samples\": {},\n  \"warm_rss_mib\": {:.1},\n  \"peak_rss_mib\": {:.1},\n  \
@@ -261,11 +350,12 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         )?;
     }
     json.push_str("\n}\n");
-    std::fs::write(out.join("soak.json"), &json)?;
-    print!("{json}");
-    if !status.success() {
-        bail!("the training run failed ({status}) at step {reached}; see the messages above");
-    }
+    Ok(json)
+}
+
+/// Success when memory stayed flat after step `warmup`, an error naming the growth when it
+/// did not or when too few samples came after the warm-up.
+fn conclude(verdict: Option<Verdict>, warmup: usize) -> anyhow::Result<ExitCode> {
     match verdict {
         Some(v) if v.flat => {
             eprintln!(

@@ -313,64 +313,19 @@ pub fn train(args: &Args, out: &mut dyn Write) -> Result<Report, AppError> {
             "--resume needs --out DIR, the directory of the run to continue".into(),
         ));
     }
-    let adam = |beta1, beta2| OptimizerConfig::adam(args.lr, beta1, beta2);
-    let (loss, penalty, critic_steps, optimizer) = match args.loss.as_str() {
-        "non-saturating" => (LossConfig::NonSaturating, None, 1, adam(0.5, 0.999)),
-        "wgan-gp" => (
-            LossConfig::Wasserstein,
-            Some(PenaltyConfig::WganGp {
-                weight: 10.0,
-                one_sided: false,
-            }),
-            5,
-            adam(0.0, 0.9),
-        ),
-        other => {
-            return Err(AppError::Usage(format!(
-                "--loss {other} is not known; use non-saturating or wgan-gp"
-            )));
-        }
-    };
+    let recipe = Recipe::for_loss(args)?;
     if args.steps == 0 {
         return Err(AppError::Usage("--steps must be at least 1".into()));
     }
     // The application picks the device; burngan only uses it.
     let kind: BackendKind = args.backend.parse()?;
     let device = burngan::backend::device(kind)?.autodiff();
-
-    let mut rng = HostRng::seed_from(args.seed);
-    let generator = Sketcher::new(64, &mut rng, &device);
-    let critic = Judge::new(64, &mut rng, &device);
     let checkpoints = args.out.as_ref().map(|dir| dir.join("checkpoints"));
-    let settings = TrainerSettings {
-        batch_size: args.batch,
-        critic_steps,
-        generator_optimizer: optimizer.clone(),
-        discriminator_optimizer: optimizer,
-        seed: args.seed.wrapping_add(1),
-        steps: args.steps,
-        log_every: args.log_every,
-        checkpoint: checkpoints.clone().map(|dir| CheckpointPolicy {
-            dir,
-            every: 100,
-            keep: 2,
-        }),
-        ..TrainerSettings::default()
-    };
-    let mut trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device)?;
-    if let Some(penalty) = penalty {
-        trainer = trainer.with_penalty(penalty)?;
-    }
+    let mut trainer = build_trainer(args, recipe, checkpoints.clone(), &device)?;
     if args.resume
         && let Some(dir) = &checkpoints
     {
-        let step = trainer.load_checkpoint(dir)?;
-        if step >= args.steps {
-            return Err(AppError::Usage(format!(
-                "the run in {} already reached step {step}; pass --steps above {step}",
-                dir.display()
-            )));
-        }
+        resume(&mut trainer, dir, args.steps)?;
     }
     let mut log = CsvLog::new(out);
     match &args.out {
@@ -388,18 +343,7 @@ pub fn train(args: &Args, out: &mut dyn Write) -> Result<Report, AppError> {
         None => drive(&mut trainer, args, &mut [&mut log], None)?,
     }
     let metrics = std::mem::take(&mut log.rows);
-    let latent = HostRng::seed_from(args.seed ^ 0x5eed).normal_vec(1000 * LATENT_DIM);
-    let samples = trainer.generate_host(&latent);
-    let mean = |axis: usize| {
-        samples
-            .iter()
-            .skip(axis)
-            .step_by(2)
-            .map(|&v| f64::from(v))
-            .sum::<f64>()
-            / 1000.0
-    };
-    let sample_mean = [mean(0), mean(1)];
+    let sample_mean = sample_mean(&trainer, args.seed);
     writeln!(
         log.out,
         "# {} steps on {}: generated mean ({:.3}, {:.3}), real centre ({}, {})",
@@ -417,6 +361,108 @@ pub fn train(args: &Args, out: &mut dyn Write) -> Result<Report, AppError> {
         sample_mean,
         generator_weights: flat_weights(trainer.generator()),
     })
+}
+
+/// What `--loss` trains with: the loss, its penalty, critic steps per generator step and
+/// the optimizer of both networks.
+struct Recipe {
+    loss: LossConfig,
+    penalty: Option<PenaltyConfig>,
+    critic_steps: usize,
+    optimizer: OptimizerConfig,
+}
+
+impl Recipe {
+    /// The recipe of `args.loss` at learning rate `args.lr`.
+    fn for_loss(args: &Args) -> Result<Self, AppError> {
+        let adam = |beta1, beta2| OptimizerConfig::adam(args.lr, beta1, beta2);
+        match args.loss.as_str() {
+            "non-saturating" => Ok(Self {
+                loss: LossConfig::NonSaturating,
+                penalty: None,
+                critic_steps: 1,
+                optimizer: adam(0.5, 0.999),
+            }),
+            "wgan-gp" => Ok(Self {
+                loss: LossConfig::Wasserstein,
+                penalty: Some(PenaltyConfig::WganGp {
+                    weight: 10.0,
+                    one_sided: false,
+                }),
+                critic_steps: 5,
+                optimizer: adam(0.0, 0.9),
+            }),
+            other => Err(AppError::Usage(format!(
+                "--loss {other} is not known; use non-saturating or wgan-gp"
+            ))),
+        }
+    }
+}
+
+/// The application's networks, seeded by `--seed`, in a trainer with `recipe` that keeps two
+/// checkpoints, one every 100 steps, in `checkpoints` (when given).
+fn build_trainer(
+    args: &Args,
+    recipe: Recipe,
+    checkpoints: Option<PathBuf>,
+    device: &Device,
+) -> Result<GanTrainer<Sketcher, Judge, 2>, AppError> {
+    let mut rng = HostRng::seed_from(args.seed);
+    let generator = Sketcher::new(64, &mut rng, device);
+    let critic = Judge::new(64, &mut rng, device);
+    let settings = TrainerSettings {
+        batch_size: args.batch,
+        critic_steps: recipe.critic_steps,
+        generator_optimizer: recipe.optimizer.clone(),
+        discriminator_optimizer: recipe.optimizer,
+        seed: args.seed.wrapping_add(1),
+        steps: args.steps,
+        log_every: args.log_every,
+        checkpoint: checkpoints.map(|dir| CheckpointPolicy {
+            dir,
+            every: 100,
+            keep: 2,
+        }),
+        ..TrainerSettings::default()
+    };
+    let mut trainer = GanTrainer::new(generator, critic, recipe.loss.build(), &settings, device)?;
+    if let Some(penalty) = recipe.penalty {
+        trainer = trainer.with_penalty(penalty)?;
+    }
+    Ok(trainer)
+}
+
+/// Continues from the newest checkpoint in `dir`; a run that already reached `steps` is a
+/// usage error.
+fn resume(
+    trainer: &mut GanTrainer<Sketcher, Judge, 2>,
+    dir: &Path,
+    steps: usize,
+) -> Result<(), AppError> {
+    let step = trainer.load_checkpoint(dir)?;
+    if step >= steps {
+        return Err(AppError::Usage(format!(
+            "the run in {} already reached step {step}; pass --steps above {step}",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The mean of 1,000 generated points, their latent codes drawn from `seed ^ 0x5eed`.
+fn sample_mean(trainer: &GanTrainer<Sketcher, Judge, 2>, seed: u64) -> [f64; 2] {
+    let latent = HostRng::seed_from(seed ^ 0x5eed).normal_vec(1000 * LATENT_DIM);
+    let samples = trainer.generate_host(&latent);
+    let mean = |axis: usize| {
+        samples
+            .iter()
+            .skip(axis)
+            .step_by(2)
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / 1000.0
+    };
+    [mean(0), mean(1)]
 }
 
 /// The training loop: `fit`, or the application's own loop over `step`.

@@ -2,20 +2,21 @@
 //! user-trained) feature network, with the two reference rows, and `burngan eval
 //! train-classifier`, which trains such a network.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::anyhow;
+use burn::tensor::Device;
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
-use burngan_data::Channels;
+use burngan_data::{Channels, ImageDataset};
 use burngan_eval::{
-    ClassifierCard, ClassifierConfig, ClassifierTraining, MNIST_CLASSIFIER, ScoreSettings,
-    render_table, save_classifier, train_classifier,
+    ClassifierCard, ClassifierConfig, ClassifierTraining, MNIST_CLASSIFIER, RowScores,
+    ScoreSettings, render_table, save_classifier, train_classifier,
 };
 use burngan_train::{
-    DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, TrainError, load_image_generator,
-    load_images, write_atomically,
+    DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, TrainConfig, TrainError,
+    load_image_generator, load_images, write_atomically,
 };
 
 use crate::{Failure, checkpoint_config};
@@ -99,10 +100,50 @@ struct TrainClassifierArgs {
 }
 
 /// Runs `burngan eval` or its sub-command.
-pub(crate) fn eval(args: EvalArgs) -> Result<(), Failure> {
-    if let Some(EvalAction::TrainClassifier(train)) = args.action {
+pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
+    if let Some(EvalAction::TrainClassifier(train)) = args.action.take() {
         return train_classifier_command(train);
     }
+    let dir = eval_target(&args)?;
+    let kind: BackendKind = args.backend.parse()?;
+    let (checkpoint, step, config) = checkpoint_config(dir)?;
+    let classifier = eval_classifier(&args, dir, &config)?;
+    let device = burngan_backend::device(kind)?;
+    let started = Instant::now();
+    let dataset = load_images(&config)?;
+    let evaluator = ImageEvaluator::with_k(&classifier, &dataset, args.k, &device)?;
+    let settings = ScoreSettings {
+        k: args.k,
+        kid_subsets: args.kid_subsets,
+        seed: args.seed,
+        ..ScoreSettings::default()
+    };
+    let (ema, rows) = score_rows(
+        &args,
+        &config,
+        &checkpoint,
+        &dataset,
+        &evaluator,
+        &settings,
+        &device,
+    )?;
+    let scored = Scored {
+        kind,
+        checkpoint,
+        step,
+        config,
+        classifier,
+        evaluator,
+        settings,
+        ema,
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    report_eval(&args, &scored)
+}
+
+/// The `--checkpoint` to score, once `--n` and `--k` are checked.
+fn eval_target(args: &EvalArgs) -> Result<&PathBuf, Failure> {
     let Some(dir) = &args.checkpoint else {
         return Err(Failure::Usage(anyhow!(
             "burngan eval needs --checkpoint DIR (a run directory or checkpoint), or the \
@@ -119,8 +160,12 @@ pub(crate) fn eval(args: EvalArgs) -> Result<(), Failure> {
     if args.k == 0 {
         return Err(Failure::Usage(anyhow!("--k must be at least 1, got 0")));
     }
-    let kind: BackendKind = args.backend.parse()?;
-    let (checkpoint, step, config) = checkpoint_config(dir)?;
+    Ok(dir)
+}
+
+/// The feature network to score with, once the run in `dir` (trained with `config`) is
+/// known to be an image run.
+fn eval_classifier(args: &EvalArgs, dir: &Path, config: &TrainConfig) -> Result<PathBuf, Failure> {
     if !matches!(config.data, DataConfig::Images(_)) {
         return Err(Failure::Usage(anyhow!(
             "{} is a toy run; its mode coverage is in the run's eval.json and metrics.jsonl \
@@ -138,17 +183,22 @@ pub(crate) fn eval(args: EvalArgs) -> Result<(), Failure> {
              burngan from the repository root or pass --classifier FILE.bpk"
         )));
     }
-    let device = burngan_backend::device(kind)?;
-    let started = Instant::now();
-    let dataset = load_images(&config)?;
-    let evaluator = ImageEvaluator::with_k(&classifier, &dataset, args.k, &device)?;
-    let settings = ScoreSettings {
-        k: args.k,
-        kid_subsets: args.kid_subsets,
-        seed: args.seed,
-        ..ScoreSettings::default()
-    };
-    let generator = load_image_generator(&config, &checkpoint, !args.no_ema, &device)?;
+    Ok(classifier)
+}
+
+/// The three rows: held-out real images (the floor), the checkpoint's generator (its moving
+/// average unless `--no-ema`; the returned flag says whether that was used) and an untrained
+/// generator of the same config (the ceiling).
+fn score_rows(
+    args: &EvalArgs,
+    config: &TrainConfig,
+    checkpoint: &Path,
+    dataset: &ImageDataset,
+    evaluator: &ImageEvaluator,
+    settings: &ScoreSettings,
+    device: &Device,
+) -> Result<(bool, Vec<RowScores>), Failure> {
+    let generator = load_image_generator(config, checkpoint, !args.no_ema, device)?;
     let ema = !args.no_ema && checkpoint.join(burngan_train::files::EMA).is_file();
     let label = if ema { "generator (EMA)" } else { "generator" };
     let mut untrained_rng = HostRng::seed_from(config.run.seed);
@@ -163,38 +213,51 @@ pub(crate) fn eval(args: EvalArgs) -> Result<(), Failure> {
         })?;
     let untrained = burn::module::Module::valid(&untrained);
     let rows = vec![
-        evaluator.score_held_out(&settings)?,
-        evaluator.score_generator(label, &generator, args.n, args.seed, &settings)?,
-        evaluator.score_generator("untrained", &untrained, args.n, args.seed, &settings)?,
+        evaluator.score_held_out(settings)?,
+        evaluator.score_generator(label, &generator, args.n, args.seed, settings)?,
+        evaluator.score_generator("untrained", &untrained, args.n, args.seed, settings)?,
     ];
-    let seconds = started.elapsed().as_secs_f64();
+    Ok((ema, rows))
+}
+
+/// A scored checkpoint, as `burngan eval` reports it.
+struct Scored {
+    kind: BackendKind,
+    checkpoint: PathBuf,
+    /// The checkpoint's step.
+    step: u64,
+    /// The config stored with the checkpoint.
+    config: TrainConfig,
+    /// The feature network's weights file.
+    classifier: PathBuf,
+    evaluator: ImageEvaluator,
+    settings: ScoreSettings,
+    /// Whether the generator row scored the moving average.
+    ema: bool,
+    rows: Vec<RowScores>,
+    /// Seconds from loading the data to the last row.
+    seconds: f64,
+}
+
+/// Writes the JSON report (`--out`, or eval.json in the checkpoint directory) and prints the
+/// table.
+fn report_eval(args: &EvalArgs, scored: &Scored) -> Result<(), Failure> {
+    let Scored {
+        kind,
+        checkpoint,
+        step,
+        classifier,
+        evaluator,
+        rows,
+        seconds,
+        ..
+    } = scored;
     let card = evaluator.card();
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| checkpoint.join("eval.json"));
-    let report = serde_json::json!({
-        "checkpoint": checkpoint.display().to_string(),
-        "step": step,
-        "backend": kind.name(),
-        "generator": if ema { "ema" } else { "generator" },
-        "samples": args.n,
-        "seed": args.seed,
-        "settings": settings,
-        "classifier": {
-            "path": classifier.display().to_string(),
-            "sha256": card.sha256,
-            "held_out_accuracy": card.report.held_out_accuracy,
-        },
-        "reference": {
-            "data": data_path(&config.data),
-            "images": evaluator.reference_len(),
-            "split": "a fixed permutation of the run's images (seed EVAL_SPLIT_SEED): first half reference, second half held out",
-        },
-        "rows": rows,
-        "seconds": seconds,
-    });
-    let text = serde_json::to_string_pretty(&report)
+    let text = serde_json::to_string_pretty(&eval_json(args, scored))
         .map_err(|e| Failure::Run(anyhow!("cannot encode {}: {e}", out.display())))?;
     write_atomically(&out, (text + "\n").as_bytes())?;
     println!(
@@ -206,12 +269,38 @@ pub(crate) fn eval(args: EvalArgs) -> Result<(), Failure> {
         classifier.display(),
         100.0 * card.report.held_out_accuracy
     );
-    print!("{}", render_table(&rows));
+    print!("{}", render_table(rows));
     println!(
         "floor: real (held-out) · ceiling: untrained generator · {seconds:.1} s · wrote {}",
         out.display()
     );
     Ok(())
+}
+
+/// The JSON report of `scored`.
+fn eval_json(args: &EvalArgs, scored: &Scored) -> serde_json::Value {
+    let card = scored.evaluator.card();
+    serde_json::json!({
+        "checkpoint": scored.checkpoint.display().to_string(),
+        "step": scored.step,
+        "backend": scored.kind.name(),
+        "generator": if scored.ema { "ema" } else { "generator" },
+        "samples": args.n,
+        "seed": args.seed,
+        "settings": scored.settings,
+        "classifier": {
+            "path": scored.classifier.display().to_string(),
+            "sha256": card.sha256,
+            "held_out_accuracy": card.report.held_out_accuracy,
+        },
+        "reference": {
+            "data": data_path(&scored.config.data),
+            "images": scored.evaluator.reference_len(),
+            "split": "a fixed permutation of the run's images (seed EVAL_SPLIT_SEED): first half reference, second half held out",
+        },
+        "rows": scored.rows,
+        "seconds": scored.seconds,
+    })
 }
 
 /// The images a config trains on, for the report.

@@ -26,14 +26,17 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
+use burn::tensor::Device;
 use burngan_backend::{BackendError, BackendKind};
 use burngan_core::{Generator, HostRng};
+use burngan_data::ImageDataset;
+use burngan_metrics::ModeCoverage;
 use burngan_train::{
-    DataConfig, EVAL_METRICS, GeneratorConfig, ImageGenerator, JsonlMetrics, NonFiniteEntry,
-    Observer, PlotWriter, Progress, RunControl, RunLock, StepMetrics, Taken, TrainConfig,
-    TrainError, files, find_checkpoint, generate_on_host, image_evaluator, image_grid_png,
-    load_image_generator, load_images, load_module, read_checkpoint_state, train_images_on,
-    train_toy_with, write_atomically,
+    CheckpointState, DataConfig, EVAL_METRICS, GeneratorConfig, ImageEvaluator, ImageGenerator,
+    JsonlMetrics, NonFiniteEntry, Observer, PlotWriter, Progress, Run, RunControl, RunLock,
+    StepMetrics, Taken, TrainConfig, TrainError, files, find_checkpoint, generate_on_host,
+    image_evaluator, image_grid_png, load_image_generator, load_images, load_module,
+    read_checkpoint_state, train_images_on, train_toy_with, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
@@ -415,12 +418,52 @@ fn resolved_text(config: &TrainConfig, command: &str) -> String {
     )
 }
 
+/// `burngan train`: resolve the config, prepare the run directory, run, report.
 fn train(args: TrainArgs) -> Result<(), Failure> {
     let kind: BackendKind = args.backend.parse()?;
-    let resume = args.resume.clone();
-    // When resuming: the checkpoint to continue from and its state.
-    let mut resume_from = None;
-    let (mut config, out, name) = match (&resume, &args.config) {
+    let plan = resolve_train_config(&args)?;
+    let device = burngan_backend::device(kind)?;
+    // Bad image data and a missing or corrupt feature network are reported before anything
+    // is written.
+    let data = load_run_data(&plan.config, &device)?;
+    let run_dir = prepare_run_dir(&args, &plan, kind)?;
+    let finished = run_training(&args, &plan, kind, &device, data, run_dir)?;
+    report_run(&plan, kind, &finished)
+}
+
+/// What `burngan train` is asked to run, known before anything is written.
+struct TrainPlan {
+    /// The config with the command line's overrides applied, data named by absolute path,
+    /// validated.
+    config: TrainConfig,
+    /// The run directory.
+    out: PathBuf,
+    /// The run's name in the closing line (the config's file stem or the resumed directory's
+    /// name).
+    name: String,
+    /// When resuming: the state of the checkpoint the run continues from.
+    resume_from: Option<CheckpointState>,
+}
+
+/// Resolves what to run from `--resume` or `--config` and the overrides, and refuses a run
+/// that has nothing left to train or a `--stop-at` outside it.
+fn resolve_train_config(args: &TrainArgs) -> Result<TrainPlan, Failure> {
+    let mut plan = locate_run(args)?;
+    apply_overrides(&mut plan.config, args)?;
+    absolute_data_paths(&mut plan.config);
+    let config = &mut plan.config;
+    if let Some(eval) = &mut config.eval {
+        eval.samples = Some(eval.samples_for(&config.data));
+    }
+    config.validate()?;
+    check_run_length(&plan, args.stop_at)?;
+    Ok(plan)
+}
+
+/// The config as read, the run directory and its name: from the newest checkpoint of the
+/// `--resume` directory (with that checkpoint's state), or from the `--config` file.
+fn locate_run(args: &TrainArgs) -> Result<TrainPlan, Failure> {
+    match (&args.resume, &args.config) {
         (Some(dir), _) => {
             if dir.join(files::STATE).is_file() || !dir.join("checkpoints").is_dir() {
                 return Err(Failure::Usage(anyhow!(
@@ -438,8 +481,12 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             let name = dir
                 .file_name()
                 .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-            resume_from = Some(state);
-            (config, dir.clone(), name)
+            Ok(TrainPlan {
+                config,
+                out: dir.clone(),
+                name,
+                resume_from: Some(state),
+            })
         }
         (None, Some(path)) => {
             let name = path
@@ -449,14 +496,22 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(&name));
-            (TrainConfig::load(path)?, out, name)
+            Ok(TrainPlan {
+                config: TrainConfig::load(path)?,
+                out,
+                name,
+                resume_from: None,
+            })
         }
-        (None, None) => {
-            return Err(Failure::Usage(anyhow!(
-                "pass --config FILE to start a run or --resume DIR to continue one"
-            )));
-        }
-    };
+        (None, None) => Err(Failure::Usage(anyhow!(
+            "pass --config FILE to start a run or --resume DIR to continue one"
+        ))),
+    }
+}
+
+/// Applies `--steps`, `--seed`, `--log-every`, `--data` and `--labels` to `config`; the last
+/// two only to an image config.
+fn apply_overrides(config: &mut TrainConfig, args: &TrainArgs) -> Result<(), Failure> {
     if let Some(steps) = args.steps {
         config.run.steps = steps;
     }
@@ -481,37 +536,45 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             images.labels = Some(labels.clone());
         }
     }
-    if let DataConfig::Images(images) = &mut config.data {
-        // Resolved configs name data by absolute path, so a resume works from any directory.
-        if let Ok(path) = std::fs::canonicalize(&images.path) {
-            images.path = path;
-        }
-        if let Some(labels) = &images.labels
-            && let Ok(path) = std::fs::canonicalize(labels)
-        {
-            images.labels = Some(path);
-        }
-        // The feature network too (a missing one is reported below, before any output).
-        if let Some(eval) = &mut config.eval
-            && let Ok(path) = std::fs::canonicalize(eval.classifier_path())
-        {
-            eval.classifier = Some(path);
-        }
+    Ok(())
+}
+
+/// Names an image config's data, labels and feature network by absolute path where they
+/// exist, so that a resume works from any directory.
+fn absolute_data_paths(config: &mut TrainConfig) {
+    let DataConfig::Images(images) = &mut config.data else {
+        return;
+    };
+    if let Ok(path) = std::fs::canonicalize(&images.path) {
+        images.path = path;
     }
-    if let Some(eval) = &mut config.eval {
-        eval.samples = Some(eval.samples_for(&config.data));
+    if let Some(labels) = &images.labels
+        && let Ok(path) = std::fs::canonicalize(labels)
+    {
+        images.labels = Some(path);
     }
-    config.validate()?;
-    let done = resume_from.as_ref().map_or(0, |state| state.step);
+    // The feature network too (a missing one is reported later, before any output).
+    if let Some(eval) = &mut config.eval
+        && let Ok(path) = std::fs::canonicalize(eval.classifier_path())
+    {
+        eval.classifier = Some(path);
+    }
+}
+
+/// Refuses a resumed run that already reached its total and a `--stop-at` that is not after
+/// the steps done or lies beyond the total.
+fn check_run_length(plan: &TrainPlan, stop_at: Option<usize>) -> Result<(), Failure> {
+    let config = &plan.config;
+    let done = plan.resume_from.as_ref().map_or(0, |state| state.step);
     if done >= config.run.steps {
         return Err(Failure::Usage(anyhow!(
             "the run in {} already reached step {done} of {}; pass --steps larger than {done} \
              to train further",
-            out.display(),
+            plan.out.display(),
             config.run.steps
         )));
     }
-    if let Some(stop) = args.stop_at
+    if let Some(stop) = stop_at
         && (stop <= done || stop > config.run.steps)
     {
         return Err(Failure::Usage(anyhow!(
@@ -519,32 +582,52 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             config.run.steps
         )));
     }
-    let device = burngan_backend::device(kind)?;
-    // Bad image data and a missing or corrupt feature network are reported before anything
-    // is written.
+    Ok(())
+}
+
+/// An image run's data and its periodic evaluator (none for toy data or without `[eval]`).
+struct RunData {
+    dataset: Option<ImageDataset>,
+    evaluator: Option<ImageEvaluator>,
+}
+
+/// Loads an image config's data and feature network.
+fn load_run_data(config: &TrainConfig, device: &Device) -> Result<RunData, Failure> {
     let dataset = match &config.data {
-        DataConfig::Images(_) => Some(load_images(&config)?),
+        DataConfig::Images(_) => Some(load_images(config)?),
         DataConfig::Toy(_) => None,
     };
     let evaluator = match &dataset {
-        Some(dataset) => image_evaluator(&config, dataset, &device)?,
+        Some(dataset) => image_evaluator(config, dataset, device)?,
         None => None,
     };
+    Ok(RunData { dataset, evaluator })
+}
+
+/// The run directory, held and ready for the run.
+struct RunDir {
+    /// Held until the command ends.
+    lock: RunLock,
+    /// What a resume rewrites (metrics.jsonl, config.toml), as it was: put back when the
+    /// checkpoint turns out unusable before the first step.
+    originals: Vec<(PathBuf, Vec<u8>)>,
+    /// The steps recorded before a resume's checkpoint.
+    history: Vec<StepMetrics>,
+    /// The resolved config, as written to config.toml.
+    resolved: String,
+}
+
+/// Takes the run directory's lock, then either truncates a resumed run's metrics to its
+/// checkpoint or empties and creates a new run's directory, and writes config.toml.
+fn prepare_run_dir(
+    args: &TrainArgs,
+    plan: &TrainPlan,
+    kind: BackendKind,
+) -> Result<RunDir, Failure> {
+    let out = &plan.out;
     // Nothing in `out` is touched (not even by --overwrite) while another run holds it.
-    let (_lock, taken) = RunLock::acquire(&out).map_err(|error| match error {
-        TrainError::Io { .. } => Failure::Usage(error.into()),
-        other => other.into(),
-    })?;
-    if let Taken::Stale { pid } = taken {
-        eprintln!(
-            "note: took over {} from process {pid}, which no longer runs (a run that was \
-             killed)",
-            out.join(burngan_train::LOCK_FILE).display()
-        );
-    }
-    // What a resume rewrites (metrics.jsonl, config.toml), kept to be put back when the
-    // checkpoint turns out unusable before the first step.
-    let originals: Vec<(PathBuf, Vec<u8>)> = if resume_from.is_some() {
+    let lock = lock_run_dir(out)?;
+    let originals: Vec<(PathBuf, Vec<u8>)> = if plan.resume_from.is_some() {
         ["metrics.jsonl", "config.toml"]
             .map(|name| out.join(name))
             .into_iter()
@@ -553,7 +636,7 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    let history = match &resume_from {
+    let history = match &plan.resume_from {
         Some(state) => {
             if state.backend != kind.name() {
                 eprintln!(
@@ -565,100 +648,238 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             truncate_metrics(&out.join("metrics.jsonl"), state.step)?
         }
         None => {
-            prepare_out_dir(&out, args.overwrite)?;
+            prepare_out_dir(out, args.overwrite)?;
             Vec::new()
         }
     };
-    let command = match (&resume, &args.config) {
+    let resolved = resolved_text(&plan.config, &train_command(args, kind));
+    write_atomically(&out.join("config.toml"), resolved.as_bytes())?;
+    Ok(RunDir {
+        lock,
+        originals,
+        history,
+        resolved,
+    })
+}
+
+/// Takes the lock of the run directory `out`, with a note when it was left by a process
+/// that no longer runs.
+fn lock_run_dir(out: &Path) -> Result<RunLock, Failure> {
+    let (lock, taken) = RunLock::acquire(out).map_err(|error| match error {
+        TrainError::Io { .. } => Failure::Usage(error.into()),
+        other => other.into(),
+    })?;
+    if let Taken::Stale { pid } = taken {
+        eprintln!(
+            "note: took over {} from process {pid}, which no longer runs (a run that was \
+             killed)",
+            out.join(burngan_train::LOCK_FILE).display()
+        );
+    }
+    Ok(lock)
+}
+
+/// The command line that starts (or resumes) this run, for config.toml's header.
+fn train_command(args: &TrainArgs, kind: BackendKind) -> String {
+    match (&args.resume, &args.config) {
         (Some(dir), _) => format!("burngan train --resume {} --backend {kind}", dir.display()),
         (None, config) => format!(
             "burngan train --config {} --backend {kind}",
             config.as_deref().unwrap_or(Path::new("?")).display()
         ),
-    };
-    let resolved = resolved_text(&config, &command);
-    write_atomically(&out.join("config.toml"), resolved.as_bytes())?;
+    }
+}
 
-    let control = RunControl {
-        dir: Some(out.clone()),
-        resume: resume.is_some(),
-        stop_at: args.stop_at,
-        interrupt: Some(interrupt_flag()),
-        backend: kind.name().to_string(),
-        config_text: resolved,
-    };
-    let mut progress = Progress::new();
-    let mut metrics = JsonlMetrics::append(&out.join("metrics.jsonl"))?;
-    let mut plots = PlotWriter::new(&out)?.with_history(history);
-    if let DataConfig::Toy(toy) = &config.data {
+/// The command's observers of a run: progress bar, metrics.jsonl and plots.
+struct RunObservers {
+    progress: Progress,
+    metrics: JsonlMetrics,
+    plots: PlotWriter,
+}
+
+/// The observers of a run in `plan.out`, its plots continuing `history`.
+fn run_observers(plan: &TrainPlan, history: Vec<StepMetrics>) -> Result<RunObservers, Failure> {
+    let progress = Progress::new();
+    let metrics = JsonlMetrics::append(&plan.out.join("metrics.jsonl"))?;
+    let mut plots = PlotWriter::new(&plan.out)?.with_history(history);
+    if let DataConfig::Toy(toy) = &plan.config.data {
         let mixture = toy.build().map_err(|e| Failure::Usage(anyhow!("{e}")))?;
         plots = plots.with_centres(mixture.centres().to_vec());
     }
+    Ok(RunObservers {
+        progress,
+        metrics,
+        plots,
+    })
+}
+
+/// What a run returned.
+struct Outcome {
+    /// Generator steps done.
+    steps: usize,
+    /// Toy runs: mode coverage at the end.
+    evaluation: Option<ModeCoverage>,
+    /// The last checkpoint written, if any.
+    checkpoint: Option<PathBuf>,
+    /// True when the run ended at `--stop-at`.
+    stopped_early: bool,
+    /// The steps this invocation recorded.
+    recorded: Vec<StepMetrics>,
+}
+
+impl Outcome {
+    /// The outcome of `run`, with its evaluation when `keep_evaluation` (toy runs).
+    fn of<G, C>(run: Run<G, C>, keep_evaluation: bool) -> Self {
+        Self {
+            steps: run.summary.steps,
+            evaluation: run.summary.evaluation.filter(|_| keep_evaluation),
+            checkpoint: run.checkpoint,
+            stopped_early: run.stopped_early,
+            recorded: run.metrics,
+        }
+    }
+}
+
+/// A finished (or stopped) run, with what the command keeps until it ends.
+struct Finished {
+    outcome: Outcome,
+    /// Seconds the run took.
+    seconds: f64,
+    observers: RunObservers,
+    /// Dropped last, after the observers.
+    _lock: RunLock,
+}
+
+/// Runs the training on `device`; when it fails before its first step, the run directory's
+/// rewritten files go back to what they were.
+fn run_training(
+    args: &TrainArgs,
+    plan: &TrainPlan,
+    kind: BackendKind,
+    device: &Device,
+    data: RunData,
+    run_dir: RunDir,
+) -> Result<Finished, Failure> {
+    let control = RunControl {
+        dir: Some(plan.out.clone()),
+        resume: args.resume.is_some(),
+        stop_at: args.stop_at,
+        interrupt: Some(interrupt_flag()),
+        backend: kind.name().to_string(),
+        config_text: run_dir.resolved,
+    };
+    let mut observers = run_observers(plan, run_dir.history)?;
     let started = Instant::now();
     let mut started_run = Started(false);
-    let mut observers: [&mut dyn Observer; 4] =
-        [&mut started_run, &mut progress, &mut metrics, &mut plots];
-    let outcome = match &config.data {
-        DataConfig::Toy(_) => train_toy_with(&config, &device, &mut observers, &control)
-            .map(|run| {
-                (
-                    run.summary.steps,
-                    run.summary.evaluation,
-                    run.checkpoint,
-                    run.stopped_early,
-                    run.metrics,
-                )
-            })
-            .map_err(Failure::from),
-        DataConfig::Images(_) => {
-            let dataset = dataset.ok_or_else(|| Failure::Run(anyhow!("image data not loaded")))?;
-            train_images_on(
-                dataset,
-                evaluator.as_ref(),
-                &config,
-                &device,
-                &mut observers,
-                &control,
-            )
-            .map(|run| {
-                (
-                    run.summary.steps,
-                    None,
-                    run.checkpoint,
-                    run.stopped_early,
-                    run.metrics,
-                )
-            })
-            .map_err(Failure::from)
-        }
-    };
-    let (steps, evaluation, checkpoint, stopped_early, recorded) = match outcome {
+    let outcome = run_with(
+        &plan.config,
+        device,
+        data,
+        &mut started_run,
+        &mut observers,
+        &control,
+    );
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(failure) => {
             if !started_run.0 {
                 // Nothing was trained: the run directory goes back to what it was.
-                for (path, bytes) in &originals {
+                for (path, bytes) in &run_dir.originals {
                     write_atomically(path, bytes)?;
                 }
             }
             return Err(failure);
         }
     };
-    let seconds = started.elapsed().as_secs_f64();
-    // The last periodic evaluation of this invocation ([eval]).
-    let last_eval = recorded
+    Ok(Finished {
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+        observers,
+        _lock: run_dir.lock,
+    })
+}
+
+/// Trains a toy or an image run, as `config` says, under `control`.
+fn run_with(
+    config: &TrainConfig,
+    device: &Device,
+    data: RunData,
+    started_run: &mut Started,
+    observers: &mut RunObservers,
+    control: &RunControl,
+) -> Result<Outcome, Failure> {
+    let mut all: [&mut dyn Observer; 4] = [
+        started_run,
+        &mut observers.progress,
+        &mut observers.metrics,
+        &mut observers.plots,
+    ];
+    match &config.data {
+        DataConfig::Toy(_) => train_toy_with(config, device, &mut all, control)
+            .map(|run| Outcome::of(run, true))
+            .map_err(Failure::from),
+        DataConfig::Images(_) => {
+            let dataset = data
+                .dataset
+                .ok_or_else(|| Failure::Run(anyhow!("image data not loaded")))?;
+            train_images_on(
+                dataset,
+                data.evaluator.as_ref(),
+                config,
+                device,
+                &mut all,
+                control,
+            )
+            .map(|run| Outcome::of(run, false))
+            .map_err(Failure::from)
+        }
+    }
+}
+
+/// The last periodic evaluation of this invocation ([eval]): its step and values.
+type LastEval<'a> = Option<(usize, &'a std::collections::BTreeMap<String, f64>)>;
+
+/// Writes eval.json and tells what the run did and where its outputs are.
+fn report_run(plan: &TrainPlan, kind: BackendKind, finished: &Finished) -> Result<(), Failure> {
+    let outcome = &finished.outcome;
+    let last_eval: LastEval<'_> = outcome
+        .recorded
         .iter()
         .rev()
         .find_map(|m| m.eval.as_ref().map(|values| (m.step, values)));
+    let report = eval_report(plan, kind, finished, last_eval);
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| Failure::Run(anyhow!("cannot encode eval.json: {e}")))?;
+    write_atomically(&plan.out.join("eval.json"), text.as_bytes())?;
+    print_results(plan, kind, finished, last_eval);
+    print_outputs(&plan.out, finished);
+    if outcome.stopped_early {
+        println!(
+            "stopped at step {} as asked; continue with: burngan train --resume {} \
+             --backend {kind}",
+            outcome.steps,
+            plan.out.display()
+        );
+    }
+    Ok(())
+}
 
+/// The contents of eval.json.
+fn eval_report(
+    plan: &TrainPlan,
+    kind: BackendKind,
+    finished: &Finished,
+    last_eval: LastEval<'_>,
+) -> serde_json::Value {
+    let config = &plan.config;
     let mut report = serde_json::json!({
-        "steps": steps,
+        "steps": finished.outcome.steps,
         "total_steps": config.run.steps,
         "seed": config.run.seed,
         "backend": kind.name(),
-        "train_seconds": seconds,
+        "train_seconds": finished.seconds,
     });
-    if let Some(evaluation) = &evaluation {
+    if let Some(evaluation) = &finished.outcome.evaluation {
         report["modes_covered"] = evaluation.modes_covered.into();
         report["modes_total"] = evaluation.modes_total.into();
         report["high_quality_fraction"] = evaluation.high_quality_fraction.into();
@@ -674,12 +895,23 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
         report["eval_step"] = step.into();
         report["eval"] = serde_json::json!(values);
     }
-    let text = serde_json::to_string_pretty(&report)
-        .map_err(|e| Failure::Run(anyhow!("cannot encode eval.json: {e}")))?;
-    write_atomically(&out.join("eval.json"), text.as_bytes())?;
+    report
+}
 
-    let done = format!("{name} on {kind}: {steps}/{} steps", config.run.steps);
-    match &evaluation {
+/// Prints the steps done and time taken, the toy evaluation, the last periodic evaluation
+/// and a note on steps whose evaluation has no scores.
+fn print_results(
+    plan: &TrainPlan,
+    kind: BackendKind,
+    finished: &Finished,
+    last_eval: LastEval<'_>,
+) {
+    let (config, outcome, seconds) = (&plan.config, &finished.outcome, finished.seconds);
+    let done = format!(
+        "{} on {kind}: {}/{} steps",
+        plan.name, outcome.steps, config.run.steps
+    );
+    match &outcome.evaluation {
         Some(e) => println!(
             "{done} in {seconds:.1} s; {}/{} modes covered, {:.1}% high-quality samples",
             e.modes_covered,
@@ -696,7 +928,8 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             describe_eval(values)
         );
     }
-    let unscored: Vec<String> = recorded
+    let unscored: Vec<String> = outcome
+        .recorded
         .iter()
         .filter(|m| m.eval.as_ref().is_some_and(|e| e.is_empty()))
         .map(|m| m.step.to_string())
@@ -708,35 +941,30 @@ fn train(args: TrainArgs) -> Result<(), Failure> {
             unscored.join(", ")
         );
     }
+}
+
+/// Lists the run's outputs in `out`: its files, the evaluation plot and the last two plots
+/// written, and the last checkpoint.
+fn print_outputs(out: &Path, finished: &Finished) {
     println!("outputs in {}:", out.display());
     println!("  config.toml, metrics.jsonl, eval.json");
-    let mut shown: Vec<&PathBuf> = plots.written().iter().rev().take(2).rev().collect();
+    let written = finished.observers.plots.written();
+    let mut shown: Vec<&PathBuf> = written.iter().rev().take(2).rev().collect();
     let eval_plot = out.join("plots").join("eval.png");
-    if let Some(path) = plots.written().iter().find(|p| **p == eval_plot)
+    if let Some(path) = written.iter().find(|p| **p == eval_plot)
         && !shown.contains(&path)
     {
         shown.insert(0, path);
     }
     for path in shown {
-        println!("  {}", path.strip_prefix(&out).unwrap_or(path).display());
+        println!("  {}", path.strip_prefix(out).unwrap_or(path).display());
     }
-    if let Some(checkpoint) = checkpoint {
+    if let Some(checkpoint) = &finished.outcome.checkpoint {
         println!(
             "  {}/",
-            checkpoint
-                .strip_prefix(&out)
-                .unwrap_or(&checkpoint)
-                .display()
+            checkpoint.strip_prefix(out).unwrap_or(checkpoint).display()
         );
     }
-    if stopped_early {
-        println!(
-            "stopped at step {steps} as asked; continue with: burngan train --resume {} \
-             --backend {kind}",
-            out.display()
-        );
-    }
-    Ok(())
 }
 
 /// A periodic evaluation as `name value` pairs in display order: counts as integers, other

@@ -899,19 +899,24 @@ where
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
         let time = self.time();
-        let mut applied = Vec::new();
-        for (i, (term, penalty_fn)) in self.penalties.iter().enumerate() {
-            if let Some(config) = term.at(update, time.step, time.total) {
-                let value = penalty_fn(
-                    &config,
-                    &discriminator,
-                    real.clone(),
-                    fake.clone(),
-                    labels.clone(),
-                    rng,
-                );
-                applied.push((i, value));
-            }
+        let due: Vec<(usize, _)> = self
+            .penalties
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (term, _))| term.at(update, time.step, time.total).map(|c| (i, c)))
+            .collect();
+        // The batches move into the last penalty (no extra owner keeps their buffers alive, so
+        // the CPU backends can reuse them in place); earlier ones get clones.
+        let mut batches = Some((real, fake, labels));
+        let mut applied = Vec::with_capacity(due.len());
+        for (n, (i, config)) in due.iter().enumerate() {
+            let (real, fake, labels) = match (n + 1 == due.len(), &batches) {
+                (false, Some((r, f, l))) => (r.clone(), f.clone(), l.clone()),
+                _ => batches.take().expect("the batches are moved only once"),
+            };
+            let penalty_fn = self.penalties[*i].1;
+            let value = penalty_fn(config, &discriminator, real, fake, labels, rng);
+            applied.push((*i, value));
         }
         let penalty = applied
             .iter()

@@ -68,7 +68,12 @@ impl Activation {
     /// leaky'(0) = slope (both treat 0 as the negative side).
     pub fn derivative<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match *self {
-            Activation::Relu => x.greater_elem(0.0).float(),
+            // In the input's dtype (`bool → float` would give the device's default, f32 for
+            // an f64 input).
+            Activation::Relu => {
+                let positive = x.clone().greater_elem(0.0);
+                x.zeros_like().mask_fill(positive, 1.0)
+            }
             Activation::LeakyRelu(slope) => {
                 let positive = x.clone().greater_elem(0.0);
                 x.ones_like().mul_scalar(slope).mask_fill(positive, 1.0)
@@ -82,6 +87,46 @@ impl Activation {
                 s.clone().mul(s.neg().add_scalar(1.0))
             }
             Activation::Identity => x.ones_like(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{DType, TensorData};
+
+    /// Every derivative keeps the input's dtype and equals its closed form (ReLU′ = 1 for
+    /// x > 0 else 0, LeakyReLU′ = 1 or the slope, tanh′ = 1 − tanh², σ′ = σ(1 − σ)).
+    #[test]
+    fn derivatives_keep_the_dtype_and_equal_their_closed_forms() {
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let xs = [-2.0f64, -0.5, 0.0, 0.25, 3.0];
+        let x = Tensor::<1>::from_data(TensorData::from(xs), &device).cast(DType::F64);
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let cases: [(Activation, fn(f64) -> f64); 3] = [
+            (Activation::Relu, |v| if v > 0.0 { 1.0 } else { 0.0 }),
+            (
+                Activation::LeakyRelu(0.2),
+                |v| if v > 0.0 { 1.0 } else { 0.2 },
+            ),
+            (Activation::Tanh, |v| 1.0 - v.tanh() * v.tanh()),
+        ];
+        for (activation, closed) in cases {
+            let d = activation.derivative(x.clone());
+            assert_eq!(d.dtype(), DType::F64, "{activation:?}");
+            let got: Vec<f64> = d.into_data().iter::<f64>().collect();
+            for (v, g) in xs.iter().zip(&got) {
+                assert!((g - closed(*v)).abs() < 1e-12, "{activation:?} at {v}: {g}");
+            }
+        }
+        let d = Activation::Sigmoid.derivative(x);
+        assert_eq!(d.dtype(), DType::F64);
+        for (v, g) in xs.iter().zip(d.into_data().iter::<f64>()) {
+            assert!(
+                (g - sigmoid(*v) * (1.0 - sigmoid(*v))).abs() < 1e-12,
+                "sigmoid at {v}"
+            );
         }
     }
 }

@@ -104,7 +104,8 @@ mod tests {
         let xs = [-2.0f64, -0.5, 0.0, 0.25, 3.0];
         let x = Tensor::<1>::from_data(TensorData::from(xs), &device).cast(DType::F64);
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-        let cases: [(Activation, fn(f64) -> f64); 3] = [
+        type ClosedForm = fn(f64) -> f64;
+        let cases: [(Activation, ClosedForm); 3] = [
             (Activation::Relu, |v| if v > 0.0 { 1.0 } else { 0.0 }),
             (
                 Activation::LeakyRelu(0.2),

@@ -763,6 +763,7 @@ where
         // Under `Skip` every step is measured: a skipped update must be reported.
         let record = record || self.on_non_finite == NonFinitePolicy::Skip;
         self.skipped_in_step = 0;
+        self.refused = None;
         let mut critic_record = None;
         for k in 0..self.critic_steps {
             let keep = record && k + 1 == self.critic_steps;
@@ -1176,7 +1177,11 @@ where
             let measured = hooks
                 .iter_mut()
                 .fold(logged, |m, hook| hook.measures(step, total) | m);
-            if let Some(mut metrics) = self.step_with(source, rng, measured) {
+            let measured = self.step_with(source, rng, measured);
+            if let Some(error) = self.refused.take() {
+                return Err(error);
+            }
+            if let Some(mut metrics) = measured {
                 // On a non-finite value the last checkpoint stays as it was (it holds finite
                 // weights) and the observers hear what went wrong.
                 self.vet(&metrics, observers)?;
@@ -1922,6 +1927,16 @@ mod tests {
             error.contains("[8, 3] does not fit") && error.contains("[n, 2]"),
             "{error}"
         );
+        assert_eq!(trainer.steps_done(), 0);
+        // The same from a source that `fit` draws from: an error, not a silent no-op.
+        struct Wide;
+        impl SampleSource<2> for Wide {
+            fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<2> {
+                rng.normal([batch, 3], device)
+            }
+        }
+        let error = trainer.fit(&mut Wide, &mut []).unwrap_err().to_string();
+        assert!(error.contains("[16, 3] does not fit"), "{error}");
         assert_eq!(trainer.steps_done(), 0);
         let dir = tempfile::tempdir().unwrap();
         trainer.save_checkpoint(dir.path()).unwrap();

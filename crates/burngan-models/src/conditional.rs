@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Activation, ClassEmbedding, DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator,
-    DcganGeneratorConfig, ModelError,
+    DcganGeneratorConfig, ModelError, SpectralConvention,
 };
 
 fn embedding_dim() -> usize {
@@ -179,6 +179,10 @@ pub struct ProjectionDiscriminatorConfig {
     /// Spectral normalisation of every weight and of the embedding table (default false).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// How spectral norm estimates σ: `"burngan"` (default) or `"pytorch"` (as
+    /// `torch.nn.utils.spectral_norm`); ignored without `spectral_norm`.
+    #[serde(default)]
+    pub spectral_convention: SpectralConvention,
     /// The number of classes K (required).
     pub num_classes: usize,
 }
@@ -192,6 +196,7 @@ impl ProjectionDiscriminatorConfig {
             hidden: trunk.hidden,
             activation: trunk.activation,
             spectral_norm: trunk.spectral_norm,
+            spectral_convention: trunk.spectral_convention,
             num_classes,
         }
     }
@@ -202,6 +207,18 @@ impl ProjectionDiscriminatorConfig {
         self
     }
 
+    /// Sets the spectral-norm convention (used only with spectral norm).
+    pub fn with_spectral_convention(mut self, convention: SpectralConvention) -> Self {
+        self.spectral_convention = convention;
+        self
+    }
+
+    /// The convention of spectral norm when every weight and the embedding table are
+    /// spectrally normalised, else `None`.
+    pub fn spectral(&self) -> Option<SpectralConvention> {
+        self.spectral_norm.then_some(self.spectral_convention)
+    }
+
     /// The DCGAN critic trunk.
     pub fn trunk(&self) -> DcganDiscriminatorConfig {
         DcganDiscriminatorConfig {
@@ -209,6 +226,7 @@ impl ProjectionDiscriminatorConfig {
             hidden: self.hidden,
             activation: self.activation,
             spectral_norm: self.spectral_norm,
+            spectral_convention: self.spectral_convention,
         }
     }
 
@@ -229,13 +247,8 @@ impl ProjectionDiscriminatorConfig {
     ) -> Result<ProjectionDiscriminator, ModelError> {
         positive("discriminator.num_classes", self.num_classes)?;
         let trunk = self.trunk().init(image, rng, device)?;
-        let embedding = ClassEmbedding::xavier(
-            self.num_classes,
-            self.hidden,
-            self.spectral_norm,
-            rng,
-            device,
-        );
+        let embedding = ClassEmbedding::xavier(self.num_classes, self.hidden, false, rng, device)
+            .with_spectral(self.spectral(), rng, device);
         Ok(ProjectionDiscriminator { trunk, embedding })
     }
 }
@@ -394,6 +407,7 @@ mod tests {
                 hidden: 16,
                 activation: Activation::LeakyRelu(0.2),
                 spectral_norm,
+                spectral_convention: SpectralConvention::Burngan,
                 num_classes: 10,
             };
             let critic = config.init([1, 28, 28], &mut rng, &device).unwrap();
@@ -435,6 +449,7 @@ mod tests {
             hidden: 8,
             activation: Activation::LeakyRelu(0.2),
             spectral_norm: false,
+            spectral_convention: SpectralConvention::Burngan,
             num_classes: 4,
         }
         .init([2, 6, 6], &mut rng, &device)

@@ -4,7 +4,8 @@
 //! - generator: z → Linear → BN → ReLU → Linear → BN → ReLU → view `[c₀, s, s]` → (ConvTranspose
 //!   k4 s2 p1 → BN → ReLU)* → ConvTranspose k4 s2 p1 → tanh;
 //! - critic: (Conv k4 s2 p1 → LeakyReLU)* → flatten → Linear → LeakyReLU → Linear → 1 logit, no
-//!   normalisation (or spectral norm on every weight), so it supports gradient penalties.
+//!   normalisation (or spectral norm on every weight, under either
+//!   [`SpectralConvention`]), so it supports gradient penalties.
 
 use burn::module::Module;
 use burn::nn::BatchNorm;
@@ -13,7 +14,7 @@ use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::batch_norm;
-use crate::{Activation, Conv, ConvTranspose, Dense, ModelError, image_size};
+use crate::{Activation, Conv, ConvTranspose, Dense, ModelError, SpectralConvention, image_size};
 
 const KERNEL: usize = 4;
 const STRIDE: usize = 2;
@@ -35,6 +36,10 @@ pub struct DcganDiscriminatorConfig {
     /// Spectral normalisation of every weight (default false).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// How spectral norm estimates σ: `"burngan"` (default) or `"pytorch"` (as
+    /// `torch.nn.utils.spectral_norm`); ignored without `spectral_norm`.
+    #[serde(default)]
+    pub spectral_convention: SpectralConvention,
 }
 
 pub(crate) fn critic_channels() -> Vec<usize> {
@@ -64,6 +69,7 @@ impl Default for DcganDiscriminatorConfig {
             hidden: hidden(),
             activation: leaky(),
             spectral_norm: false,
+            spectral_convention: SpectralConvention::Burngan,
         }
     }
 }
@@ -113,6 +119,23 @@ fn check_widths(prefix: &str, channels: &[usize], hidden: usize) -> Result<(), M
 }
 
 impl DcganDiscriminatorConfig {
+    /// Sets spectral normalisation.
+    pub fn with_spectral_norm(mut self, spectral_norm: bool) -> Self {
+        self.spectral_norm = spectral_norm;
+        self
+    }
+
+    /// Sets the spectral-norm convention (used only with spectral norm).
+    pub fn with_spectral_convention(mut self, convention: SpectralConvention) -> Self {
+        self.spectral_convention = convention;
+        self
+    }
+
+    /// The convention of spectral norm when every weight is spectrally normalised, else `None`.
+    pub fn spectral(&self) -> Option<SpectralConvention> {
+        self.spectral_norm.then_some(self.spectral_convention)
+    }
+
     /// Checks the sizes for images of shape `[channels, height, width]`.
     pub fn validate(&self, image: [usize; 3]) -> Result<(), ModelError> {
         check_widths("discriminator", &self.channels, self.hidden)?;
@@ -130,24 +153,19 @@ impl DcganDiscriminatorConfig {
     ) -> Result<DcganDiscriminator, ModelError> {
         self.validate(image)?;
         let side = check_image("discriminator", image, self.channels.len())?;
+        let spectral = self.spectral();
         let mut c_in = image[0];
         let mut convs = Vec::with_capacity(self.channels.len());
         for &c_out in &self.channels {
-            convs.push(Conv::new(
-                c_in,
-                c_out,
-                KERNEL,
-                STRIDE,
-                PADDING,
-                self.spectral_norm,
-                rng,
-                device,
-            ));
+            let conv = Conv::new(c_in, c_out, KERNEL, STRIDE, PADDING, false, rng, device);
+            convs.push(conv.with_spectral(spectral, rng, device));
             c_in = c_out;
         }
         let flat = c_in * side * side;
-        let hidden = Dense::new(flat, self.hidden, self.spectral_norm, rng, device);
-        let output = Dense::new(self.hidden, 1, self.spectral_norm, rng, device);
+        let hidden = Dense::new(flat, self.hidden, false, rng, device);
+        let hidden = hidden.with_spectral(spectral, rng, device);
+        let output = Dense::new(self.hidden, 1, false, rng, device);
+        let output = output.with_spectral(spectral, rng, device);
         Ok(DcganDiscriminator {
             convs,
             hidden,

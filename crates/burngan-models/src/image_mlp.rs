@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::dcgan::{latent, leaky};
 use crate::{
     Activation, MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig,
-    ModelError, Normalization, image_size,
+    ModelError, Normalization, SpectralConvention, image_size,
 };
 
 fn generator_hidden() -> Vec<usize> {
@@ -126,6 +126,10 @@ pub struct ImageMlpDiscriminatorConfig {
     /// cannot use the critic (see [`Normalization::Batch`]).
     #[serde(default)]
     pub normalization: Normalization,
+    /// How spectral norm estimates σ: `"burngan"` (default) or `"pytorch"` (as
+    /// `torch.nn.utils.spectral_norm`); used only with `normalization = "spectral"`.
+    #[serde(default)]
+    pub spectral_convention: SpectralConvention,
 }
 
 impl Default for ImageMlpDiscriminatorConfig {
@@ -134,6 +138,7 @@ impl Default for ImageMlpDiscriminatorConfig {
             hidden: critic_hidden(),
             activation: leaky(),
             normalization: Normalization::None,
+            spectral_convention: SpectralConvention::Burngan,
         }
     }
 }
@@ -144,12 +149,18 @@ impl ImageMlpDiscriminatorConfig {
         MlpDiscriminatorConfig::new(self.hidden.clone())
             .with_activation(self.activation)
             .with_normalization(self.normalization)
+            .with_spectral_convention(self.spectral_convention)
     }
 
     /// The first layer, by config path and kind, through which the critic's input gradient
     /// cannot be written as forward ops; `None` when gradient penalties can use the critic.
     pub fn input_gradient_blocker(&self) -> Option<String> {
         self.mlp().input_gradient_blocker()
+    }
+
+    /// The convention of spectral norm when the layers are spectrally normalised, else `None`.
+    pub fn spectral(&self) -> Option<SpectralConvention> {
+        self.mlp().spectral()
     }
 
     /// Checks sizes and the activation for images `[channels, height, width]`.

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Int, Tensor};
 use burngan_core::HostRng;
 
 use crate::init::{normal_param, uniform_param};
-use crate::{SpectralNorm, linear_from_host};
+use crate::{SpectralConvention, SpectralNorm, linear_from_host};
 
 /// A fully connected layer `[batch, d_in] → [batch, d_out]`, optionally spectrally normalised.
 #[derive(Module, Debug)]
@@ -23,7 +23,7 @@ pub struct Dense {
 
 impl Dense {
     /// A layer with PyTorch's default initialisation from `rng` (weight, bias, then u when
-    /// `spectral`).
+    /// `spectral`, under the burngan convention).
     pub fn new(
         d_in: usize,
         d_out: usize,
@@ -31,9 +31,45 @@ impl Dense {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let linear = linear_from_host(d_in, d_out, rng, device);
-        let spectral = spectral.then(|| SpectralNorm::new(d_in, rng, device));
-        Self { linear, spectral }
+        let layer = Self {
+            linear: linear_from_host(d_in, d_out, rng, device),
+            spectral: None,
+        };
+        layer.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+    }
+
+    /// The layer spectrally normalised under `convention` (replacing any state), its vector
+    /// drawn from `rng`: burngan, u `[d_in]` of the matrix `[d_in, d_out]` Burn stores;
+    /// PyTorch, v `[d_in]` of PyTorch's `[d_out, d_in]`, then u = Wv/‖Wv‖ `[d_out]` (see
+    /// [`SpectralNorm`]).
+    pub fn with_spectral_norm(
+        mut self,
+        convention: SpectralConvention,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let [d_in, _] = self.linear.weight.dims();
+        self.spectral = Some(match convention {
+            SpectralConvention::Burngan => SpectralNorm::new(d_in, rng, device),
+            SpectralConvention::Pytorch => {
+                let matrix = self.linear.weight.val().transpose();
+                SpectralNorm::pytorch_from_v(&matrix, rng, device)
+            }
+        });
+        self
+    }
+
+    /// [`with_spectral_norm`](Self::with_spectral_norm) when `spectral` is `Some`.
+    pub(crate) fn with_spectral(
+        self,
+        spectral: Option<SpectralConvention>,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        match spectral {
+            Some(convention) => self.with_spectral_norm(convention, rng, device),
+            None => self,
+        }
     }
 
     /// The weight the forward pass uses, `[d_in, d_out]`: W, or W/σ(W) with spectral norm.
@@ -41,7 +77,10 @@ impl Dense {
     pub fn weight(&self, iterate: bool) -> Tensor<2> {
         let w = self.linear.weight.val();
         match &self.spectral {
-            Some(state) => state.normalise(w, iterate),
+            Some(state) => match state.convention() {
+                SpectralConvention::Burngan => state.normalise(w, iterate),
+                SpectralConvention::Pytorch => state.normalise(w.transpose(), iterate).transpose(),
+            },
             None => w,
         }
     }
@@ -67,7 +106,11 @@ impl Dense {
     /// spectral norm.
     pub fn sigma(&self) -> Option<Tensor<1>> {
         let state = self.spectral.as_ref()?;
-        Some(state.sigma(self.linear.weight.val().detach()))
+        let w = self.linear.weight.val().detach();
+        Some(match state.convention() {
+            SpectralConvention::Burngan => state.sigma(w),
+            SpectralConvention::Pytorch => state.sigma(w.transpose()),
+        })
     }
 }
 
@@ -105,7 +148,8 @@ pub struct Conv {
 
 impl Conv {
     /// A convolution with PyTorch's default initialisation from `rng`: weight and bias from
-    /// U(−1/√(c_in·k²), 1/√(c_in·k²)) (weight, bias, then u when `spectral`).
+    /// U(−1/√(c_in·k²), 1/√(c_in·k²)) (weight, bias, then u when `spectral`, under the burngan
+    /// convention).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
@@ -120,14 +164,52 @@ impl Conv {
         let bound = 1.0 / ((c_in * kernel * kernel) as f32).sqrt();
         let weight = uniform_param([c_out, c_in, kernel, kernel], bound, rng, device);
         let bias = uniform_param([c_out], bound, rng, device);
-        let spectral = spectral.then(|| SpectralNorm::new(c_out, rng, device));
-        Self {
+        let conv = Self {
             weight,
             bias,
-            spectral,
+            spectral: None,
             stride,
             padding,
+        };
+        conv.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+    }
+
+    /// The convolution spectrally normalised under `convention` (replacing any state), the
+    /// kernel viewed as `[c_out, c_in·k·k]`: u `[c_out]` drawn from `rng`, and under the
+    /// PyTorch convention v = Wᵀu/‖Wᵀu‖ `[c_in·k·k]`.
+    pub fn with_spectral_norm(
+        mut self,
+        convention: SpectralConvention,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let [c_out, _, _, _] = self.weight.dims();
+        self.spectral = Some(match convention {
+            SpectralConvention::Burngan => SpectralNorm::new(c_out, rng, device),
+            SpectralConvention::Pytorch => {
+                SpectralNorm::pytorch_from_u(&self.matrix(self.weight.val()), rng, device)
+            }
+        });
+        self
+    }
+
+    /// [`with_spectral_norm`](Self::with_spectral_norm) when `spectral` is `Some`.
+    pub(crate) fn with_spectral(
+        self,
+        spectral: Option<SpectralConvention>,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        match spectral {
+            Some(convention) => self.with_spectral_norm(convention, rng, device),
+            None => self,
         }
+    }
+
+    /// A kernel `[c_out, c_in, k, k]` viewed as the matrix `[c_out, c_in·k·k]`.
+    fn matrix(&self, kernel: Tensor<4>) -> Tensor<2> {
+        let dims = kernel.dims();
+        kernel.reshape([dims[0], dims[1] * dims[2] * dims[3]])
     }
 
     /// The output size along one spatial axis of length `input`.
@@ -145,8 +227,7 @@ impl Conv {
         match &self.spectral {
             Some(state) => {
                 let dims = w.dims();
-                let matrix = w.reshape([dims[0], dims[1] * dims[2] * dims[3]]);
-                state.normalise(matrix, iterate).reshape(dims)
+                state.normalise(self.matrix(w), iterate).reshape(dims)
             }
             None => w,
         }
@@ -189,9 +270,7 @@ impl Conv {
     /// norm.
     pub fn sigma(&self) -> Option<Tensor<1>> {
         let state = self.spectral.as_ref()?;
-        let w = self.weight.val().detach();
-        let dims = w.dims();
-        Some(state.sigma(w.reshape([dims[0], dims[1] * dims[2] * dims[3]])))
+        Some(state.sigma(self.matrix(self.weight.val().detach())))
     }
 }
 
@@ -265,8 +344,8 @@ impl ClassEmbedding {
     }
 
     /// A table with Glorot (Xavier) uniform entries, U(−a, a) with a = √(6/(num_classes +
-    /// dim)), drawn from `rng`, then u when `spectral` (the projection discriminator's
-    /// initialisation in Miyato & Koyama's code).
+    /// dim)), drawn from `rng`, then u when `spectral`, under the burngan convention (the
+    /// projection discriminator's initialisation in Miyato & Koyama's code).
     pub fn xavier(
         num_classes: usize,
         dim: usize,
@@ -275,9 +354,43 @@ impl ClassEmbedding {
         device: &Device,
     ) -> Self {
         let bound = (6.0 / (num_classes + dim) as f32).sqrt();
-        let weight = uniform_param([num_classes, dim], bound, rng, device);
-        let spectral = spectral.then(|| SpectralNorm::new(num_classes, rng, device));
-        Self { weight, spectral }
+        let table = Self {
+            weight: uniform_param([num_classes, dim], bound, rng, device),
+            spectral: None,
+        };
+        table.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+    }
+
+    /// The table spectrally normalised under `convention` (replacing any state): u
+    /// `[num_classes]` drawn from `rng`, and under the PyTorch convention v = Eᵀu/‖Eᵀu‖
+    /// `[dim]`.
+    pub fn with_spectral_norm(
+        mut self,
+        convention: SpectralConvention,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let num_classes = self.num_classes();
+        self.spectral = Some(match convention {
+            SpectralConvention::Burngan => SpectralNorm::new(num_classes, rng, device),
+            SpectralConvention::Pytorch => {
+                SpectralNorm::pytorch_from_u(&self.weight.val(), rng, device)
+            }
+        });
+        self
+    }
+
+    /// [`with_spectral_norm`](Self::with_spectral_norm) when `spectral` is `Some`.
+    pub(crate) fn with_spectral(
+        self,
+        spectral: Option<SpectralConvention>,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        match spectral {
+            Some(convention) => self.with_spectral_norm(convention, rng, device),
+            None => self,
+        }
     }
 
     /// The number of rows (classes) of the table.

@@ -11,6 +11,10 @@
 //! penalties need (exactly, unless it has BatchNorm layers, which it then reports through
 //! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer)).
 //!
+//! The critics can spectrally normalise every weight ([`SpectralNorm`]), estimating σ as burngan
+//! always has or as PyTorch's `torch.nn.utils.spectral_norm` does ([`SpectralConvention`], the
+//! configs' `spectral_convention`).
+//!
 //! # Example
 //!
 //! ```
@@ -56,7 +60,7 @@ pub use layers::{ClassEmbedding, Conv, ConvTranspose, Dense};
 pub use mlp::{
     MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig, Normalization,
 };
-pub use spectral::SpectralNorm;
+pub use spectral::{SpectralConvention, SpectralNorm};
 
 /// A model configuration that cannot be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

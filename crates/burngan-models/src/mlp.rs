@@ -10,7 +10,7 @@ use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::batch_norm;
-use crate::{Activation, Dense, ModelError, linear_from_host};
+use crate::{Activation, Dense, ModelError, SpectralConvention, linear_from_host};
 
 /// Configuration of an [`MlpGenerator`]: `latent_dim → hidden[0] → … → output`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,10 @@ pub struct MlpDiscriminatorConfig {
     /// Normalisation of the layers (default none).
     #[serde(default)]
     pub normalization: Normalization,
+    /// How spectral norm estimates σ: `"burngan"` (default) or `"pytorch"` (as
+    /// `torch.nn.utils.spectral_norm`); used only with `normalization = "spectral"`.
+    #[serde(default)]
+    pub spectral_convention: SpectralConvention,
 }
 
 /// How a critic's layers are normalised. In TOML: `"none"`, `"batch"` or `"spectral"`.
@@ -65,7 +69,8 @@ pub enum Normalization {
     /// Mixes the samples of a batch, so gradient penalties cannot use such a critic.
     Batch,
     /// Spectral normalisation of every weight (Miyato et al. 2018): W/σ(W), one
-    /// power-iteration step per training forward.
+    /// power-iteration step per training forward, σ estimated under the config's
+    /// [`SpectralConvention`].
     Spectral,
 }
 
@@ -174,6 +179,7 @@ impl MlpDiscriminatorConfig {
             hidden,
             activation: leaky(),
             normalization: Normalization::None,
+            spectral_convention: SpectralConvention::Burngan,
         }
     }
 
@@ -181,6 +187,17 @@ impl MlpDiscriminatorConfig {
     pub fn with_normalization(mut self, normalization: Normalization) -> Self {
         self.normalization = normalization;
         self
+    }
+
+    /// Sets the spectral-norm convention (used only with `Normalization::Spectral`).
+    pub fn with_spectral_convention(mut self, convention: SpectralConvention) -> Self {
+        self.spectral_convention = convention;
+        self
+    }
+
+    /// The convention of spectral norm when the layers are spectrally normalised, else `None`.
+    pub fn spectral(&self) -> Option<SpectralConvention> {
+        (self.normalization == Normalization::Spectral).then_some(self.spectral_convention)
     }
 
     /// The first layer, by config path and kind, through which the critic's input gradient
@@ -219,10 +236,13 @@ impl MlpDiscriminatorConfig {
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(1))
             .collect();
-        let spectral = self.normalization == Normalization::Spectral;
+        let spectral = self.spectral();
         let layers = sizes
             .windows(2)
-            .map(|pair| Dense::new(pair[0], pair[1], spectral, rng, device))
+            .map(|pair| {
+                Dense::new(pair[0], pair[1], false, rng, device)
+                    .with_spectral(spectral, rng, device)
+            })
             .collect();
         let norms = match self.normalization {
             Normalization::Batch => self

@@ -187,7 +187,7 @@ fn penalty_on_an_unsupported_critic_negative_weights_and_unknown_kinds() {
     );
     // The same critic without a penalty is a valid config.
     let plain = preset_with(dir.path(), "bn-plain", &[batch_norm], "");
-    burngan_train::TrainConfig::load(&plain)
+    burngan_app::TrainConfig::load(&plain)
         .unwrap()
         .validate()
         .unwrap();

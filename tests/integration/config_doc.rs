@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use burngan_train::TrainConfig;
+use burngan_app::TrainConfig;
 use toml::{Table, Value};
 
 use crate::support::root;

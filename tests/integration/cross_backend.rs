@@ -3,12 +3,11 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use burngan_app::{DiscriminatorConfig, GeneratorConfig, LrDecay, TrainConfig, train_toy};
 use burngan_core::{HostRng, SampleSource};
 use burngan_data::ToyConfig;
 use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
-use burngan_train::{
-    DiscriminatorConfig, GeneratorConfig, LrDecay, OptimizerConfig, TrainConfig, train_toy,
-};
+use burngan_train::OptimizerConfig;
 
 use crate::support::{preset, regression_backends};
 

@@ -1,7 +1,7 @@
 //! The main job end to end through the CLI: the `ring8-ns` preset on flex, with its default
 //! steps and seed, learns the ring and writes the run directory of the interface contract.
 
-use burngan_train::TrainConfig;
+use burngan_app::TrainConfig;
 
 use crate::support::{burngan, preset};
 

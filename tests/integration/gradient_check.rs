@@ -66,6 +66,7 @@ fn shipped_critics_and_the_examples_linear_critic_pass_the_input_gradient_check(
             hidden: 16,
             activation: Activation::LeakyRelu(0.2),
             spectral_norm,
+            spectral_convention: Default::default(),
         }
         .init([2, 12, 12], &mut rng, &device)
         .unwrap();
@@ -80,6 +81,7 @@ fn shipped_critics_and_the_examples_linear_critic_pass_the_input_gradient_check(
             hidden: 16,
             activation: Activation::LeakyRelu(0.2),
             spectral_norm,
+            spectral_convention: Default::default(),
             num_classes: 3,
         }
         .init([2, 12, 12], &mut rng, &device)
@@ -250,6 +252,7 @@ fn the_penalty_check_runs_on_ndarray_and_on_spectral_and_class_conditional_image
         hidden: 8,
         activation: Activation::Tanh,
         spectral_norm: true,
+        spectral_convention: Default::default(),
         num_classes: 3,
     }
     .init([1, 8, 8], &mut rng, &device)

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use burngan_app::{
+    AppError, DataConfig, ImageDataConfig, RunControl, TrainConfig, image_grid_png,
+    load_image_generator, train_images,
+};
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
-use burngan_train::{
-    DataConfig, ImageDataConfig, RunControl, StepMetrics, TrainConfig, TrainError, find_checkpoint,
-    image_grid_png, load_image_generator, read_checkpoint_state, train_images,
-};
+use burngan_train::{StepMetrics, find_checkpoint, read_checkpoint_state};
 
 use crate::support::{burngan, root, tensors};
 
@@ -230,7 +231,7 @@ fn an_interrupted_run_checkpoints_and_resumes_exactly() {
         .err()
         .unwrap();
     match &error {
-        TrainError::Interrupted { step, .. } => assert_eq!(*step, 1),
+        AppError::Interrupted { step, .. } => assert_eq!(*step, 1),
         other => panic!("expected an interrupt, got {other}"),
     }
     assert!(error.to_string().contains("--resume"), "{error}");
@@ -509,7 +510,7 @@ fn sample_and_export_read_a_checkpoint() {
     let checkpoint = find_checkpoint(Path::new(run)).unwrap();
     let config = TrainConfig::load(&checkpoint.join("config.toml")).unwrap();
     let ema = load_image_generator(&config, &checkpoint, true, &device).unwrap();
-    let burngan_train::ImageGenerator::Conditional(ema) = ema else {
+    let burngan_app::ImageGenerator::Conditional(ema) = ema else {
         panic!("conditional generator expected");
     };
     let table: Vec<f32> = ema.embedding.weight.val().into_data().try_to_vec().unwrap();

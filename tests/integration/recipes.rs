@@ -9,12 +9,11 @@ use burngan::{
     GanTrainer, HostRng, Optimizer, OptimizerConfig, OptimizerRule, ParamState, TrainerSettings,
     TrainingTime,
 };
+use burngan_app::{DiscriminatorConfig, GeneratorConfig, TrainConfig, train_toy};
 use burngan_backend::{BackendKind, device};
 use burngan_data::ToyConfig;
 use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
-use burngan_train::{
-    DiscriminatorConfig, GeneratorConfig, StepMetrics, TrainConfig, load_module, train_toy,
-};
+use burngan_train::{StepMetrics, load_module};
 
 use crate::support::{burngan, regression_backends, tensors};
 

@@ -9,10 +9,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
+use burngan_app::{LOCK_FILE, RunLock};
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
 use burngan_models::{MlpDiscriminatorConfig, MlpGeneratorConfig};
-use burngan_train::{LOCK_FILE, RunLock, files, load_module};
+use burngan_train::{files, load_module};
 use safetensors::SafeTensors;
 
 use crate::support::{burngan, burngan_process, preset, tensors};

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use burngan_app::{
+    DataConfig, DiscriminatorConfig, GeneratorConfig, ImageEvaluator, TrainConfig,
+    image_eval_values, load_image_generator, load_images, periodic_score_settings,
+};
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
-use burngan_train::{
-    DataConfig, DiscriminatorConfig, GeneratorConfig, ImageEvaluator, StepMetrics, TrainConfig,
-    files, find_checkpoint, image_eval_values, load_image_generator, load_images, load_module,
-    periodic_score_settings,
-};
+use burngan_train::{StepMetrics, files, find_checkpoint, load_module};
 
 use crate::support::{burngan, root};
 

@@ -245,7 +245,7 @@ mod imp {
             Err(_) => Err(BackendError::NoAdapter {
                 kind: BackendKind::Cuda,
                 detail: "the CUDA runtime could not initialise device 0".to_string(),
-                hint: "install the NVIDIA driver and CUDA toolkit, or choose --backend flex",
+                hint: "install the NVIDIA driver and CUDA toolkit, or choose the flex backend",
             }),
         }
     }
@@ -262,7 +262,7 @@ mod imp {
 
         const HINT: &str = "wgpu needs a Vulkan (Linux, Windows), Metal (macOS) or DX12 \
              (Windows) driver; on a CPU-only Linux machine Mesa's lavapipe provides one: \
-             `apt-get install mesa-vulkan-drivers libvulkan1`. Or choose --backend flex";
+             `apt-get install mesa-vulkan-drivers libvulkan1`. Or choose the flex backend";
 
         type Cache = Mutex<HashMap<BackendKind, Result<DeviceInfo, BackendError>>>;
 

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use burngan_lab::plot::{Bar, BarChart, bar_charts_png};
+use burngan_app::charts::{Bar, BarChart, bar_charts_png};
 use serde::{Deserialize, Serialize};
 
 use crate::{BenchError, BenchResult, Workload};

@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use burn::tensor::Device;
+use burngan_app::{
+    AppError, DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, TrainConfig,
+    load_image_generator, load_images,
+};
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
 use burngan_data::{Channels, ImageDataset};
@@ -14,10 +18,7 @@ use burngan_eval::{
     ClassifierCard, ClassifierConfig, ClassifierTraining, MNIST_CLASSIFIER, RowScores,
     ScoreSettings, render_table, save_classifier, train_classifier,
 };
-use burngan_train::{
-    DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, TrainConfig, TrainError,
-    load_image_generator, load_images, write_atomically,
-};
+use burngan_train::write_atomically;
 
 use crate::{Failure, checkpoint_config};
 
@@ -384,7 +385,7 @@ fn train_classifier_command(args: TrainClassifierArgs) -> Result<(), Failure> {
     };
     let (classifier, report) =
         train_classifier(&dataset, &config, &training, &device, &mut on_epoch)
-            .map_err(TrainError::from)?;
+            .map_err(AppError::from)?;
     let card = ClassifierCard {
         format: burngan_eval::CARD_FORMAT,
         config,
@@ -393,7 +394,7 @@ fn train_classifier_command(args: TrainClassifierArgs) -> Result<(), Failure> {
         backend: kind.name().to_string(),
         report,
     };
-    let card = save_classifier(&classifier, &args.out, card).map_err(TrainError::from)?;
+    let card = save_classifier(&classifier, &args.out, card).map_err(AppError::from)?;
     println!(
         "held-out accuracy {:.2} % ({} of {} images); wrote {} (SHA-256 {}) and {}",
         100.0 * card.report.held_out_accuracy,

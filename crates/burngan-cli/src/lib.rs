@@ -27,16 +27,19 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use burn::tensor::Device;
+use burngan_app::{
+    AppError, DataConfig, EVAL_METRICS, GeneratorConfig, ImageEvaluator, ImageGenerator,
+    JsonlMetrics, PlotWriter, Progress, Run, RunControl, RunLock, Taken, TrainConfig,
+    image_evaluator, image_grid_png, load_image_generator, load_images, train_images_on,
+    train_toy_with,
+};
 use burngan_backend::{BackendError, BackendKind};
 use burngan_core::{Generator, HostRng};
 use burngan_data::ImageDataset;
 use burngan_metrics::ModeCoverage;
 use burngan_train::{
-    CheckpointState, DataConfig, EVAL_METRICS, GeneratorConfig, ImageEvaluator, ImageGenerator,
-    JsonlMetrics, NonFiniteEntry, Observer, PlotWriter, Progress, Run, RunControl, RunLock,
-    StepMetrics, Taken, TrainConfig, TrainError, files, find_checkpoint, generate_on_host,
-    image_evaluator, image_grid_png, load_image_generator, load_images, load_module,
-    read_checkpoint_state, train_images_on, train_toy_with, write_atomically,
+    CheckpointFault, CheckpointState, NonFiniteEntry, Observer, StepMetrics, TrainError, files,
+    find_checkpoint, generate_on_host, load_module, read_checkpoint_state, write_atomically,
 };
 use clap::{Parser, Subcommand};
 
@@ -194,16 +197,55 @@ impl Failure {
     }
 }
 
-impl From<TrainError> for Failure {
-    fn from(error: TrainError) -> Self {
-        if matches!(error, TrainError::Interrupted { .. }) {
-            Failure::Interrupted(error.into())
-        } else if error.is_usage_error() {
-            Failure::Usage(error.into())
+impl From<AppError> for Failure {
+    fn from(error: AppError) -> Self {
+        let usage = error.is_usage_error();
+        let error = match error {
+            AppError::Interrupted { .. } => return Failure::Interrupted(error.into()),
+            AppError::Train(train) => with_flag_hint(train),
+            other => other.into(),
+        };
+        if usage {
+            Failure::Usage(error)
         } else {
-            Failure::Run(error.into())
+            Failure::Run(error)
         }
     }
+}
+
+impl From<TrainError> for Failure {
+    fn from(error: TrainError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+/// The training library's error with the command-line remedy its case calls for (the
+/// library names files and settings, never flags).
+fn with_flag_hint(error: TrainError) -> anyhow::Error {
+    let suffix = match &error {
+        TrainError::Checkpoint { dir, fault, .. } => match fault {
+            CheckpointFault::NotACheckpoint => {
+                "; pass the --out directory of an earlier burngan train run".to_string()
+            }
+            CheckpointFault::NoneComplete => format!(
+                ": burngan train --config FILE --out {} --overwrite",
+                dir.display()
+            ),
+            // The library's remedy for a damaged checkpoint ends "or start the run again".
+            CheckpointFault::Damaged => " (--overwrite starts it again)".into(),
+            CheckpointFault::Mismatch => {
+                "; resume with the run directory's own config.toml (burngan train --resume DIR \
+                 reads it)"
+                    .into()
+            }
+            CheckpointFault::Format => return error.into(),
+        },
+        TrainError::TooManySkipped { .. } => {
+            " (the config's train.on_non_finite = \"skip\")".into()
+        }
+        _ => return error.into(),
+    };
+    anyhow!("{error}{suffix}")
 }
 
 impl From<BackendError> for Failure {
@@ -350,7 +392,7 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<Vec<StepMetrics>, Failur
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(TrainError::io("cannot read", path, e).into()),
+        Err(e) => return Err(AppError::io("cannot read", path, e).into()),
     };
     // A kill can cut a line inside a multi-byte character: read it lossily, it is dropped.
     let text = String::from_utf8_lossy(&bytes);
@@ -666,14 +708,14 @@ fn prepare_run_dir(
 /// that no longer runs.
 fn lock_run_dir(out: &Path) -> Result<RunLock, Failure> {
     let (lock, taken) = RunLock::acquire(out).map_err(|error| match error {
-        TrainError::Io { .. } => Failure::Usage(error.into()),
+        AppError::Io { .. } => Failure::Usage(error.into()),
         other => other.into(),
     })?;
     if let Taken::Stale { pid } = taken {
         eprintln!(
             "note: took over {} from process {pid}, which no longer runs (a run that was \
              killed)",
-            out.join(burngan_train::LOCK_FILE).display()
+            out.join(burngan_app::LOCK_FILE).display()
         );
     }
     Ok(lock)
@@ -731,8 +773,8 @@ impl Outcome {
     /// The outcome of `run`, with its evaluation when `keep_evaluation` (toy runs).
     fn of<G, C>(run: Run<G, C>, keep_evaluation: bool) -> Self {
         Self {
-            steps: run.summary.steps,
-            evaluation: run.summary.evaluation.filter(|_| keep_evaluation),
+            steps: run.steps,
+            evaluation: run.evaluation.filter(|_| keep_evaluation),
             checkpoint: run.checkpoint,
             stopped_early: run.stopped_early,
             recorded: run.metrics,
@@ -1041,7 +1083,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     let classes = generator.num_classes();
     let n = match (args.n, args.class, classes) {
         (Some(n), _, _) => n,
-        (None, None, classes) if classes > 0 => burngan_train::GRID_COLUMNS * classes,
+        (None, None, classes) if classes > 0 => burngan_app::GRID_COLUMNS * classes,
         (None, _, _) => 64,
     };
     let columns = match (args.class, classes) {
@@ -1056,7 +1098,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
                 "--class must be below the run's {classes} classes, got {class}"
             )));
         }
-        (None, classes) if classes > 0 => burngan_train::GRID_COLUMNS,
+        (None, classes) if classes > 0 => burngan_app::GRID_COLUMNS,
         _ => (1..=n).find(|c| c * c >= n).unwrap_or(1),
     };
     let labels: Option<Vec<usize>> = match (args.class, classes) {

@@ -242,8 +242,8 @@ fn check_dataset<'a>(
 ) -> Result<&'a [usize], EvalError> {
     let labels = dataset.labels().ok_or_else(|| {
         EvalError::Incompatible(
-            "training a classifier needs labels: give an IDX label file (--labels) or an \
-             image folder with one sub-folder per class"
+            "training a classifier needs labels: give the images an IDX label file or use \
+             an image folder with one sub-folder per class"
                 .to_string(),
         )
     })?;

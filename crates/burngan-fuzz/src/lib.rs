@@ -25,12 +25,13 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
+use burngan_app::TrainConfig;
 use burngan_backend::{BackendKind, device};
 use burngan_core::HostRng;
 use burngan_data::idx::read_idx;
 use burngan_losses::LossConfig;
 use burngan_models::{MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig};
-use burngan_train::{GanTrainer, TrainConfig, TrainerSettings, files};
+use burngan_train::{GanTrainer, TrainerSettings, files};
 
 /// A scratch directory of this thread of this process (under the system's temporary
 /// directory), whose files the harnesses overwrite on every call.

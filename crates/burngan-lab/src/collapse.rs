@@ -6,16 +6,15 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::Device;
+use burngan_app::{DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig, train_toy};
 use burngan_core::HostRng;
 use burngan_data::ToyConfig;
-use burngan_train::{
-    DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig, generate_on_host, train_toy,
-};
+use burngan_train::generate_on_host;
 use serde::Serialize;
 
-use crate::plot::{Bar, BarChart, Scatter, bar_charts_png, scatter_panels_png};
 use crate::report::{Section, Table, mean_and_std, mean_std};
 use crate::{LabError, seed_list};
+use burngan_app::charts::{Bar, BarChart, Scatter, bar_charts_png, scatter_panels_png};
 
 /// A 2-D toy distribution of the PacGAN protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -299,7 +298,6 @@ pub(crate) fn train_and_score(
     let run = train_toy(config, device, &mut [])?;
     let seconds = start.elapsed().as_secs_f64();
     let evaluation = run
-        .summary
         .evaluation
         .ok_or_else(|| LabError::Settings("a toy run ended without its evaluation".to_string()))?;
     let codes = HostRng::seed_from(config.run.seed).normal_vec(samples * 2);

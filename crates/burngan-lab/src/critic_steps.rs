@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use burngan_train::EvalConfig;
+use burngan_app::EvalConfig;
 use serde::Serialize;
 
 use crate::collapse::{Dataset, ToyScore, ToySize, toy_config, train_and_score};
-use crate::plot::{Line, LineChart, PALETTE, line_charts_png};
 use crate::report::{Section, Table, mean_and_std, mean_std};
 use crate::{LabError, seed_list};
+use burngan_app::charts::{Line, LineChart, PALETTE, line_charts_png};
 
 /// Sizes of the K-steps experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -293,6 +293,7 @@ fn draw_figure(
         620,
         460,
     )
+    .map_err(LabError::from)
 }
 
 /// One row per K: scores, first complete coverage, stability and time.

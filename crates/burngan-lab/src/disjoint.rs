@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use crate::common::{CriticFit, critic_logits, download, fit_critic, upload};
 use crate::density::{Normal1d, js_divergence};
-use crate::plot::{GRAY, Line, LineChart, PALETTE, line_charts_png};
 use crate::report::{Section, Table, mean_and_std, min_max};
 use crate::sources::DiagonalGaussian;
 use crate::{LabError, seed_list};
+use burngan_app::charts::{GRAY, Line, LineChart, PALETTE, line_charts_png};
 
 /// Sizes of the disjoint-supports experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -352,7 +352,7 @@ fn draw_figure(
         ],
         ..LineChart::default()
     };
-    line_charts_png(path, &[left, right], 620, 480)
+    line_charts_png(path, &[left, right], 620, 480).map_err(LabError::from)
 }
 
 /// One row per θ: JS, W1, the critic's estimate, their ratio and the critic's steepest slope.

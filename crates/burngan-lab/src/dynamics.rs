@@ -8,9 +8,9 @@ use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::collapse::{Dataset, ToyScore, ToySize, toy_config, train_and_score};
-use crate::plot::{GRAY, Line, LineChart, PALETTE, PointsAndBand, line_charts_png};
 use crate::report::{Section, Table, mean_and_std, mean_std, min_max};
 use crate::{LabError, seed_list};
+use burngan_app::charts::{GRAY, Line, LineChart, PALETTE, PointsAndBand, line_charts_png};
 
 /// Sizes of the dynamics experiment: the non-saturating loss on the ring of 8 Gaussians.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,7 +227,7 @@ fn draw_figure(result: &DynamicsResult, shown: &[usize], path: &Path) -> Result<
         ],
         ..LineChart::default()
     };
-    line_charts_png(path, &[probabilities, value_chart], 620, 460)
+    line_charts_png(path, &[probabilities, value_chart], 620, 460).map_err(LabError::from)
 }
 
 /// The end values and scores of every seed.

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use burngan_app::AppError;
 use burngan_metrics::MetricError;
 use burngan_train::TrainError;
 
@@ -21,9 +22,9 @@ pub enum LabError {
         /// The name given.
         name: String,
     },
-    /// A training run inside an experiment failed.
+    /// A training run inside an experiment failed, or a figure could not be drawn.
     #[error(transparent)]
-    Train(#[from] TrainError),
+    Train(#[from] AppError),
     /// A metric rejected the samples.
     #[error(transparent)]
     Metric(#[from] MetricError),
@@ -37,14 +38,13 @@ pub enum LabError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// A plot could not be drawn.
-    #[error("cannot draw {}: {message}", path.display())]
-    Plot {
-        /// The PNG being drawn.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+}
+
+/// A failure of the training library inside an experiment.
+impl From<TrainError> for LabError {
+    fn from(error: TrainError) -> Self {
+        LabError::Train(error.into())
+    }
 }
 
 impl LabError {

@@ -35,7 +35,6 @@ pub mod dynamics;
 mod error;
 pub mod optimal;
 pub mod parallel;
-pub mod plot;
 pub mod report;
 pub mod sources;
 pub mod starve;

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use crate::common::{CriticFit, critic_logits, fit_critic, log_sigmoid, sigmoid};
 use crate::density::{Normal1d, js_divergence, mixture_quantile, optimal_discriminator};
-use crate::plot::{GRAY, Line, LineChart, PALETTE, line_charts_png};
 use crate::report::{Section, Table, mean_and_std};
 use crate::sources::DiagonalGaussian;
 use crate::{LabError, seed_list};
+use burngan_app::charts::{GRAY, Line, LineChart, PALETTE, line_charts_png};
 
 /// Sizes of the optimal-discriminator experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -285,7 +285,7 @@ fn draw_figure(result: &OptimalResult, path: &Path) -> Result<(), LabError> {
         ],
         ..LineChart::default()
     };
-    line_charts_png(path, &[chart], 900, 520)
+    line_charts_png(path, &[chart], 900, 520).map_err(LabError::from)
 }
 
 /// One row per seed: the errors against D* and the value against 2·JS − 2·log 2.

@@ -15,9 +15,9 @@ use burngan_train::{GanTrainer, OptimizerConfig, TrainerSettings, gradient_norm}
 use serde::Serialize;
 
 use crate::common::{critic_logits, download, sigmoid, upload};
-use crate::plot::{Line, LineChart, PALETTE, PointsAndBand, line_charts_png};
 use crate::report::{Section, Table, mean_and_std, min_max};
 use crate::{LabError, seed_list};
+use burngan_app::charts::{Line, LineChart, PALETTE, PointsAndBand, line_charts_png};
 
 /// Sizes of the vanishing-gradient experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -287,7 +287,7 @@ fn draw_figure(result: &StarveResult, ks: &[usize], path: &Path) -> Result<(), L
         log_x: true,
         log_y: true,
     };
-    line_charts_png(path, &[gradients, confidence], 620, 480)
+    line_charts_png(path, &[gradients, confidence], 620, 480).map_err(LabError::from)
 }
 
 /// One row per k: both gradient norms, their ratio, D(G(z)) and D(x), means over the seeds.

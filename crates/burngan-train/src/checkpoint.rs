@@ -16,6 +16,7 @@ use burngan_data::SamplerState;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::error::CheckpointFault;
 
 /// The version of the checkpoint layout written by this build.
 pub const CHECKPOINT_FORMAT: u32 = 1;
@@ -99,12 +100,17 @@ impl TrainerIdentity {
         if differences.is_empty() {
             return Ok(());
         }
-        Err(TrainError::config(format!(
-            "checkpoint {} was written by a trainer built differently ({}); build the trainer \
-             with the loss, penalties, networks and optimizers of the run that wrote it",
-            dir.display(),
-            differences.join("; ")
-        )))
+        Err(TrainError::checkpoint(
+            dir,
+            CheckpointFault::Mismatch,
+            format!(
+                "checkpoint {} was written by a trainer built differently ({}); build the \
+                 trainer with the loss, penalties, networks and optimizers of the run that \
+                 wrote it",
+                dir.display(),
+                differences.join("; ")
+            ),
+        ))
     }
 }
 
@@ -248,11 +254,16 @@ pub fn find_checkpoint(dir: &Path) -> Result<PathBuf, TrainError> {
         dir.to_path_buf()
     };
     if !root.is_dir() {
-        return Err(TrainError::config(format!(
-            "{} is not a run or checkpoint directory; pass the --out directory of a burngan \
-             train run",
-            dir.display()
-        )));
+        return Err(TrainError::checkpoint(
+            dir,
+            CheckpointFault::NotACheckpoint,
+            format!(
+                "{} is not a run or checkpoint directory: it holds neither {} nor a \
+                 checkpoints/ directory",
+                dir.display(),
+                files::STATE
+            ),
+        ));
     }
     if let Ok(name) = std::fs::read_to_string(root.join(LATEST)) {
         let path = root.join(name.trim());
@@ -264,13 +275,15 @@ pub fn find_checkpoint(dir: &Path) -> Result<PathBuf, TrainError> {
         .pop()
         .map(|(_, path)| path)
         .ok_or_else(|| {
-            TrainError::config(format!(
-                "{} holds no complete checkpoint (no step-N directory with state.json): the run \
-                 stopped before its first checkpoint; start it again with --config FILE --out \
-                 {} --overwrite",
-                root.display(),
-                dir.display()
-            ))
+            TrainError::checkpoint(
+                dir,
+                CheckpointFault::NoneComplete,
+                format!(
+                    "{} holds no complete checkpoint (no step-N directory with state.json): the \
+                     run stopped before its first checkpoint and must start again",
+                    root.display()
+                ),
+            )
         })
 }
 
@@ -280,27 +293,38 @@ pub fn read_checkpoint_state(dir: &Path) -> Result<CheckpointState, TrainError> 
     let text = std::fs::read_to_string(&path)
         .map_err(|e| TrainError::io("cannot read checkpoint state", &path, e))?;
     let state: CheckpointState = serde_json::from_str(&text).map_err(|e| {
-        TrainError::Output(format!(
-            "checkpoint state {} is corrupt: {e}; {}",
-            path.display(),
-            damaged_fix(dir)
-        ))
+        damaged(
+            dir,
+            format!(
+                "checkpoint state {} is corrupt: {e}; {}",
+                path.display(),
+                damaged_fix(dir)
+            ),
+        )
     })?;
     if state.format > CHECKPOINT_FORMAT {
-        return Err(TrainError::config(format!(
-            "checkpoint {} was written in format {} by a newer burngan; this build reads \
-             checkpoint format {CHECKPOINT_FORMAT}: upgrade burngan to load it",
-            dir.display(),
-            state.format
-        )));
+        return Err(TrainError::checkpoint(
+            dir,
+            CheckpointFault::Format,
+            format!(
+                "checkpoint {} was written in format {} by a newer burngan; this build reads \
+                 checkpoint format {CHECKPOINT_FORMAT}: upgrade burngan to load it",
+                dir.display(),
+                state.format
+            ),
+        ));
     }
     if state.format != CHECKPOINT_FORMAT {
-        return Err(TrainError::config(format!(
-            "checkpoint {} has format {}, which no burngan release wrote; this build reads \
-             checkpoint format {CHECKPOINT_FORMAT}",
-            dir.display(),
-            state.format
-        )));
+        return Err(TrainError::checkpoint(
+            dir,
+            CheckpointFault::Format,
+            format!(
+                "checkpoint {} has format {}, which no burngan release wrote; this build reads \
+                 checkpoint format {CHECKPOINT_FORMAT}",
+                dir.display(),
+                state.format
+            ),
+        ));
     }
     Ok(state)
 }
@@ -308,10 +332,14 @@ pub fn read_checkpoint_state(dir: &Path) -> Result<CheckpointState, TrainError> 
 /// The fix for a damaged checkpoint directory `dir`, for messages.
 fn damaged_fix(dir: &Path) -> String {
     format!(
-        "delete {} to resume from the checkpoint before it, or start the run again with \
-         --overwrite",
+        "delete {} to resume from the checkpoint before it, or start the run again",
         dir.display()
     )
+}
+
+/// A [`CheckpointFault::Damaged`] error about checkpoint directory `dir`.
+fn damaged(dir: &Path, message: String) -> TrainError {
+    TrainError::checkpoint(dir, CheckpointFault::Damaged, message)
 }
 
 /// Makes the entries of directory `dir` (new files, renames) durable.
@@ -340,19 +368,26 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), TrainError>
 pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     if !path.is_file() {
-        return Err(TrainError::Output(format!(
-            "checkpoint file {} is missing: the checkpoint is incomplete; {}",
-            path.display(),
-            damaged_fix(dir)
-        )));
+        return Err(damaged(
+            dir,
+            format!(
+                "checkpoint file {} is missing: the checkpoint is incomplete; {}",
+                path.display(),
+                damaged_fix(dir)
+            ),
+        ));
     }
     let unfit = |e: &dyn std::fmt::Display| {
-        TrainError::Output(format!(
-            "checkpoint {} does not fit this model: {e}; load it with the config it was \
-             trained with (config.toml in the run directory), or, if the file is damaged, {}",
-            path.display(),
-            damaged_fix(dir)
-        ))
+        damaged(
+            dir,
+            format!(
+                "checkpoint {} does not fit this model: {e}; load it into the networks it was \
+                 trained with (the run's config.toml describes them), or, if the file is \
+                 damaged, {}",
+                path.display(),
+                damaged_fix(dir)
+            ),
+        )
     };
     // Burn 0.22 panics instead of returning an error for some damaged files (a tensor of an
     // integer type where a float parameter is expected; found by the `checkpoint` fuzzer):
@@ -378,21 +413,28 @@ pub(crate) fn load_optimizer<M: Module>(
     module: &M,
     device: &Device,
 ) -> Result<crate::Optimizer, TrainError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let bytes = std::fs::read(path).map_err(|e| {
-        TrainError::Output(format!(
-            "cannot read optimizer state {}: {e}; {}",
-            path.display(),
-            damaged_fix(path.parent().unwrap_or(Path::new(".")))
-        ))
+        damaged(
+            dir,
+            format!(
+                "cannot read optimizer state {}: {e}; {}",
+                path.display(),
+                damaged_fix(dir)
+            ),
+        )
     })?;
     let mut optimizer = template.fresh();
     optimizer.load_state(&bytes, module, device).map_err(|e| {
-        TrainError::Output(format!(
-            "optimizer state {} is unusable: {e}; resume with the config the run was started \
-             with, or, if the file is damaged, {}",
-            path.display(),
-            damaged_fix(path.parent().unwrap_or(Path::new(".")))
-        ))
+        damaged(
+            dir,
+            format!(
+                "optimizer state {} is unusable: {e}; load it with the optimizers the run was \
+                 started with, or, if the file is damaged, {}",
+                path.display(),
+                damaged_fix(dir)
+            ),
+        )
     })?;
     Ok(optimizer)
 }

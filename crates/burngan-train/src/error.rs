@@ -1,4 +1,5 @@
-//! The errors of a training run.
+//! The errors of the training library, in library terms: they name values, files and
+//! settings, never an application's command-line flags (an application maps them).
 
 use std::path::PathBuf;
 
@@ -10,24 +11,6 @@ pub enum TrainError {
     Config {
         /// What is wrong.
         message: String,
-    },
-    /// The training data cannot be used (missing, corrupt, or not what the config asks for);
-    /// the message names the file and the fix.
-    #[error("{0}")]
-    Data(String),
-    /// The run was stopped on request (Ctrl-C) after writing a checkpoint.
-    #[error(
-        "interrupted at step {step}; checkpoint written to {}; continue with --resume {}",
-        checkpoint.display(),
-        run_dir.display()
-    )]
-    Interrupted {
-        /// Generator steps done.
-        step: usize,
-        /// The checkpoint written.
-        checkpoint: PathBuf,
-        /// The run directory to resume.
-        run_dir: PathBuf,
     },
     /// A file or directory could not be written or read.
     #[error("{action} {}: {error}", path.display())]
@@ -53,11 +36,11 @@ pub enum TrainError {
         /// Its value.
         value: f64,
     },
-    /// Under `train.on_non_finite = "skip"`, `steps` consecutive steps each skipped an update
-    /// whose loss or gradient was NaN or infinite.
+    /// Under [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip), `steps` consecutive
+    /// steps each skipped an update whose loss or gradient was NaN or infinite.
     #[error(
         "{steps} steps in a row, up to step {step}, had a NaN or infinite loss or gradient and \
-         skipped their updates (train.on_non_finite = \"skip\"); the run stopped. Lower the \
+         skipped their updates (the non-finite policy is to skip); the run stopped. Lower the \
          learning rates or change the loss; the last checkpoint holds the last finite weights"
     )]
     TooManySkipped {
@@ -69,9 +52,22 @@ pub enum TrainError {
     /// Writing a plot or checkpoint failed inside a library.
     #[error("{0}")]
     Output(String),
-    /// The evaluation (feature network, reference data or scores) failed.
+    /// A checkpoint cannot be used; `fault` says why (an application maps it to its own
+    /// remedy, e.g. a command-line flag).
+    #[error("{message}")]
+    Checkpoint {
+        /// The run or checkpoint directory involved.
+        dir: PathBuf,
+        /// What is wrong with it.
+        fault: CheckpointFault,
+        /// The problem in full, naming the file.
+        message: String,
+    },
+    /// An error raised by an application's [`Hook`](crate::Hook) or
+    /// [`Observer`](crate::Observer), passed through the loop unchanged (the application can
+    /// downcast it back to its own type).
     #[error(transparent)]
-    Eval(#[from] burngan_eval::EvalError),
+    External(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl TrainError {
@@ -91,13 +87,61 @@ impl TrainError {
         }
     }
 
+    /// A [`TrainError::Checkpoint`] about `dir`.
+    pub(crate) fn checkpoint(
+        dir: impl Into<PathBuf>,
+        fault: CheckpointFault,
+        message: impl Into<String>,
+    ) -> Self {
+        TrainError::Checkpoint {
+            dir: dir.into(),
+            fault,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an application's error raised inside a hook or observer.
+    pub fn external(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        TrainError::External(Box::new(error))
+    }
+
     /// True when the user can fix the error by changing the command or config (exit code 2).
     pub fn is_usage_error(&self) -> bool {
         match self {
-            TrainError::Config { .. } | TrainError::Data(_) => true,
-            TrainError::Eval(e) => e.is_usage_error(),
+            TrainError::Config { .. } => true,
+            TrainError::Checkpoint { fault, .. } => fault.is_usage_error(),
             _ => false,
         }
+    }
+}
+
+/// Why a checkpoint cannot be used ([`TrainError::Checkpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointFault {
+    /// The directory is neither a checkpoint (no `state.json`) nor holds `checkpoints/`.
+    NotACheckpoint,
+    /// The run's checkpoint directory holds no complete checkpoint: the run stopped before
+    /// its first one was written.
+    NoneComplete,
+    /// A file of the checkpoint is missing, truncated or corrupt.
+    Damaged,
+    /// The checkpoint is intact but was written for other networks, optimizers or settings.
+    Mismatch,
+    /// The checkpoint's format is one this build does not read.
+    Format,
+}
+
+impl CheckpointFault {
+    /// True when the caller chose the wrong directory, trainer or format (a usage error),
+    /// false when a file of the checkpoint is damaged.
+    pub fn is_usage_error(self) -> bool {
+        matches!(
+            self,
+            CheckpointFault::NotACheckpoint
+                | CheckpointFault::NoneComplete
+                | CheckpointFault::Mismatch
+                | CheckpointFault::Format
+        )
     }
 }
 

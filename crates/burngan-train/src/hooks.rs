@@ -10,7 +10,7 @@
 //! every hook whether it [`stops_after`](Hook::stops_after) the step, (6) calls
 //! [`after_step`](Hook::after_step) in order (sample grids, checkpoints), (7) gives the device
 //! pool's empty pages back when a hook allocated, and (8) stops when asked to. At the end it
-//! calls [`on_end`](Hook::on_end), which may complete the run's summary.
+//! calls [`on_end`](Hook::on_end), where a hook may use the trainer a last time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,11 +90,12 @@ pub trait Hook<G, C, const D: usize> {
     }
 
     /// Called once when the loop ends (at the last step or a stop), before the observers'
-    /// `on_end`; a hook may complete the summary (e.g. a final evaluation).
+    /// `on_end`; a hook may use the trainer a last time (e.g. for a final evaluation it
+    /// keeps for its application).
     fn on_end(
         &mut self,
         trainer: &mut GanTrainer<G, C, D>,
-        summary: &mut RunSummary,
+        summary: &RunSummary,
     ) -> Result<(), TrainError> {
         let _ = (trainer, summary);
         Ok(())

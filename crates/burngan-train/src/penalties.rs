@@ -4,7 +4,9 @@
 //! its weight multiplied by N, as StyleGAN2's lazy R1 regularisation: the same expected
 //! penalty for a fraction of the cost.
 //!
-//! In a config, one `[penalty]` table or several `[[penalty]]` tables:
+//! A term reads and writes as one table: the penalty's fields with `every` and the weight (a
+//! number or a schedule), as an application's config file holds it (burngan's application
+//! accepts one `[penalty]` table or several `[[penalty]]` tables):
 //!
 //! ```toml
 //! [[penalty]]
@@ -149,37 +151,6 @@ fn term_from_table(mut table: toml::Table) -> Result<PenaltyTerm, String> {
     })
 }
 
-/// Reads `[penalty]` (one table) or `[[penalty]]` (an array of tables).
-pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<PenaltyTerm>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<toml::Table>),
-        One(toml::Table),
-    }
-    let tables = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::Many(tables) => tables,
-        OneOrMany::One(table) => vec![table],
-    };
-    tables
-        .into_iter()
-        .map(|table| term_from_table(table).map_err(de::Error::custom))
-        .collect()
-}
-
-/// Writes one term as a `[penalty]` table, several as `[[penalty]]` tables.
-pub(crate) fn serialize_terms<S: Serializer>(
-    terms: &[PenaltyTerm],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match terms {
-        [one] => one.serialize(serializer),
-        many => many.serialize(serializer),
-    }
-}
-
 /// The names under which the penalties are logged: each term's name, with `#2`, `#3`, … for
 /// a repeated kind.
 pub(crate) fn log_names(terms: &[PenaltyTerm]) -> Vec<String> {
@@ -202,40 +173,18 @@ pub(crate) fn log_names(terms: &[PenaltyTerm]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize, Serialize, PartialEq)]
-    struct Holder {
-        #[serde(deserialize_with = "one_or_many", serialize_with = "serialize_terms")]
-        penalty: Vec<PenaltyTerm>,
-    }
-
+    /// A term reads from and writes to one table; a repeated kind is logged as `kind#2`.
     #[test]
-    fn one_table_or_several_with_schedules_and_periods() {
-        let one: Holder = toml::from_str("[penalty]\nkind = \"wgan-gp\"\nweight = 5.0\n").unwrap();
-        assert_eq!(
-            one.penalty,
-            [PenaltyTerm::eager(PenaltyConfig::WganGp {
-                weight: 5.0,
-                one_sided: false
-            })]
-        );
-        let text = "[[penalty]]\nkind = \"r1\"\ngamma = { from = 1.0, to = 0.1, shape = \
-                    \"linear\" }\n[[penalty]]\nkind = \"r2\"\nevery = 4\n";
-        let many: Holder = toml::from_str(text).unwrap();
-        assert_eq!(many.penalty.len(), 2);
-        assert_eq!(many.penalty[0].weight.at(50, 100), 0.55);
-        assert_eq!(many.penalty[1].every, 4);
-        assert_eq!(many.penalty[1].weight, Scheduled::Fixed(10.0));
-        assert_eq!(log_names(&many.penalty), ["r1", "r2"]);
-        // Written back and read again, the same terms.
-        let again: Holder = toml::from_str(&toml::to_string(&many).unwrap()).unwrap();
-        assert_eq!(again, many);
-        let error = toml::from_str::<Holder>("[penalty]\nkind = \"r1\"\nevery = 0\n").unwrap_err();
-        assert!(
-            error.to_string().contains("penalty.every must be"),
-            "{error}"
-        );
-        let error = toml::from_str::<Holder>("[penalty]\nkind = \"r1\"\nlambda = 1\n").unwrap_err();
-        assert!(error.to_string().contains("lambda"), "{error}");
+    fn a_term_round_trips_through_its_table_and_repeated_kinds_get_numbered_names() {
+        let text =
+            "kind = \"r1\"\ngamma = { from = 1.0, to = 0.1, shape = \"linear\" }\nevery = 4\n";
+        let term: PenaltyTerm = toml::from_str(text).unwrap();
+        assert_eq!(term.weight.at(50, 100), 0.55);
+        assert_eq!(term.every, 4);
+        let again: PenaltyTerm = toml::from_str(&toml::to_string(&term).unwrap()).unwrap();
+        assert_eq!(again, term);
+        let r2 = PenaltyTerm::eager(PenaltyConfig::R2 { gamma: 1.0 });
+        assert_eq!(log_names(&[term, r2, term]), ["r1", "r2", "r1#2"]);
     }
 
     /// A lazy term applies on every N-th update with N times the weight.

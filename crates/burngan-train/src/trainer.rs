@@ -255,8 +255,6 @@ pub struct FitSummary {
     pub checkpoint: Option<PathBuf>,
     /// The step after which a [`Hook`] stopped the run before its total, if one did.
     pub stopped_after: Option<usize>,
-    /// What the observers' `on_end` was given.
-    pub summary: RunSummary,
 }
 
 /// A gradient penalty bound to the critic type it evaluates.
@@ -531,11 +529,6 @@ where
     /// The generator's and the discriminator's optimizers.
     pub fn optimizers(&self) -> (&Optimizer, &Optimizer) {
         (&self.optimizer_g, &self.optimizer_d)
-    }
-
-    /// Sets the generator steps done (a run resumed from a checkpoint it read itself).
-    pub(crate) fn set_steps_done(&mut self, step: usize) {
-        self.step = step;
     }
 
     /// The generator.
@@ -1139,12 +1132,9 @@ where
         let looped = self.steps_loop(source, &mut rng, observers, &mut all);
         self.rng = rng;
         let (metrics, stopped_after) = looped?;
-        let mut summary = RunSummary {
-            steps: self.step,
-            evaluation: None,
-        };
+        let summary = RunSummary { steps: self.step };
         for hook in all.iter_mut() {
-            hook.on_end(self, &mut summary)?;
+            hook.on_end(self, &summary)?;
         }
         for observer in observers.iter_mut() {
             observer.on_end(&summary)?;
@@ -1155,7 +1145,6 @@ where
             metrics,
             checkpoint: policy.and_then(|p| p.written().cloned()),
             stopped_after,
-            summary,
         })
     }
 
@@ -1272,20 +1261,25 @@ where
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<usize, TrainError> {
         let found = find_checkpoint(dir)?;
         let state = read_checkpoint_state(&found)?;
-        self.load_parts(&found, &state)?;
+        self.restore(&found, &state)?;
+        Ok(state.step)
+    }
+
+    /// [`load_checkpoint`](Self::load_checkpoint) of checkpoint directory `found` (as
+    /// [`find_checkpoint`] returns it) whose `state.json` the caller has already read into
+    /// `state` ([`read_checkpoint_state`]): the modules, optimizer states, moving average,
+    /// step and RNG position, all or nothing.
+    pub fn restore(&mut self, found: &Path, state: &CheckpointState) -> Result<(), TrainError> {
+        self.load_parts(found, state)?;
         self.step = state.step;
         self.rng = HostRng::from_state(&state.rng);
-        Ok(state.step)
+        Ok(())
     }
 
     /// Loads the modules, optimizer states and moving average of checkpoint directory
     /// `found`, whose `state.json` says `state`, into the trainer, all or nothing; refuses a
     /// checkpoint written by a trainer built differently.
-    pub(crate) fn load_parts(
-        &mut self,
-        found: &Path,
-        state: &CheckpointState,
-    ) -> Result<(), TrainError> {
+    fn load_parts(&mut self, found: &Path, state: &CheckpointState) -> Result<(), TrainError> {
         if let Some(written) = &state.trainer {
             written.check_matches(&self.identity(), found)?;
         }

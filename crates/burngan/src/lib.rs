@@ -257,7 +257,7 @@
 //! | module | crate | job |
 //! | --- | --- | --- |
 //! | (root) | `burngan-core` | [`Generator`], [`Discriminator`], [`InputGradient`], [`AdversarialLoss`], [`SampleSource`], [`HostRng`] |
-//! | [`train`] | `burngan-train` | [`GanTrainer`], [`TrainerSettings`], optimizers, [`Observer`]s, checkpoints, the TOML run config and whole runs |
+//! | [`train`] | `burngan-train` | [`GanTrainer`] and its one loop, [`TrainerSettings`], [`Hook`]s and [`Observer`]s, optimizers, schedules, penalty terms, the moving average, checkpoints |
 //! | [`losses`] | `burngan-losses` | the adversarial losses over logits, the gradient penalties and the checks of an [`InputGradient`] |
 //! | [`models`] | `burngan-models` | MLP, DCGAN and conditional networks and the layers they are built from |
 //! | [`data`] | `burngan-data` | toy mixtures, MNIST IDX files, image folders, epoch sampling |
@@ -284,9 +284,10 @@ pub use burngan_metrics as metrics;
 pub use burngan_models as models;
 pub use burngan_train as train;
 pub use burngan_train::{
-    CheckpointPolicy, EmaRule, FitSummary, GanTrainer, GradientClip, JsonlMetrics, NonFinitePolicy,
-    Observer, Optimizer, OptimizerConfig, OptimizerRule, ParamState, PenaltyTerm, RunInfo,
-    RunSummary, Schedule, Scheduled, Shape, StepMetrics, TrainError, TrainerSettings, TrainingTime,
+    CheckpointFault, CheckpointPolicy, EmaRule, FitSummary, GanTrainer, GradientClip, Hook,
+    HookDone, NonFinitePolicy, Observer, Optimizer, OptimizerConfig, OptimizerRule, ParamState,
+    PenaltyTerm, RunInfo, RunSummary, Schedule, Scheduled, Shape, StepEnd, StepMetrics, TrainError,
+    TrainerSettings, TrainingTime,
 };
 
 /// The names most applications import: `use burngan::prelude::*;`.

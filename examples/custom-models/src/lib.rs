@@ -33,9 +33,9 @@ use burngan::backend::{BackendError, BackendKind};
 use burngan::burn;
 use burngan::models::{Activation, Dense, linear_from_host};
 use burngan::{
-    CheckpointPolicy, Discriminator, GanTrainer, Generator, HostRng, InputGradient, JsonlMetrics,
-    LossConfig, Observer, OptimizerConfig, PenaltyConfig, RunInfo, SampleSource, StepMetrics,
-    TrainError, TrainerSettings,
+    CheckpointPolicy, Discriminator, GanTrainer, Generator, HostRng, InputGradient, LossConfig,
+    Observer, OptimizerConfig, PenaltyConfig, RunInfo, SampleSource, StepMetrics, TrainError,
+    TrainerSettings,
 };
 use clap::Parser;
 
@@ -211,6 +211,31 @@ impl Observer for CsvLog<'_> {
     }
 }
 
+/// Appends every reported step to a JSON-lines file (`StepMetrics` is `Serialize`), flushed
+/// line by line: the application owns its output formats, the trainer only reports.
+struct JsonLines {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl JsonLines {
+    fn append(path: PathBuf) -> Result<Self, TrainError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io("cannot open", path.as_path(), e))?;
+        Ok(Self { path, file })
+    }
+}
+
+impl Observer for JsonLines {
+    fn on_step(&mut self, m: &StepMetrics) -> Result<(), TrainError> {
+        let line = serde_json::to_string(m).map_err(|e| TrainError::Output(e.to_string()))?;
+        writeln!(self.file, "{line}").map_err(|e| TrainError::io("cannot write", &self.path, e))
+    }
+}
+
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -332,7 +357,7 @@ pub fn train(args: &Args, out: &mut dyn Write) -> Result<Report, AppError> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| TrainError::io("cannot create", dir.as_path(), e))?;
-            let mut jsonl = JsonlMetrics::append(&dir.join("metrics.jsonl"))?;
+            let mut jsonl = JsonLines::append(dir.join("metrics.jsonl"))?;
             drive(
                 &mut trainer,
                 args,

@@ -11,7 +11,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::TrainError;
+use crate::AppError;
 
 /// The name of the lock file in a run directory.
 pub const LOCK_FILE: &str = ".burngan.lock";
@@ -37,12 +37,12 @@ pub enum Taken {
 impl RunLock {
     /// Takes `dir` (created when missing) for this process.
     ///
-    /// Fails with [`TrainError::Config`] when a running process holds it (the message names
-    /// the process and the lock file) and with [`TrainError::Io`] when the directory cannot be
+    /// Fails with [`AppError::Config`] when a running process holds it (the message names
+    /// the process and the lock file) and with [`AppError::Io`] when the directory cannot be
     /// created or written.
-    pub fn acquire(dir: &Path) -> Result<(Self, Taken), TrainError> {
+    pub fn acquire(dir: &Path) -> Result<(Self, Taken), AppError> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            TrainError::io(
+            AppError::io(
                 "cannot create output directory (choose a writable --out)",
                 dir,
                 e,
@@ -59,10 +59,10 @@ impl RunLock {
             .create(true)
             .truncate(true)
             .open(&pending)
-            .map_err(|e| TrainError::io("cannot write", &pending, e))?;
+            .map_err(|e| AppError::io("cannot write", &pending, e))?;
         writeln!(file, "{}", std::process::id())
             .and_then(|()| file.sync_all())
-            .map_err(|e| TrainError::io("cannot write", &pending, e))?;
+            .map_err(|e| AppError::io("cannot write", &pending, e))?;
         drop(file);
         let result = Self::link(dir, &pending, path);
         let _ = std::fs::remove_file(&pending);
@@ -70,7 +70,7 @@ impl RunLock {
     }
 
     /// Links the complete lock file `pending` to `path`, taking over a stale lock.
-    fn link(dir: &Path, pending: &Path, path: PathBuf) -> Result<(Self, Taken), TrainError> {
+    fn link(dir: &Path, pending: &Path, path: PathBuf) -> Result<(Self, Taken), AppError> {
         let mut taken = Taken::Free;
         // Two rounds at most: the second after removing a stale lock.
         for _ in 0..2 {
@@ -93,13 +93,12 @@ impl RunLock {
                         .and_then(|text| text.trim().parse::<u32>().ok());
                     match holder {
                         Some(pid) if !process_exists(pid) => {
-                            std::fs::remove_file(&path).map_err(|e| {
-                                TrainError::io("cannot remove stale lock", &path, e)
-                            })?;
+                            std::fs::remove_file(&path)
+                                .map_err(|e| AppError::io("cannot remove stale lock", &path, e))?;
                             taken = Taken::Stale { pid };
                         }
                         Some(pid) => {
-                            return Err(TrainError::config(format!(
+                            return Err(AppError::config(format!(
                                 "{} is in use by another burngan run (process {pid}, lock file \
                                  {}); wait for it to finish or choose another --out",
                                 dir.display(),
@@ -107,7 +106,7 @@ impl RunLock {
                             )));
                         }
                         None => {
-                            return Err(TrainError::config(format!(
+                            return Err(AppError::config(format!(
                                 "{} holds a lock file that names no process ({}); if no run \
                                  is writing to this directory, delete that file",
                                 dir.display(),
@@ -116,10 +115,10 @@ impl RunLock {
                         }
                     }
                 }
-                Err(e) => return Err(TrainError::io("cannot create", &path, e)),
+                Err(e) => return Err(AppError::io("cannot create", &path, e)),
             }
         }
-        Err(TrainError::config(format!(
+        Err(AppError::config(format!(
             "{} was locked again while a stale lock was being removed; another run is starting \
              there: choose another --out",
             dir.display()

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use image::{DynamicImage, GrayImage, ImageOutputFormat, RgbImage};
 
-use crate::{TrainError, write_atomically};
+use burngan_train::write_atomically;
+
+use crate::AppError;
 
 /// Pixels between tiles and around the grid (black), as torchvision's `make_grid` default.
 pub const GRID_PADDING: usize = 2;
@@ -20,17 +22,17 @@ pub fn image_grid_png(
     images: &[f32],
     shape: [usize; 3],
     columns: usize,
-) -> Result<(), TrainError> {
+) -> Result<(), AppError> {
     let [channels, height, width] = shape;
     let tile = channels * height * width;
     if !(channels == 1 || channels == 3) || tile == 0 || columns == 0 {
-        return Err(TrainError::Output(format!(
+        return Err(AppError::Output(format!(
             "cannot draw an image grid of shape {shape:?} in {columns} columns: images need 1 or \
              3 channels, a positive size and at least one column"
         )));
     }
     if images.is_empty() || !images.len().is_multiple_of(tile) {
-        return Err(TrainError::Output(format!(
+        return Err(AppError::Output(format!(
             "an image grid needs a whole number of {channels}×{height}×{width} images, got {} \
              values",
             images.len()
@@ -62,12 +64,12 @@ pub fn image_grid_png(
     } else {
         RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
     }
-    .ok_or_else(|| TrainError::Output("image grid buffer has the wrong size".into()))?;
+    .ok_or_else(|| AppError::Output("image grid buffer has the wrong size".into()))?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     picture
         .write_to(&mut bytes, ImageOutputFormat::Png)
-        .map_err(|e| TrainError::Output(format!("cannot encode {}: {e}", path.display())))?;
-    write_atomically(path, &bytes.into_inner())
+        .map_err(|e| AppError::Output(format!("cannot encode {}: {e}", path.display())))?;
+    Ok(write_atomically(path, &bytes.into_inner())?)
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use burngan_eval::{
 };
 use burngan_metrics::DEFAULT_K;
 
-use crate::{ImageGenerator, TrainError, generate_on_host};
+use burngan_train::generate_on_host;
+
+use crate::{AppError, ImageGenerator};
 
 /// Seed of the permutation that splits the real images into reference and held-out halves.
 pub const EVAL_SPLIT_SEED: u64 = 0x5eed_e7a1;
@@ -63,7 +65,7 @@ impl ImageEvaluator {
         classifier: &Path,
         dataset: &ImageDataset,
         device: &Device,
-    ) -> Result<Self, TrainError> {
+    ) -> Result<Self, AppError> {
         Self::with_k(classifier, dataset, DEFAULT_K, device)
     }
 
@@ -73,7 +75,7 @@ impl ImageEvaluator {
         dataset: &ImageDataset,
         k: usize,
         device: &Device,
-    ) -> Result<Self, TrainError> {
+    ) -> Result<Self, AppError> {
         let device = device.clone().without_autodiff();
         let (network, card) = load_classifier(classifier, &device)?;
         let shape = dataset.shape();
@@ -128,7 +130,7 @@ impl ImageEvaluator {
     }
 
     /// The floor: the held-out real images scored against the reference.
-    pub fn score_held_out(&self, settings: &ScoreSettings) -> Result<RowScores, TrainError> {
+    pub fn score_held_out(&self, settings: &ScoreSettings) -> Result<RowScores, AppError> {
         Ok(score_set(
             "real (held-out)",
             &self.reference,
@@ -146,7 +148,7 @@ impl ImageEvaluator {
         n: usize,
         seed: u64,
         settings: &ScoreSettings,
-    ) -> Result<RowScores, TrainError> {
+    ) -> Result<RowScores, AppError> {
         let outputs = self.generated_outputs(generator, n, seed)?;
         Ok(score_set(label, &self.reference, &outputs, settings)?)
     }
@@ -162,7 +164,7 @@ impl ImageEvaluator {
         generator: &ImageGenerator,
         n: usize,
         seed: u64,
-    ) -> Result<ClassifierOutputs, TrainError> {
+    ) -> Result<ClassifierOutputs, AppError> {
         let mut rng = HostRng::seed_from(seed);
         let latent_dim = generator.latent_dim();
         let classes = generator.num_classes();

@@ -8,14 +8,15 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::observer::{Observer, RunSummary};
-use crate::{EVAL_METRICS, StepMetrics, TrainError, image_grid_png};
+use burngan_train::{Observer, RunSummary, StepMetrics, TrainError};
+
+use crate::{AppError, EVAL_METRICS, image_grid_png};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font as plotters' `sans-serif` (once per process); every plot of
 /// burngan, the lab's included, draws its text with it, so no system font library is needed.
-pub fn register_font() -> Result<(), TrainError> {
+pub fn register_font() -> Result<(), AppError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
@@ -23,14 +24,14 @@ pub fn register_font() -> Result<(), TrainError> {
     if ok {
         Ok(())
     } else {
-        Err(TrainError::Output(
+        Err(AppError::Output(
             "the embedded plot font could not be loaded".into(),
         ))
     }
 }
 
-fn plot_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
-    TrainError::Output(format!("cannot draw {}: {error}", path.display()))
+fn plot_error(path: &Path, error: impl std::fmt::Display) -> AppError {
+    AppError::Output(format!("cannot draw {}: {error}", path.display()))
 }
 
 /// Draws `samples` (row-major `[n, 2]`) as dots and `centres` as crosses into a 600×600 PNG.
@@ -39,7 +40,7 @@ pub fn scatter_png(
     title: &str,
     samples: &[f32],
     centres: &[[f64; 2]],
-) -> Result<(), TrainError> {
+) -> Result<(), AppError> {
     register_font()?;
     let extent = centres
         .iter()
@@ -101,7 +102,7 @@ struct Panel<'a> {
 
 /// Draws the losses, D(x) and D(G(z)), and the value estimate of a run against the step, with
 /// the equilibrium targets (D = 1/2, V = −2·log 2) as dashed lines, into a 900×900 PNG.
-pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError> {
+pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), AppError> {
     register_font()?;
     let col = |f: fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
         // A step that skipped a non-finite update has no point to draw.
@@ -195,7 +196,7 @@ pub fn curves_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError
 /// Draws each periodic-evaluation metric of a run ([`StepMetrics::eval`]) against the step,
 /// one small panel per metric (two columns, or one row for up to three metrics), into a PNG
 /// 900 pixels wide and 260 per row of panels.
-pub fn eval_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), TrainError> {
+pub fn eval_png(path: &Path, metrics: &[StepMetrics]) -> Result<(), AppError> {
     register_font()?;
     let evaluated: Vec<(f64, &std::collections::BTreeMap<String, f64>)> = metrics
         .iter()
@@ -276,11 +277,11 @@ pub struct PlotWriter {
 
 impl PlotWriter {
     /// Creates `DIR/samples` and `DIR/plots`.
-    pub fn new(run_dir: &Path) -> Result<Self, TrainError> {
+    pub fn new(run_dir: &Path) -> Result<Self, AppError> {
         let samples_dir = run_dir.join("samples");
         let plots_dir = run_dir.join("plots");
         for dir in [&samples_dir, &plots_dir] {
-            std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| AppError::io("cannot create", dir, e))?;
         }
         Ok(Self {
             samples_dir,

@@ -18,12 +18,16 @@ use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
 use burngan_models::{MlpDiscriminator, MlpGenerator};
 
-use crate::checkpoint::{files, find_checkpoint, load_module, read_checkpoint_state};
-use crate::hooks::{Checkpoints, Hook, HookDone, PositionFn, StepEnd, Stop};
-use crate::observer::{Observer, RunSummary};
+use burngan_metrics::ModeCoverage;
+use burngan_train::hooks::PositionFn;
+use burngan_train::{
+    CheckpointState, Checkpoints, FitSummary, GanTrainer, Hook, HookDone, Observer, RunSummary,
+    StepEnd, StepMetrics, Stop, TrainError, TrainerSettings, files, find_checkpoint, load_module,
+    read_checkpoint_state,
+};
+
 use crate::{
-    CheckpointState, DataConfig, FitSummary, GanTrainer, ImageDiscriminator, ImageEvaluator,
-    ImageGenerator, StepMetrics, TrainConfig, TrainError, TrainerSettings,
+    AppError, DataConfig, ImageDiscriminator, ImageEvaluator, ImageGenerator, TrainConfig,
 };
 
 /// Columns of every sample grid; an unconditional grid is 8×8.
@@ -42,7 +46,7 @@ pub struct RunControl {
     /// schedule) is `run.steps` long.
     pub stop_at: Option<usize>,
     /// Set (e.g. by a Ctrl-C handler) to stop after the current step with a checkpoint; the
-    /// run then fails with [`TrainError::Interrupted`].
+    /// run then fails with [`AppError::Interrupted`].
     pub interrupt: Option<Arc<AtomicBool>>,
     /// The backend's name, recorded in checkpoints.
     pub backend: String,
@@ -50,7 +54,8 @@ pub struct RunControl {
     pub config_text: String,
 }
 
-/// A finished (or stopped) run: the networks, what was recorded and the summary.
+/// A finished (or stopped) run: the networks, what was recorded and, for toy runs, the final
+/// evaluation.
 pub struct Run<G, C> {
     /// The generator (on the autodiff device).
     pub generator: G,
@@ -60,8 +65,11 @@ pub struct Run<G, C> {
     pub ema: Option<G>,
     /// Every step recorded by this invocation, in order.
     pub metrics: Vec<StepMetrics>,
-    /// Steps done and, for toy runs, the evaluation (`None` when stopped early).
-    pub summary: RunSummary,
+    /// Generator steps done.
+    pub steps: usize,
+    /// Toy runs: the mode coverage of 2,500 fresh samples at the end (`None` for image runs
+    /// and for a run stopped early).
+    pub evaluation: Option<ModeCoverage>,
     /// The last checkpoint written, if any.
     pub checkpoint: Option<PathBuf>,
     /// True when the run ended at `stop_at` before `run.steps`.
@@ -111,12 +119,12 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
 /// The checkpoint to resume from, when resuming: its directory and state.
 fn checkpoint_to_resume(
     control: &RunControl,
-) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
+) -> Result<Option<(PathBuf, CheckpointState)>, AppError> {
     if !control.resume {
         return Ok(None);
     }
     let dir = control.dir.as_deref().ok_or_else(|| {
-        TrainError::config("resuming needs the run directory that holds the checkpoints")
+        AppError::config("resuming needs the run directory that holds the checkpoints")
     })?;
     let checkpoint = find_checkpoint(dir)?;
     let state = read_checkpoint_state(&checkpoint)?;
@@ -132,7 +140,7 @@ fn build_trainer<G, C, const D: usize>(
     discriminator: C,
     resume: Option<&(PathBuf, CheckpointState)>,
     device: &Device,
-) -> Result<GanTrainer<G, C, D>, TrainError>
+) -> Result<GanTrainer<G, C, D>, AppError>
 where
     G: Generator<D>,
     C: InputGradient<D>,
@@ -152,8 +160,7 @@ where
         trainer = trainer.with_ema_rule(ema.rule()?)?;
     }
     if let Some((dir, state)) = resume {
-        trainer.load_parts(dir, state)?;
-        trainer.set_steps_done(state.step);
+        trainer.restore(dir, state)?;
     }
     Ok(trainer)
 }
@@ -194,7 +201,7 @@ impl<G, C, F, const D: usize> Hook<G, C, D> for Evaluation<F>
 where
     G: Generator<D>,
     C: Discriminator<D>,
-    F: FnMut(&GanTrainer<G, C, D>) -> Result<BTreeMap<String, f64>, TrainError>,
+    F: FnMut(&GanTrainer<G, C, D>) -> Result<BTreeMap<String, f64>, AppError>,
 {
     fn measures(&mut self, step: usize, total: usize) -> bool {
         self.eval.due(step, total)
@@ -233,7 +240,7 @@ where
 /// a final evaluation), then `--stop-at` and Ctrl-C, then the run's checkpoints (with the
 /// resolved config and, through `position`, the sampler's position). Returns what `fit`
 /// reported and the last checkpoint written; an interrupted run fails with
-/// [`TrainError::Interrupted`] after its checkpoint.
+/// [`AppError::Interrupted`] after its checkpoint.
 fn run_fit<G, C, const D: usize>(
     config: &TrainConfig,
     control: &RunControl,
@@ -242,7 +249,7 @@ fn run_fit<G, C, const D: usize>(
     position: Option<PositionFn>,
     observers: &mut [&mut dyn Observer],
     extra: &mut [&mut dyn Hook<G, C, D>],
-) -> Result<(FitSummary, Option<PathBuf>), TrainError>
+) -> Result<(FitSummary, Option<PathBuf>), AppError>
 where
     G: Generator<D>,
     C: Discriminator<D>,
@@ -277,7 +284,7 @@ where
     drop(hooks);
     let written = checkpoints.and_then(|hook| hook.written().cloned());
     if stop.interrupted {
-        return Err(TrainError::Interrupted {
+        return Err(AppError::Interrupted {
             step: trainer.steps_done(),
             checkpoint: written.unwrap_or_default(),
             run_dir: control.dir.clone().unwrap_or_default(),
@@ -294,13 +301,14 @@ struct FinalCoverage<'a> {
     std: f64,
     eval_seed: Option<u64>,
     latent_dim: usize,
+    result: Option<ModeCoverage>,
 }
 
 impl Hook<MlpGenerator, MlpDiscriminator, 2> for FinalCoverage<'_> {
     fn on_end(
         &mut self,
         trainer: &mut GanTrainer<MlpGenerator, MlpDiscriminator, 2>,
-        summary: &mut RunSummary,
+        summary: &RunSummary,
     ) -> Result<(), TrainError> {
         if summary.steps < trainer.total_steps() {
             return Ok(());
@@ -311,7 +319,7 @@ impl Hook<MlpGenerator, MlpDiscriminator, 2> for FinalCoverage<'_> {
             None => trainer.rng_mut().normal_vec(count),
         };
         let samples = trainer.generate_host(&noise);
-        summary.evaluation = Some(mode_coverage(&samples, self.centres, self.std, 3.0));
+        self.result = Some(mode_coverage(&samples, self.centres, self.std, 3.0));
         Ok(())
     }
 }
@@ -331,32 +339,32 @@ impl Hook<MlpGenerator, MlpDiscriminator, 2> for FinalCoverage<'_> {
 /// step ([`StepMetrics::eval`]). Their latent codes come from `HostRng::seed_from(eval.seed)`,
 /// never from the run's RNG, and so does the end-of-run evaluation's noise (its first
 /// 2,500 codes) instead of the run's RNG: with `samples = 2500` the last periodic evaluation
-/// and [`RunSummary::evaluation`] are the same. Training itself is unchanged by `[eval]`.
+/// and [`Run::evaluation`] are the same. Training itself is unchanged by `[eval]`.
 pub fn train_toy_with(
     config: &TrainConfig,
     device: &Device,
     observers: &mut [&mut dyn Observer],
     control: &RunControl,
-) -> Result<ToyRun, TrainError> {
+) -> Result<ToyRun, AppError> {
     config.validate()?;
     let DataConfig::Toy(toy) = &config.data else {
-        return Err(TrainError::config(
+        return Err(AppError::config(
             "train_toy needs toy data ([data] kind = \"ring\" or \"grid\")",
         ));
     };
     let (crate::GeneratorConfig::Mlp(g_config), crate::DiscriminatorConfig::Mlp(d_config)) =
         (&config.generator, &config.discriminator)
     else {
-        return Err(TrainError::config(
+        return Err(AppError::config(
             "toy runs need generator and discriminator kind \"mlp\"",
         ));
     };
     let resume = checkpoint_to_resume(control)?;
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
-    let mut mixture = toy.build().map_err(|e| TrainError::config(e.to_string()))?;
+    let mut mixture = toy.build().map_err(|e| AppError::config(e.to_string()))?;
     let dim = 2;
-    let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
+    let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
     let generator = g_config.init(dim, &mut rng, &device).map_err(model_error)?;
     let discriminator = d_config.init(dim, &mut rng, &device).map_err(model_error)?;
     let latent_dim = g_config.latent_dim;
@@ -399,6 +407,7 @@ pub fn train_toy_with(
         std,
         eval_seed: config.eval.as_ref().map(|eval| eval.seed),
         latent_dim,
+        result: None,
     };
     let mut hooks: Vec<&mut dyn Hook<_, _, 2>> = Vec::new();
     if let Some(evaluation) = evaluation.as_mut() {
@@ -416,7 +425,9 @@ pub fn train_toy_with(
         &mut hooks,
     )?;
     drop(hooks);
-    Ok(finish(trainer, fit))
+    let mut run = finish(trainer, fit);
+    run.evaluation = coverage.result;
+    Ok(run)
 }
 
 /// The names of the periodic evaluation's metrics ([`StepMetrics::eval`]) in display order:
@@ -489,13 +500,13 @@ pub fn image_evaluator(
     config: &TrainConfig,
     dataset: &ImageDataset,
     device: &Device,
-) -> Result<Option<ImageEvaluator>, TrainError> {
+) -> Result<Option<ImageEvaluator>, AppError> {
     let (Some(eval), DataConfig::Images(_)) = (&config.eval, &config.data) else {
         return Ok(None);
     };
     let path = eval.classifier_path();
     if eval.classifier.is_none() && !path.exists() {
-        return Err(TrainError::config(format!(
+        return Err(AppError::config(format!(
             "[eval] needs the feature network {MNIST_CLASSIFIER}, which is not there; run from \
              the repository root (the network ships in assets/eval/), set eval.classifier to \
              its path, or remove the [eval] section"
@@ -519,8 +530,9 @@ where
         generator,
         discriminator,
         ema,
+        steps: fit.steps,
         metrics: fit.metrics,
-        summary: fit.summary,
+        evaluation: None,
         checkpoint,
         stopped_early: fit.stopped_after.is_some(),
     }
@@ -531,7 +543,7 @@ pub fn train_toy(
     config: &TrainConfig,
     device: &Device,
     observers: &mut [&mut dyn Observer],
-) -> Result<ToyRun, TrainError> {
+) -> Result<ToyRun, AppError> {
     train_toy_with(config, device, observers, &RunControl::default())
 }
 
@@ -555,9 +567,9 @@ pub fn grid_inputs(
 }
 
 /// Loads the image dataset of `config` and checks it against the networks' classes.
-pub fn load_images(config: &TrainConfig) -> Result<ImageDataset, TrainError> {
+pub fn load_images(config: &TrainConfig) -> Result<ImageDataset, AppError> {
     let DataConfig::Images(images) = &config.data else {
-        return Err(TrainError::config(
+        return Err(AppError::config(
             "image training needs [data] kind = \"images\"",
         ));
     };
@@ -572,18 +584,18 @@ fn check_classes(
     config: &TrainConfig,
     dataset: &ImageDataset,
     path: &Path,
-) -> Result<(), TrainError> {
+) -> Result<(), AppError> {
     let classes = config.generator.num_classes();
     if classes == 0 {
         return Ok(());
     }
     match dataset.num_classes() {
-        None => Err(TrainError::Data(format!(
+        None => Err(AppError::Data(format!(
             "the conditional networks need labels, but {} has none; give an IDX labels file \
              (data.labels or --labels) or a folder with one sub-folder per class",
             path.display()
         ))),
-        Some(found) if found != classes => Err(TrainError::Data(format!(
+        Some(found) if found != classes => Err(AppError::Data(format!(
             "{} has {found} classes, the networks {classes}; set num_classes = {found} in \
              [generator] and [discriminator]",
             path.display()
@@ -615,7 +627,7 @@ pub fn train_images(
     device: &Device,
     observers: &mut [&mut dyn Observer],
     control: &RunControl,
-) -> Result<ImageRun, TrainError> {
+) -> Result<ImageRun, AppError> {
     config.validate()?;
     let dataset = load_images(config)?;
     train_images_on(dataset, None, config, device, observers, control)
@@ -633,7 +645,7 @@ pub fn train_images_on(
     device: &Device,
     observers: &mut [&mut dyn Observer],
     control: &RunControl,
-) -> Result<ImageRun, TrainError> {
+) -> Result<ImageRun, AppError> {
     config.validate()?;
     if let DataConfig::Images(images) = &config.data {
         check_classes(config, &dataset, &images.path)?;
@@ -651,8 +663,8 @@ pub fn train_images_on(
     let shape = dataset.shape();
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
-    let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
-    let not_image = || TrainError::config("image data needs image networks");
+    let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
+    let not_image = || AppError::config("image data needs image networks");
     let generator = config
         .generator
         .init_image(shape, &mut rng, &device)
@@ -728,15 +740,15 @@ fn restored_sampler(
     dataset: ImageDataset,
     dir: &Path,
     state: &CheckpointState,
-) -> Result<EpochSampler, TrainError> {
+) -> Result<EpochSampler, AppError> {
     let position = state.sampler.clone().ok_or_else(|| {
-        TrainError::Output(format!(
+        AppError::Output(format!(
             "checkpoint {} of an image run has no sampler position in state.json",
             dir.display()
         ))
     })?;
     EpochSampler::from_state(dataset, &position).map_err(|e| {
-        TrainError::Data(format!(
+        AppError::Data(format!(
             "checkpoint {} does not fit the dataset: {e}",
             dir.display()
         ))
@@ -750,7 +762,7 @@ fn score_images(
     config: &TrainConfig,
     eval: &crate::EvalConfig,
     settings: &ScoreSettings,
-) -> Result<BTreeMap<String, f64>, TrainError> {
+) -> Result<BTreeMap<String, f64>, AppError> {
     let scores = evaluator.score_generator(
         "generator",
         &trainer.sampling_generator(),
@@ -763,7 +775,7 @@ fn score_images(
         // A metric that cannot score this step's images (e.g. a degenerate feature
         // covariance) leaves the step without scores instead of ending the run, which a
         // resume would only repeat.
-        Err(TrainError::Eval(EvalError::Metric(_))) => Ok(BTreeMap::new()),
+        Err(AppError::Eval(EvalError::Metric(_))) => Ok(BTreeMap::new()),
         Err(error) => Err(error),
     }
 }
@@ -777,9 +789,9 @@ pub fn load_image_generator(
     checkpoint: &Path,
     prefer_ema: bool,
     device: &Device,
-) -> Result<ImageGenerator, TrainError> {
+) -> Result<ImageGenerator, AppError> {
     let DataConfig::Images(images) = &config.data else {
-        return Err(TrainError::config(
+        return Err(AppError::config(
             "this checkpoint is from a toy run; sampling and export need an image run",
         ));
     };
@@ -787,8 +799,8 @@ pub fn load_image_generator(
     let generator = config
         .generator
         .init_image(images.shape(), &mut rng, device)
-        .map_err(|e| TrainError::config(e.to_string()))?
-        .ok_or_else(|| TrainError::config("the checkpoint's generator is not an image network"))?;
+        .map_err(|e| AppError::config(e.to_string()))?
+        .ok_or_else(|| AppError::config("the checkpoint's generator is not an image network"))?;
     let ema = checkpoint.join(files::EMA);
     let path = if prefer_ema && ema.is_file() {
         ema

@@ -8,7 +8,7 @@ use burngan_data::{Channels, FolderOptions, ImageDataset, ToyConfig};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::TrainError;
+use crate::AppError;
 
 /// The default image dataset: the 10,000 MNIST digits shipped in `assets/data/`, relative to
 /// the repository root.
@@ -82,9 +82,9 @@ impl ImageDataConfig {
     }
 
     /// Loads the dataset. Errors name the file and the fix; nothing panics on bad files.
-    pub fn load(&self) -> Result<ImageDataset, TrainError> {
+    pub fn load(&self) -> Result<ImageDataset, AppError> {
         let options = FolderOptions::new(self.size, self.channels);
-        let data_error = |e: burngan_data::DataError| TrainError::Data(e.to_string());
+        let data_error = |e: burngan_data::DataError| AppError::Data(e.to_string());
         if !self.path.exists() {
             let hint = if self.path == Path::new(DEFAULT_IMAGES) {
                 "; run from the repository root (the default dataset ships in assets/data/) or \
@@ -92,7 +92,7 @@ impl ImageDataConfig {
             } else {
                 "; set data.path or --data to an IDX image file or an image folder"
             };
-            return Err(TrainError::Data(format!(
+            return Err(AppError::Data(format!(
                 "image data {} does not exist{hint}",
                 self.path.display()
             )));
@@ -101,7 +101,7 @@ impl ImageDataConfig {
             None => ImageDataset::open(&self.path, options).map_err(data_error),
             Some(labels) => {
                 if self.path.is_dir() {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "data.labels ({}) applies to IDX files, but data.path {} is a folder \
                          (its labels come from its class sub-folders); remove data.labels",
                         labels.display(),
@@ -111,7 +111,7 @@ impl ImageDataConfig {
                 let dataset =
                     ImageDataset::from_idx(&self.path, Some(labels)).map_err(data_error)?;
                 if dataset.shape() != options.shape() {
-                    return Err(TrainError::Data(format!(
+                    return Err(AppError::Data(format!(
                         "{} holds images of shape {:?}, the config asks for {:?}; set data.size \
                          and data.channels to match",
                         self.path.display(),

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::LabError;
+use crate::{AppError, register_font};
 
 /// The colours of successive series.
 pub const PALETTE: [RGBColor; 6] = [
@@ -93,15 +93,12 @@ pub struct LineChart {
     pub log_y: bool,
 }
 
-fn plot_error(path: &Path, error: impl std::fmt::Display) -> LabError {
-    LabError::Plot {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    }
+fn plot_error(path: &Path, error: impl std::fmt::Display) -> AppError {
+    AppError::Output(format!("cannot draw {}: {error}", path.display()))
 }
 
-fn font() -> Result<(), LabError> {
-    burngan_train::register_font().map_err(LabError::Train)
+fn font() -> Result<(), AppError> {
+    register_font()
 }
 
 /// Draws `charts` side by side (one row) into a PNG `width_per_chart` × `height` pixels each.
@@ -110,7 +107,7 @@ pub fn line_charts_png(
     charts: &[LineChart],
     width_per_chart: u32,
     height: u32,
-) -> Result<(), LabError> {
+) -> Result<(), AppError> {
     font()?;
     let root = BitMapBackend::new(path, (width_per_chart * charts.len() as u32, height))
         .into_drawing_area();
@@ -167,7 +164,7 @@ fn draw_line_chart(
     path: &Path,
     chart: &LineChart,
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
-) -> Result<(), LabError> {
+) -> Result<(), AppError> {
     let (lx, ly) = (chart.log_x, chart.log_y);
     let xs = chart
         .lines
@@ -257,7 +254,7 @@ fn draw_line_chart(
 fn draw_legend<'a, 'b>(
     ctx: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     path: &Path,
-) -> Result<(), LabError>
+) -> Result<(), AppError>
 where
     'b: 'a,
 {
@@ -299,7 +296,7 @@ pub fn bar_charts_png(
     charts: &[BarChart],
     width: u32,
     height_per_chart: u32,
-) -> Result<(), LabError> {
+) -> Result<(), AppError> {
     font()?;
     let root = BitMapBackend::new(path, (width, height_per_chart * charts.len() as u32))
         .into_drawing_area();
@@ -371,7 +368,7 @@ pub struct Scatter {
 }
 
 /// Draws scatter panels in a grid of `columns`, 300×300 pixels each.
-pub fn scatter_panels_png(path: &Path, panels: &[Scatter], columns: usize) -> Result<(), LabError> {
+pub fn scatter_panels_png(path: &Path, panels: &[Scatter], columns: usize) -> Result<(), AppError> {
     font()?;
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);

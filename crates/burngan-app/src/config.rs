@@ -9,9 +9,9 @@ use burngan_losses::LossConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::with_default_kind;
-use crate::{
-    DataConfig, DiscriminatorConfig, EmaRule, GeneratorConfig, NonFinitePolicy, OptimizerConfig,
-    PenaltyTerm, Schedule, Scheduled, Shape, TrainError,
+use crate::{AppError, DataConfig, DiscriminatorConfig, GeneratorConfig};
+use burngan_train::{
+    EmaRule, NonFinitePolicy, OptimizerConfig, PenaltyTerm, Schedule, Scheduled, Shape,
 };
 
 /// A complete training run. See `assets/configs/*.toml` for annotated presets.
@@ -43,8 +43,8 @@ pub struct TrainConfig {
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "crate::penalties::one_or_many",
-        serialize_with = "crate::penalties::serialize_terms"
+        deserialize_with = "crate::penalty_tables::one_or_many",
+        serialize_with = "crate::penalty_tables::serialize_terms"
     )]
     pub penalty: Vec<PenaltyTerm>,
     /// Batch size and the discriminator/generator step ratio.
@@ -121,9 +121,9 @@ impl EvalConfig {
     }
 
     /// Checks the section against the run's data.
-    fn validate(&self, data: &DataConfig) -> Result<(), TrainError> {
+    fn validate(&self, data: &DataConfig) -> Result<(), AppError> {
         if self.every == 0 {
-            return Err(TrainError::config(
+            return Err(AppError::config(
                 "eval.every must be a positive integer, got 0; evaluate every N steps (e.g. \
                  every = 250) or remove the [eval] section",
             ));
@@ -131,7 +131,7 @@ impl EvalConfig {
         match data {
             DataConfig::Toy(toy) => {
                 if let Some(path) = &self.classifier {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "eval.classifier = \"{}\" applies to image runs; a toy run (data.kind \
                          = \"{}\") is evaluated by mode coverage, so remove eval.classifier",
                         path.display(),
@@ -139,7 +139,7 @@ impl EvalConfig {
                     )));
                 }
                 if self.samples == Some(0) {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "eval.samples must be a positive integer, got 0 ({} is the \
                          VEEGAN/PacGAN protocol)",
                         burngan_metrics::TOY_EVAL_SAMPLES
@@ -151,7 +151,7 @@ impl EvalConfig {
                 if let Some(samples) = self.samples
                     && samples < minimum
                 {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "eval.samples must be at least {minimum} for image runs (precision and \
                          recall use {} nearest neighbours), got {samples}; {IMAGE_EVAL_SAMPLES} \
                          is the default",
@@ -208,7 +208,7 @@ impl TryFrom<RawEma> for EmaConfig {
             ramp: raw.ramp,
         };
         config.rule().map_err(|e| match e {
-            TrainError::Config { message } => message,
+            AppError::Config { message } => message,
             other => other.to_string(),
         })?;
         Ok(config)
@@ -218,7 +218,7 @@ impl TryFrom<RawEma> for EmaConfig {
 impl EmaConfig {
     /// The trainer's [`EmaRule`]; an error when neither or both of `decay` and `half_life`
     /// are given, or `ramp` comes without `half_life`.
-    pub fn rule(&self) -> Result<EmaRule, TrainError> {
+    pub fn rule(&self) -> Result<EmaRule, AppError> {
         let rule = match (self.decay, self.half_life) {
             (Some(decay), None) if self.ramp.is_none() => EmaRule::Decay {
                 decay,
@@ -229,13 +229,13 @@ impl EmaConfig {
                 ramp: self.ramp,
             },
             (Some(_), None) => {
-                return Err(TrainError::config(
+                return Err(AppError::config(
                     "ema.ramp belongs to ema.half_life; remove it, or use half_life instead \
                      of decay",
                 ));
             }
             _ => {
-                return Err(TrainError::config(
+                return Err(AppError::config(
                     "[ema] needs exactly one of decay (e.g. 0.999) and half_life (in images, \
                      e.g. 10000)",
                 ));
@@ -351,21 +351,21 @@ impl TrainConfig {
     ///
     /// The `format` key is read first: a config written for a newer schema than
     /// [`CONFIG_FORMAT`] is an error naming both versions, not a list of unknown fields.
-    pub fn from_toml(text: &str, origin: &str) -> Result<Self, TrainError> {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, AppError> {
         if let Ok(table) = text.parse::<toml::Table>()
             && let Some(format) = table.get("format")
         {
             match format.as_integer() {
                 Some(version) if (1..=i64::from(CONFIG_FORMAT)).contains(&version) => {}
                 Some(version) if version > i64::from(CONFIG_FORMAT) => {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "{origin}: config format {version} is newer than this build of burngan \
                          reads (format {CONFIG_FORMAT}); upgrade burngan, or rewrite the file \
                          for format {CONFIG_FORMAT} (docs/config.md)"
                     )));
                 }
                 _ => {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "{origin}: format must be a positive integer (this build reads format \
                          {CONFIG_FORMAT}), got {format}"
                     )));
@@ -376,15 +376,15 @@ impl TrainConfig {
             let culprit = culprit_key(text, &error)
                 .map(|key| format!("the value at fault is `{key}`\n"))
                 .unwrap_or_default();
-            TrainError::Config {
+            AppError::Config {
                 message: format!("{origin}: {error}{culprit}"),
             }
         })
     }
 
     /// Reads and parses a config file.
-    pub fn load(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|error| TrainError::Config {
+    pub fn load(path: &Path) -> Result<Self, AppError> {
+        let text = std::fs::read_to_string(path).map_err(|error| AppError::Config {
             message: format!(
                 "cannot read config file {}: {error}; pass an existing TOML file, e.g. \
                  --config assets/configs/ring8-ns.toml",
@@ -420,7 +420,7 @@ impl TrainConfig {
     }
 
     /// Checks every value; the error names the field, the value and the fix.
-    pub fn validate(&self) -> Result<(), TrainError> {
+    pub fn validate(&self) -> Result<(), AppError> {
         let positive = crate::error::require_positive;
         positive("run.steps", self.run.steps)?;
         positive("run.log_every", self.run.log_every)?;
@@ -434,7 +434,7 @@ impl TrainConfig {
             ("run.plot_samples", self.run.plot_samples),
         ] {
             if value > MAX_SAMPLES {
-                return Err(TrainError::config(format!(
+                return Err(AppError::config(format!(
                     "{field} must be between 1 and {MAX_SAMPLES}, got {value}"
                 )));
             }
@@ -444,7 +444,7 @@ impl TrainConfig {
         self.optimizer
             .discriminator
             .validate("optimizer.discriminator")?;
-        self.loss.validate().map_err(TrainError::config)?;
+        self.loss.validate().map_err(AppError::config)?;
         positive("run.keep_checkpoints", self.run.keep_checkpoints)?;
         if let Some(ema) = &self.ema {
             ema.rule()?;
@@ -458,14 +458,14 @@ impl TrainConfig {
     }
 
     /// `train.lr_decay = "linear"` only over constant learning rates.
-    fn validate_schedules(&self) -> Result<(), TrainError> {
+    fn validate_schedules(&self) -> Result<(), AppError> {
         if self.train.lr_decay == LrDecay::Linear {
             for (section, optimizer) in [
                 ("optimizer.generator", &self.optimizer.generator),
                 ("optimizer.discriminator", &self.optimizer.discriminator),
             ] {
                 if !optimizer.learning_rate().is_fixed() {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "train.lr_decay = \"linear\" applies to a constant learning rate, but \
                          {section}.lr is a schedule; remove train.lr_decay and write the decay \
                          in the schedule (lr = {{ from = …, to = 0.0, shape = \"linear\" }})"
@@ -478,7 +478,7 @@ impl TrainConfig {
 
     /// Each penalty's values, a critic that can give its input gradient, and a constraint for
     /// the unclipped Wasserstein loss.
-    fn validate_penalties(&self) -> Result<(), TrainError> {
+    fn validate_penalties(&self) -> Result<(), AppError> {
         for (i, term) in self.penalty.iter().enumerate() {
             let field = match self.penalty.len() {
                 1 => "penalty".to_string(),
@@ -486,7 +486,7 @@ impl TrainConfig {
             };
             term.validate(&field)?;
             if let Some(layer) = self.discriminator.input_gradient_blocker() {
-                return Err(TrainError::config(format!(
+                return Err(AppError::config(format!(
                     "penalty.kind = \"{}\" needs the critic's input gradient, which {layer} \
                      cannot provide (BatchNorm mixes the samples of a batch); set \
                      discriminator.normalization to \"none\" or \"spectral\", or remove the \
@@ -499,7 +499,7 @@ impl TrainConfig {
             && self.penalty.is_empty()
             && !self.discriminator.spectral()
         {
-            return Err(TrainError::config(
+            return Err(AppError::config(
                 "loss.kind = \"wasserstein\" leaves the critic unconstrained; add a [penalty] \
                  section (kind = \"wgan-gp\"), enable spectral normalisation in the \
                  discriminator, or use loss.kind = \"wgan\" for weight clipping",
@@ -509,19 +509,19 @@ impl TrainConfig {
     }
 
     /// The networks fit the data (toy MLPs or image networks, matching classes and shapes).
-    fn validate_networks(&self) -> Result<(), TrainError> {
-        let model_error = |e: burngan_models::ModelError| TrainError::config(e.to_string());
+    fn validate_networks(&self) -> Result<(), AppError> {
+        let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
         let (g_kind, d_kind) = (self.generator.kind(), self.discriminator.kind());
         match &self.data {
             DataConfig::Toy(toy) => {
-                let data = toy.build().map_err(|e| TrainError::config(e.to_string()))?;
+                let data = toy.build().map_err(|e| AppError::config(e.to_string()))?;
                 let dim = data.centres().first().map_or(2, |c| c.len());
                 match (&self.generator, &self.discriminator) {
                     (GeneratorConfig::Mlp(g), DiscriminatorConfig::Mlp(d)) => {
                         g.validate(dim).map_err(model_error)?;
                         d.validate(dim).map_err(model_error)
                     }
-                    _ => Err(TrainError::config(format!(
+                    _ => Err(AppError::config(format!(
                         "toy data (data.kind = \"{}\") needs generator.kind and \
                          discriminator.kind = \"mlp\", got \"{g_kind}\" and \"{d_kind}\"; \
                          use [data] kind = \"images\" for image networks",
@@ -531,7 +531,7 @@ impl TrainConfig {
             }
             DataConfig::Images(images) => {
                 if g_kind == "mlp" || d_kind == "mlp" {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "image data needs image networks, got generator.kind = \"{g_kind}\" and \
                          discriminator.kind = \"{d_kind}\"; use \"image-mlp\", \"dcgan\", \
                          \"conditional-dcgan\" (generator) or \"projection\" (discriminator)"
@@ -542,7 +542,7 @@ impl TrainConfig {
                     self.discriminator.num_classes(),
                 );
                 if g_classes != d_classes {
-                    return Err(TrainError::config(format!(
+                    return Err(AppError::config(format!(
                         "a class-conditional run needs generator.kind = \"conditional-dcgan\" and \
                          discriminator.kind = \"projection\" with the same num_classes, got \
                          \"{g_kind}\" with {g_classes} classes and \"{d_kind}\" with {d_classes}"

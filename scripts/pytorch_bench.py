@@ -3,9 +3,11 @@
 
     python3 scripts/pytorch_bench.py [--device cpu|cuda] [--threads 2] [--workload NAME|all]
                                    [--seconds 10] [--batch N] [--seed 0] [--json FILE]
+                                   [--iterations N] [--no-peak]
 
 What is timed (as WORKLOADS.md defines it): training iterations per second after 10 warm-up
-iterations, over at least --seconds and at least 10 iterations. One iteration is one
+iterations, over at least --seconds and at least 10 iterations (or exactly --iterations N, as
+`burngan bench --iterations N`). One iteration is one
 discriminator step then one generator step (five critic steps then one generator step for
 mnist-dcgan-gp). Real data is one fixed tensor uniform in [-1, 1] on the device; latent noise is
 drawn on the device for every step; the timed loop ends by reading the last loss back with
@@ -25,7 +27,9 @@ With --json FILE the parent writes
    "iterations_per_second", "peak_rss_bytes", "rss_start_bytes", "rss_end_bytes",
    "peak_device_bytes"}]}
 which `burngan bench --torch FILE` reads (`cargo xtask bench --compare-torch` does both).
-matmul_peak_gflops is the best rate of a 2048 x 2048 f32 matrix product on the same threads.
+matmul_peak_gflops is the best rate of a 2048 x 2048 f32 matrix product on the same threads
+(about 2 s; --no-peak skips it and writes null, as scripts/bench_compare.py does after its first
+PyTorch run).
 
 Exit codes: 0 done, 1 a workload failed, 2 bad arguments, 3 skipped (PyTorch not installed, or
 --device cuda without a CUDA device).
@@ -173,7 +177,10 @@ def child(args):
     while True:
         loss = iteration()
         count += 1
-        if count >= 10 and time.perf_counter() - start >= args.seconds:
+        if args.iterations is not None:
+            if count >= args.iterations:
+                break
+        elif count >= 10 and time.perf_counter() - start >= args.seconds:
             break
     loss.item()
     if cuda:
@@ -228,8 +235,12 @@ def main():
     parser.add_argument("--workload", default="all")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="time exactly N iterations instead of --seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--no-peak", action="store_true",
+                        help="skip the 2048² matrix-multiply peak (matmul_peak_gflops: null)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device not in ("cpu", "cuda"):
@@ -242,6 +253,9 @@ def main():
         fail_usage(f"--seconds must be a number >= 0, got {args.seconds}")
     if args.batch is not None and args.batch < 1:
         fail_usage(f"--batch must be at least 1, got {args.batch}")
+    if args.iterations is not None and args.iterations < 1:
+        fail_usage(f"--iterations must be at least 1 (or leave it out to time by --seconds), "
+                   f"got {args.iterations}")
     if args.child:
         child(args)
         return
@@ -263,6 +277,8 @@ def main():
                    "--seconds", str(args.seconds), "--seed", str(args.seed)]
         if args.batch is not None:
             command += ["--batch", str(args.batch)]
+        if args.iterations is not None:
+            command += ["--iterations", str(args.iterations)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"pytorch_bench.py: {name} failed (exit {done.returncode}):\n{done.stderr}",
@@ -277,10 +293,12 @@ def main():
         "tool": "pytorch", "torch_version": torch.__version__, "device": args.device,
         "device_name": device_name(torch, args.device),
         "threads": args.threads if args.device == "cpu" else None,
-        "seconds": args.seconds, "matmul_peak_gflops": matmul_peak(torch, args.device),
+        "seconds": args.seconds,
+        "matmul_peak_gflops": None if args.no_peak else matmul_peak(torch, args.device),
         "results": results,
     }
-    print(f"matrix-multiply peak (2048², f32): {report['matmul_peak_gflops']:.1f} GFLOP/s")
+    if report["matmul_peak_gflops"] is not None:
+        print(f"matrix-multiply peak (2048², f32): {report['matmul_peak_gflops']:.1f} GFLOP/s")
     if args.json:
         directory = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(directory, exist_ok=True)

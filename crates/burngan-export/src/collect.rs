@@ -8,12 +8,17 @@
 //! So when a tensor is visited, the innermost entry is `(field name, "Struct:Owner")`, and the
 //! owner's type name decides the rule (e.g. `("weight", "Struct:Linear")` is a `Linear`
 //! weight to transpose).
+//!
+//! The vectors of a `SpectralNorm` (`u`, `v`) are gathered per layer while walking, because the
+//! layer's weight is visited before them; [`Collector::finish`] then rewrites each spectrally
+//! normalised layer (see [`crate::spectral`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use burn::module::{ModuleVisitor, Param};
 use burn::tensor::{Bool, Int, Tensor};
 
+use crate::spectral::{self, SpectralLayer, State, Vector};
 use crate::{ExportError, PytorchTensor, TensorKind, Values};
 
 /// Owner types whose `gamma`/`beta` PyTorch calls `weight`/`bias`.
@@ -45,6 +50,10 @@ pub(crate) struct Collector {
     batch_norms: BTreeSet<String>,
     /// Tensors left out, with the reason.
     skipped: Vec<Skip>,
+    /// The power-iteration state of each spectrally normalised layer, by the layer's Burn path.
+    spectral: BTreeMap<String, State>,
+    /// The names of the `Linear` weights written transposed.
+    transposed: BTreeSet<String>,
     /// The first error met; the visitor cannot return one.
     error: Option<ExportError>,
 }
@@ -61,6 +70,19 @@ enum Rule {
     Buffer,
     /// Left out of the file.
     Skip(&'static str),
+    /// A spectral-norm vector (`u` when true, `v` when false), kept for [`spectral::rewrite`].
+    Spectral(bool),
+}
+
+/// What [`Collector::finish`] returns: the tensors to write in name order, the ones left out and
+/// the spectrally normalised layers.
+pub(crate) struct Collected {
+    /// The tensors to write, in name order.
+    pub tensors: Vec<PytorchTensor>,
+    /// The tensors left out.
+    pub skipped: Vec<Skip>,
+    /// The spectrally normalised layers, in Burn path order.
+    pub spectral: Vec<SpectralLayer>,
 }
 
 impl Collector {
@@ -77,9 +99,11 @@ impl Collector {
         };
         let owner = container.strip_prefix("Struct:").unwrap_or("");
         let rule = match (owner, field.as_str()) {
+            ("SpectralNorm", "u") => Rule::Spectral(true),
+            ("SpectralNorm", "v") => Rule::Spectral(false),
             ("SpectralNorm", _) => Rule::Skip(
-                "spectral-norm power-iteration state (not a weight; PyTorch's spectral_norm \
-                 uses other names)",
+                "a SpectralNorm field that is neither u nor v (PyTorch's spectral_norm keeps \
+                 only weight_u and weight_v)",
             ),
             ("Linear", "weight") => Rule::Transpose,
             ("BatchNorm", "running_mean" | "running_var") => Rule::Buffer,
@@ -119,6 +143,7 @@ impl Collector {
             Rule::Buffer => (burn_path.clone(), tensor, TensorKind::Buffer),
             Rule::Rename(field) => (renamed(&burn_path, field), tensor, TensorKind::Parameter),
             Rule::Transpose if D == 2 => {
+                self.transposed.insert(burn_path.clone());
                 (burn_path.clone(), tensor.transpose(), TensorKind::Parameter)
             }
             Rule::Transpose => {
@@ -130,6 +155,10 @@ impl Collector {
             }
             Rule::Skip(reason) => {
                 self.skipped.push(Skip { burn_path, reason });
+                return;
+            }
+            Rule::Spectral(is_u) => {
+                self.spectral_vector(burn_path, is_u, read(&tensor));
                 return;
             }
         };
@@ -151,15 +180,51 @@ impl Collector {
         }
     }
 
-    /// The collected tensors sorted by name, with one `num_batches_tracked` per BatchNorm, and
-    /// the skipped ones; or the first error.
-    pub(crate) fn finish(mut self) -> Result<(Vec<PytorchTensor>, Vec<Skip>), ExportError> {
+    /// Records a spectral-norm vector (u when `is_u`) of the layer two levels above it (the
+    /// struct holding the `SpectralNorm`).
+    fn spectral_vector(&mut self, burn_path: String, is_u: bool, values: Result<Values, String>) {
+        let values = match values {
+            Ok(Values::F32(values)) => values,
+            Ok(other) => {
+                let message = format!("a spectral-norm vector of dtype {:?}", other.dtype());
+                self.error = Some(ExportError::Read {
+                    name: burn_path,
+                    message,
+                });
+                return;
+            }
+            Err(message) => {
+                self.error = Some(ExportError::Read {
+                    name: burn_path,
+                    message,
+                });
+                return;
+            }
+        };
+        let layer: Vec<&str> = self.path[..self.path.len().saturating_sub(2)]
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let state = self.spectral.entry(layer.join(".")).or_default();
+        let vector = Some(Vector { burn_path, values });
+        if is_u {
+            state.u = vector;
+        } else {
+            state.v = vector;
+        }
+    }
+
+    /// The collected tensors sorted by name, with each spectrally normalised layer rewritten
+    /// and one `num_batches_tracked` per BatchNorm, the skipped ones and the spectral layers;
+    /// or the first error.
+    pub(crate) fn finish(mut self) -> Result<Collected, ExportError> {
         if let Some(error) = self.error {
             return Err(error);
         }
+        let spectral = spectral::rewrite(&mut self.tensors, self.spectral, &self.transposed)?;
         for prefix in &self.batch_norms {
             self.tensors.push(PytorchTensor {
-                name: renamed_child(prefix, "num_batches_tracked"),
+                name: spectral::child(prefix, "num_batches_tracked"),
                 burn_path: None,
                 shape: Vec::new(),
                 values: Values::I64(vec![0]),
@@ -176,7 +241,11 @@ impl Collector {
                 });
             }
         }
-        Ok((self.tensors, self.skipped))
+        Ok(Collected {
+            tensors: self.tensors,
+            skipped: self.skipped,
+            spectral,
+        })
     }
 }
 
@@ -193,15 +262,6 @@ fn renamed(path: &str, field: &str) -> String {
     match path.rsplit_once('.') {
         Some((parent, _)) => format!("{parent}.{field}"),
         None => field.to_string(),
-    }
-}
-
-/// `prefix.field`, or `field` for the root module (empty prefix).
-fn renamed_child(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() {
-        field.to_string()
-    } else {
-        format!("{prefix}.{field}")
     }
 }
 

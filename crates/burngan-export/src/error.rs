@@ -61,6 +61,32 @@ pub enum ExportError {
         /// Its rank.
         rank: usize,
     },
+    /// A struct holds a spectral-norm state but no weight it could normalise.
+    #[error(
+        "{} holds a spectral-norm state (SpectralNorm) but neither {}weight nor \
+         {}linear.weight, so there is no weight to write as PyTorch's weight_orig; name \
+         the normalised weight `weight`, or hold it in a Linear field named `linear`",
+        shown(layer),
+        prefix(layer),
+        prefix(layer)
+    )]
+    SpectralWeight {
+        /// The Burn path of the struct holding the state.
+        layer: String,
+    },
+    /// A spectral-norm state that does not fit its weight.
+    #[error(
+        "cannot write the spectral norm of {} as PyTorch's weight_orig, weight_u and \
+         weight_v: {message}; the layer's state does not belong to its weight (rebuild the \
+         layer with `with_spectral_norm`)",
+        shown(layer)
+    )]
+    SpectralState {
+        /// The Burn path of the struct holding the state.
+        layer: String,
+        /// What does not fit.
+        message: String,
+    },
     /// The safetensors encoder refused the tensors (e.g. a header over its 100 MB limit).
     #[error(
         "safetensors cannot encode the tensors: {message}; export a smaller module or report \
@@ -70,4 +96,22 @@ pub enum ExportError {
         /// What the encoder reported.
         message: String,
     },
+}
+
+/// A layer's Burn path for a message: the root module has the empty path.
+fn shown(layer: &str) -> &str {
+    if layer.is_empty() {
+        "the exported module"
+    } else {
+        layer
+    }
+}
+
+/// `layer.`, or nothing for the root module.
+fn prefix(layer: &str) -> String {
+    if layer.is_empty() {
+        String::new()
+    } else {
+        format!("{layer}.")
+    }
 }

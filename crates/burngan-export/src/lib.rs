@@ -43,7 +43,7 @@
 //! | `BatchNorm`: `running_mean`, `running_var` | unchanged (PyTorch buffers) |
 //! | `BatchNorm` (the module itself) | adds `num_batches_tracked`: `I64`, shape `[]`, value 0 |
 //! | `LayerNorm`, `GroupNorm`, `InstanceNorm`, `RmsNorm`: `gamma`, `beta` | `weight`, `bias` |
-//! | `SpectralNorm`: `u` (burngan's power-iteration vector) | not written |
+//! | a spectrally normalised layer's weight (below) | `weight_orig`, plus buffers `weight_u`, `weight_v` |
 //! | anything else (convolution kernels included) | unchanged |
 //!
 //! - Convolution kernels already have PyTorch's layout: `Conv2d` (Burn's and burngan's `Conv`)
@@ -51,11 +51,9 @@
 //!   `[c_in, c_out/groups, k, k]`.
 //! - `num_batches_tracked` is 0 because Burn does not count batches; PyTorch reads it only when
 //!   a BatchNorm has `momentum=None`. Its [`TensorKind`] is [`Buffer`](TensorKind::Buffer), like
-//!   the running statistics; every other tensor is a [`Parameter`](TensorKind::Parameter).
-//! - Spectral normalisation: a spectrally normalised layer's weight is written as the raw W
-//!   (not W/σ(W)), and its power-iteration state is left out (listed in
-//!   [`ExportSummary::skipped`]); PyTorch's `spectral_norm` stores other tensors
-//!   (`weight_orig`, `weight_u`, `weight_v`). burngan's generators have no spectral norm.
+//!   the running statistics and spectral norm's `weight_u` and `weight_v`; every other tensor is
+//!   a [`Parameter`](TensorKind::Parameter).
+//! - Spectral normalisation: see [below](#spectral-normalisation).
 //! - Float tensors are written as little-endian `F32` (other float dtypes are converted), int
 //!   tensors as `I64`, bool tensors as `BOOL`. Tensors are listed in name order (the encoder
 //!   lays the data out by dtype, then name), and the metadata keys in [`METADATA`]'s order, so
@@ -66,6 +64,48 @@
 //!   (which folds Burn parameter reparameterizations such as LoRA into plain weights), so the
 //!   file holds what the module computes with in evaluation mode.
 //!
+//! # Spectral normalisation
+//!
+//! A spectrally normalised layer is a struct that holds a `SpectralNorm` (burngan-models'
+//! power-iteration state: `u`, and `v` under `spectral_convention = "pytorch"`) beside its
+//! weight: the field `weight`, or the `weight` of its `Linear` field `linear`. It is written as
+//! `torch.nn.utils.spectral_norm` (defaults `n_power_iterations=1`, `eps=1e-12`, `dim=0`) keeps
+//! the module it wraps: the raw weight W (not W/σ) as the parameter `weight_orig`, the vectors
+//! as the buffers `weight_u` and `weight_v` (PyTorch views W `[rows, …]` as `[rows, cols]`);
+//! the bias is unchanged and the `SpectralNorm` itself adds nothing. For burngan-models' layers:
+//!
+//! | Layer at path P | Written as (PyTorch shapes) |
+//! |---|---|
+//! | `Dense` `[d_in, d_out]` | `P.linear.weight_orig` `[d_out, d_in]`, `P.linear.bias`, `P.linear.weight_u` `[d_out]`, `P.linear.weight_v` `[d_in]` |
+//! | `Conv` `[c_out, c_in, k, k]` | `P.weight_orig`, `P.bias`, `P.weight_u` `[c_out]`, `P.weight_v` `[c_in·k·k]` |
+//! | `ClassEmbedding` `[num_classes, dim]` | `P.weight_orig`, `P.weight_u` `[num_classes]`, `P.weight_v` `[dim]` |
+//!
+//! So the PyTorch twin wraps `P.linear` (an `nn.Linear`), `P` (an `nn.Conv2d`) or `P` (an
+//! `nn.Embedding`) in `spectral_norm`. Which vectors are written depends on the layer's
+//! convention, listed per layer in [`ExportSummary::spectral`]:
+//!
+//! - PyTorch convention ([`SpectralVectors::Kept`]): `weight_u` = u and `weight_v` = v, bit for
+//!   bit; they already have PyTorch's orientation (a dense layer iterates on the transpose of
+//!   Burn's weight). The loaded module then computes what the burngan layer computes, in
+//!   `eval()` (σ = uᵀWv with the stored vectors) and in training mode (one power-iteration step
+//!   per forward, then σ = u′ᵀWv′), forward after forward.
+//! - burngan convention, the default ([`SpectralVectors::EvaluationEquivalent`]): the layer keeps
+//!   only u, and divides by ‖Mᵀu‖ on its matrix view M (a dense layer's M is Burn's `[d_in,
+//!   d_out]`, so its u has d_in entries). The vectors are derived, in f64, so that PyTorch's
+//!   evaluation-mode σ = `weight_u`ᵀ·W·`weight_v` is that same value: for a convolution or an
+//!   embedding `weight_u` = u and `weight_v` = normalize(Wᵀu); for a dense layer `weight_v` = u
+//!   and `weight_u` = normalize(W u) with W PyTorch's `[d_out, d_in]`. The loaded module
+//!   reproduces the layer in `eval()` only: in training mode PyTorch iterates under its own
+//!   convention, whose σ is not burngan's (3% apart after one step on a convolution; see
+//!   burngan-models' `SpectralConvention`). The summary's `Display` says so. Train with
+//!   `spectral_convention = "pytorch"` to get a file that also reproduces training mode.
+//!
+//! A `SpectralNorm` without such a weight is an [`ExportError::SpectralWeight`], and vectors
+//! whose lengths do not fit the weight are an [`ExportError::SpectralState`]. The file loads
+//! into modules wrapped by the older `torch.nn.utils.spectral_norm`, not by
+//! `torch.nn.utils.parametrizations.spectral_norm` (which names the tensors
+//! `parametrizations.weight.original0` and so on). burngan's generators have no spectral norm.
+//!
 //! # Loading in PyTorch
 //!
 //! ```python
@@ -75,13 +115,19 @@
 //! ```
 //!
 //! `scripts/torch_load_export.py` in the repository defines PyTorch twins of burngan's
-//! `DcganGenerator` and `MlpGenerator`, loads an exported file into one and compares its
-//! outputs with Burn's (see this crate's `export_for_torch` example).
+//! `DcganGenerator`, `MlpGenerator`, `DcganDiscriminator` and `MlpDiscriminator` (critics with
+//! or without `spectral_norm`, chosen by the names in the file), loads an exported file into
+//! one with `strict=True` and compares its outputs with Burn's, in evaluation mode and, for a
+//! spectral-norm critic, in one training-mode forward (see this crate's `export_for_torch`
+//! example).
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 mod collect;
 mod error;
+mod spectral;
+#[cfg(test)]
+mod spectral_tests;
 #[cfg(test)]
 mod tests;
 
@@ -96,6 +142,7 @@ use safetensors::tensor::TensorView;
 
 pub use error::ExportError;
 pub use safetensors::Dtype;
+pub use spectral::{SpectralLayer, SpectralVectors};
 
 /// The safetensors metadata of every exported file.
 pub const METADATA: [(&str, &str); 2] = [("format", "pt"), ("producer", "burngan")];
@@ -106,7 +153,8 @@ pub enum TensorKind {
     /// A trainable weight (`nn.Module.parameters()` in PyTorch).
     Parameter,
     /// State that is not trained: BatchNorm's `running_mean`, `running_var` and
-    /// `num_batches_tracked` (`nn.Module.buffers()` in PyTorch).
+    /// `num_batches_tracked`, spectral norm's `weight_u` and `weight_v`
+    /// (`nn.Module.buffers()` in PyTorch).
     Buffer,
 }
 
@@ -195,7 +243,7 @@ pub struct ExportedTensor {
 /// A tensor of the module that is not written, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedTensor {
-    /// Its Burn path, e.g. `layers.0.spectral.u`.
+    /// Its Burn path, e.g. `norm.extra` for a `SpectralNorm` field other than `u` and `v`.
     pub burn_path: String,
     /// Why it is left out.
     pub reason: String,
@@ -210,6 +258,9 @@ pub struct ExportSummary {
     pub tensors: Vec<ExportedTensor>,
     /// Tensors of the module that were left out.
     pub skipped: Vec<SkippedTensor>,
+    /// The spectrally normalised layers, written as `weight_orig`, `weight_u` and `weight_v`
+    /// (see the crate documentation), in Burn path order.
+    pub spectral: Vec<SpectralLayer>,
     /// The number of parameter values (buffers excluded): what PyTorch's
     /// `sum(p.numel() for p in model.parameters())` gives for the loaded module.
     pub num_parameters: usize,
@@ -231,26 +282,53 @@ impl fmt::Display for ExportSummary {
             let names: Vec<&str> = self.skipped.iter().map(|s| s.burn_path.as_str()).collect();
             write!(f, "; left out {}", names.join(", "))?;
         }
+        let derived: Vec<&str> = self
+            .spectral
+            .iter()
+            .filter(|s| s.vectors == SpectralVectors::EvaluationEquivalent)
+            .map(|s| s.layer.as_str())
+            .collect();
+        if !derived.is_empty() {
+            write!(
+                f,
+                "; spectral norm of {} (burngan convention) written as its evaluation-mode \
+                 equivalent: PyTorch reproduces it in eval() only (spectral_convention = \
+                 \"pytorch\" reproduces training mode too)",
+                derived.join(", ")
+            )?;
+        }
         Ok(())
     }
 }
 
-/// The tensors and the skipped ones of the evaluation-mode copy of `module`.
-fn read_module<M: Module>(
-    module: &M,
-) -> Result<(Vec<PytorchTensor>, Vec<SkippedTensor>), ExportError> {
+/// What is read from a module: the tensors to write, the ones left out and the spectrally
+/// normalised layers.
+struct ReadModule {
+    tensors: Vec<PytorchTensor>,
+    skipped: Vec<SkippedTensor>,
+    spectral: Vec<SpectralLayer>,
+}
+
+/// The tensors, the skipped ones and the spectral layers of the evaluation-mode copy of
+/// `module`.
+fn read_module<M: Module>(module: &M) -> Result<ReadModule, ExportError> {
     let module = module.valid().materialize();
     let mut collector = collect::Collector::default();
     module.visit(&mut collector);
-    let (tensors, skipped) = collector.finish()?;
-    let skipped = skipped
+    let collected = collector.finish()?;
+    let skipped = collected
+        .skipped
         .into_iter()
         .map(|s| SkippedTensor {
             burn_path: s.burn_path,
             reason: s.reason.to_string(),
         })
         .collect();
-    Ok((tensors, skipped))
+    Ok(ReadModule {
+        tensors: collected.tensors,
+        skipped,
+        spectral: collected.spectral,
+    })
 }
 
 /// The tensors of `module` as they are written: PyTorch names, shapes and row-major values, in
@@ -259,10 +337,11 @@ fn read_module<M: Module>(
 ///
 /// # Errors
 ///
-/// A tensor that cannot be read from its device, two tensors with the same PyTorch name, or a
-/// module that is a bare parameter.
+/// A tensor that cannot be read from its device, two tensors with the same PyTorch name, a
+/// module that is a bare parameter, or a spectral-norm state without a weight it fits
+/// ([`ExportError::SpectralWeight`], [`ExportError::SpectralState`]).
 pub fn pytorch_tensors<M: Module>(module: &M) -> Result<Vec<PytorchTensor>, ExportError> {
-    read_module(module).map(|(tensors, _)| tensors)
+    read_module(module).map(|read| read.tensors)
 }
 
 /// The metadata map written to every file, iterating in [`METADATA`]'s order.
@@ -381,7 +460,11 @@ pub fn export_safetensors<M: Module>(
     module: &M,
     path: &Path,
 ) -> Result<ExportSummary, ExportError> {
-    let (tensors, skipped) = read_module(module)?;
+    let ReadModule {
+        tensors,
+        skipped,
+        spectral,
+    } = read_module(module)?;
     let bytes = encode(&tensors)?;
     write_atomically(path, &bytes).map_err(|source| ExportError::Write {
         path: path.to_path_buf(),
@@ -405,6 +488,7 @@ pub fn export_safetensors<M: Module>(
         path: path.to_path_buf(),
         tensors,
         skipped,
+        spectral,
         num_parameters,
         bytes: bytes.len() as u64,
     })

@@ -64,8 +64,17 @@ fn features_and_predictions_agree_across_backends() {
     }
 }
 
-/// A tiny unconditional DCGAN trained for `steps` steps into `out`.
+/// A tiny unconditional DCGAN trained for `steps` steps on the shipped digits into `out`.
 fn train_tiny(out: &Path, steps: usize) {
+    train_tiny_on(
+        out,
+        steps,
+        &root().join("assets/data/mnist10k-images-idx3-ubyte.gz"),
+    );
+}
+
+/// [`train_tiny`] on the images of IDX file `data`.
+fn train_tiny_on(out: &Path, steps: usize, data: &Path) {
     let config = format!(
         r#"
 [run]
@@ -95,9 +104,7 @@ kind = "adam"
 lr = 2e-3
 beta1 = 0.5
 "#,
-        root()
-            .join("assets/data/mnist10k-images-idx3-ubyte.gz")
-            .display()
+        data.display()
     );
     let file = out.with_extension("toml");
     std::fs::write(&file, config).unwrap();
@@ -135,6 +142,8 @@ fn eval_scores_a_checkpoint_between_its_floor_and_ceiling() {
             .unwrap();
     let shipped_bytes = std::fs::read(&classifier).unwrap();
     assert_eq!(report["classifier"]["sha256"], sha256_hex(&shipped_bytes));
+    // The shipped digits are the network's own data: nothing to warn about.
+    assert_eq!(report["warnings"], serde_json::json!([]));
     assert_eq!(report["step"], 2);
     let rows = report["rows"].as_array().unwrap();
     let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
@@ -161,6 +170,77 @@ fn eval_scores_a_checkpoint_between_its_floor_and_ceiling() {
         );
         assert!(value(row, "classifier_score") < value(0, "classifier_score"));
     }
+}
+
+/// The shipped digits as bytes, inverted (255 − b): the same shape, other images.
+fn inverted_digits() -> Vec<u8> {
+    mnist()
+        .pixels()
+        .iter()
+        .map(|p| 255 - ((p + 1.0) * 127.5).round() as u8)
+        .collect()
+}
+
+/// The feature network's card names the data it knows: other images, or labels with another
+/// class count, are reported — in eval.json by `burngan eval`, and by the evaluator an
+/// application builds — with the command that trains a fitting network.
+#[test]
+fn scores_on_data_the_feature_network_does_not_know_come_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = vec![0, 0, 8, 3];
+    for n in [10_000u32, 28, 28] {
+        idx.extend(n.to_be_bytes());
+    }
+    idx.extend(inverted_digits());
+    let data = dir.path().join("inverted-idx3-ubyte");
+    std::fs::write(&data, &idx).unwrap();
+    let run = dir.path().join("run");
+    train_tiny_on(&run, 1, &data);
+    let (code, message) = burngan(&[
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--n",
+        "100",
+        "--classifier",
+        shipped().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{message}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("checkpoints/step-00000001/eval.json")).unwrap(),
+    )
+    .unwrap();
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    for part in [
+        "assets/data/mnist10k-images-idx3-ubyte.gz",
+        data.to_str().unwrap(),
+        "burngan eval train-classifier",
+    ] {
+        assert!(warning.contains(part), "{part} not in: {warning}");
+    }
+
+    // Labels with 3 classes against a 10-class network: the class scores are named.
+    let device = burngan_backend::device(BackendKind::Flex).unwrap();
+    let digits = mnist();
+    let bytes: Vec<u8> = digits
+        .pixels()
+        .iter()
+        .map(|p| ((p + 1.0) * 127.5).round() as u8)
+        .collect();
+    let labels = (0..digits.len()).map(|i| i % 3).collect();
+    let three = ImageDataset::from_u8(&bytes, [digits.len(), 1, 28, 28], Some(labels)).unwrap();
+    let evaluator = burngan_app::ImageEvaluator::new(&shipped(), &three, &device).unwrap();
+    let warnings = evaluator.data_warnings(&three, Path::new("three.idx"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("10 classes") && warnings[0].contains("have 3"),
+        "{}",
+        warnings[0]
+    );
+    let plain = evaluator.data_warnings(&digits, Path::new("digits.idx"));
+    assert!(plain.is_empty(), "{plain:?}");
 }
 
 #[test]

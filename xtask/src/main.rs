@@ -5,10 +5,11 @@
 //!   without `--config` it uses `assets/configs/ring8-ns.toml`, without `--backend` flex.
 //! - `cargo xtask bench [ARGS]`: builds `burngan` in release mode and runs `burngan bench ARGS`
 //!   (the WORKLOADS.md workloads; without `--backend`, flex).
-//! - `cargo xtask bench --compare-torch [--threads N] [--torch-device cpu,cuda] [ARGS]`: runs
-//!   `scripts/pytorch_bench.py` (skipped with a message where PyTorch is not installed), then
-//!   `burngan bench --backend all` in the same sitting with N threads on both sides (default
-//!   2), printing the ratios and regenerating `BENCHMARKS.md` and `docs/bench/`.
+//! - `cargo xtask bench --compare-torch [ARGS]`: builds `burngan`, then runs
+//!   `scripts/bench_compare.py ARGS` on a copy of the binary: burngan and PyTorch interleaved in
+//!   rounds (A B A B …), medians, spreads and noisy sittings reported, regenerating
+//!   `BENCHMARKS.md` and `docs/bench/compare.json` (`--quick`, `--rounds`, `--threads`,
+//!   `--device cuda`, `--workload` … are the script's).
 //! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
 //!   (the theory lab's experiments; without `--backend`, flex).
 //! - `cargo xtask soak [--backend B] [--steps N] [--config FILE] [--out DIR] [--warmup N]`:
@@ -39,9 +40,10 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
                 (defaults: --config assets/configs/ring8-ns.toml --backend flex)
   bench [ARGS]  build burngan (release) and run `burngan bench ARGS`
                 (iterations/s of the benchmark workloads; default --backend flex)
-  bench --compare-torch [--threads N] [--torch-device cpu[,cuda]] [ARGS]
-                PyTorch (scripts/pytorch_bench.py) then burngan on every backend, same
-                sitting, N threads each (default 2); writes BENCHMARKS.md and docs/bench/
+  bench --compare-torch [ARGS]
+                burngan and PyTorch interleaved in rounds (scripts/bench_compare.py ARGS:
+                --quick, --rounds N, --threads N, --device cpu|cuda, --workload W);
+                writes BENCHMARKS.md and docs/bench/compare.json
   lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
                 (the theory lab's experiments and report; default --backend flex)
   soak [--backend B] [--steps N] [--config F] [--out DIR] [--warmup N]
@@ -157,23 +159,7 @@ fn burngan_with_env(
     forwarded: Vec<String>,
     env: &[(&str, &str)],
 ) -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "xtask: building burngan (release; a first build compiles Burn, about 20 minutes on \
-         2 cores)"
-    );
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "burngan-cli",
-        "--bin",
-        "burngan",
-    ]);
-    let code = run(build)?;
-    if code != ExitCode::SUCCESS {
-        bail!("building burngan failed (see cargo's messages above)");
-    }
+    build_burngan()?;
     let mut command = cargo();
     command.envs(env.iter().copied());
     command
@@ -188,6 +174,27 @@ fn burngan_with_env(
         .args(["burngan", "--", subcommand])
         .args(&forwarded);
     run(command)
+}
+
+/// Builds the `burngan` binary in release mode, with cargo's progress on standard error.
+fn build_burngan() -> anyhow::Result<()> {
+    eprintln!(
+        "xtask: building burngan (release; a first build compiles Burn, about 20 minutes on \
+         2 cores)"
+    );
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "burngan-cli",
+        "--bin",
+        "burngan",
+    ]);
+    if run(build)? != ExitCode::SUCCESS {
+        bail!("building burngan failed (see cargo's messages above)");
+    }
+    Ok(())
 }
 
 /// The value of `--flag V` or `--flag=V` in `args`.
@@ -219,84 +226,40 @@ fn without_flag(args: &[String], flag: &str, takes_value: bool) -> Vec<String> {
     out
 }
 
-/// `bench --compare-torch`: PyTorch first, then burngan on every backend, in one sitting.
+/// `bench --compare-torch`: builds burngan, copies the binary (so a rebuild cannot swap it
+/// mid-sitting) and runs `scripts/bench_compare.py`, which interleaves burngan and PyTorch in
+/// rounds and reports medians and spreads; every other argument goes to the script.
 fn compare_torch(args: &[String]) -> anyhow::Result<ExitCode> {
-    let threads = flag_value(args, "--threads").unwrap_or_else(|| "2".into());
-    if threads.parse::<usize>().map_or(true, |n| n == 0) {
-        eprintln!("xtask: --threads must be a whole number ≥ 1, got {threads:?}");
-        return Ok(ExitCode::from(2));
-    }
-    let devices = flag_value(args, "--torch-device").unwrap_or_else(|| "cpu".into());
-    let mut rest = without_flag(args, "--compare-torch", false);
-    rest = without_flag(&rest, "--threads", true);
-    rest = without_flag(&rest, "--torch-device", true);
+    build_burngan()?;
     let root = workspace_root();
-    let out = root.join("docs/bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-
-    let mut torch_files = Vec::new();
-    for device in devices.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        if device != "cpu" && device != "cuda" {
-            eprintln!("xtask: --torch-device takes cpu, cuda or cpu,cuda; got {device:?}");
-            return Ok(ExitCode::from(2));
-        }
-        let json = out.join(format!("torch-{device}.json"));
-        let mut python = Command::new("python3");
-        python
-            .current_dir(&root)
-            .args([
-                "scripts/pytorch_bench.py",
-                "--device",
-                device,
-                "--threads",
-                &threads,
-            ])
-            .arg("--json")
-            .arg(&json);
-        for flag in ["--workload", "--seconds", "--batch", "--seed"] {
-            if let Some(value) = flag_value(&rest, flag) {
-                python.args([flag, &value]);
-            }
-        }
-        eprintln!("xtask: PyTorch ({device}, {threads} threads): scripts/pytorch_bench.py");
-        match python.status() {
-            Err(error) => eprintln!(
-                "xtask: cannot start python3 ({error}); skipping the PyTorch side (install \
-                 Python 3 and `pip install torch` to compare)"
-            ),
-            Ok(status) if status.code() == Some(3) => {
-                eprintln!("xtask: PyTorch {device} skipped (see the message above)")
-            }
-            Ok(status) if status.success() => torch_files.push(json),
-            Ok(status) => bail!("scripts/pytorch_bench.py --device {device} failed ({status})"),
-        }
-    }
-
-    let mut forwarded = rest.clone();
-    if !has_flag(&rest, "--backend") {
-        forwarded.extend(["--backend".into(), "all".into()]);
-    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("release").join("burngan");
+    let copy = std::env::temp_dir().join(format!("burngan-bench-{}", std::process::id()));
+    std::fs::copy(&binary, &copy)
+        .with_context(|| format!("cannot copy {} to {}", binary.display(), copy.display()))?;
+    let mut forwarded = without_flag(args, "--compare-torch", false);
     for (flag, default) in [
-        ("--json", "docs/bench/burngan.json"),
-        ("--png", "docs/bench/bench.png"),
+        ("--json", "docs/bench/compare.json"),
         ("--markdown", "BENCHMARKS.md"),
     ] {
-        if !has_flag(&rest, flag) {
+        if !has_flag(&forwarded, flag) {
             forwarded.extend([flag.into(), root.join(default).display().to_string()]);
         }
     }
-    for file in &torch_files {
-        forwarded.extend(["--torch".into(), file.display().to_string()]);
-    }
-    let invocation = format!("cargo xtask bench {}", args.join(" "));
-    forwarded.extend(["--invocation".into(), invocation.trim().to_string()]);
-    eprintln!("xtask: burngan ({threads} threads)");
-    // The thread pools of flex and ndarray (rayon) take their size from the environment.
-    burngan_with_env(
-        "bench",
-        forwarded,
-        &[("RAYON_NUM_THREADS", threads.as_str())],
-    )
+    std::fs::create_dir_all(root.join("docs/bench")).context("cannot create docs/bench")?;
+    let mut python = Command::new("python3");
+    python
+        .current_dir(&root)
+        .arg("scripts/bench_compare.py")
+        .arg("--burngan")
+        .arg(&copy)
+        .args(&forwarded);
+    eprintln!("xtask: scripts/bench_compare.py (burngan and PyTorch interleaved, in rounds)");
+    let code = run(python);
+    let _ = std::fs::remove_file(&copy);
+    code
 }
 
 /// The API documentation of every crate, with rustdoc's warnings (broken intra-doc links,

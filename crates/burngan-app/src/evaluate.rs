@@ -124,6 +124,41 @@ impl ImageEvaluator {
         &self.card
     }
 
+    /// Why this network's scores may not describe `dataset` (the run's images, read from
+    /// `data`, which only names them in the messages): one sentence per mismatch between the
+    /// network's card and the data — another class count than the data's labels, or other
+    /// images than those it was trained on (by [`burngan_eval::dataset_sha256`], when the card
+    /// records it) — each pointing to `burngan eval train-classifier`. Empty when nothing on
+    /// the card contradicts the data (another image shape is refused by [`new`](Self::new)).
+    pub fn data_warnings(&self, dataset: &ImageDataset, data: &Path) -> Vec<String> {
+        let fix = "train a feature network for this data with `burngan eval train-classifier \
+                   --data PATH --out DIR` and use it (eval.classifier, or --classifier)";
+        let mut warnings = Vec::new();
+        let classes = self.card.config.classes;
+        if let Some(found) = dataset.num_classes()
+            && found != classes
+        {
+            warnings.push(format!(
+                "the feature network tells {classes} classes apart, the labels of {} have \
+                 {found}: classifier score, class KL and classes covered do not describe \
+                 these images; {fix}",
+                data.display()
+            ));
+        }
+        if let Some(expected) = &self.card.data_sha256
+            && &burngan_eval::dataset_sha256(dataset) != expected
+        {
+            warnings.push(format!(
+                "the feature network was trained on {}, and {} holds other images: unless they \
+                 are of the same kind, every score (FD, precision, recall, classifier score) \
+                 measures the network's view of foreign data; {fix}",
+                self.card.data,
+                data.display()
+            ));
+        }
+        warnings
+    }
+
     /// Number of real images in the reference set.
     pub fn reference_len(&self) -> usize {
         self.reference.outputs.len()

@@ -113,6 +113,10 @@ pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let dataset = load_images(&config)?;
     let evaluator = ImageEvaluator::with_k(&classifier, &dataset, args.k, &device)?;
+    let warnings = evaluator.data_warnings(&dataset, Path::new(&data_path(&config.data)));
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let settings = ScoreSettings {
         k: args.k,
         kid_subsets: args.kid_subsets,
@@ -138,6 +142,7 @@ pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
         settings,
         ema,
         rows,
+        warnings,
         seconds: started.elapsed().as_secs_f64(),
     };
     report_eval(&args, &scored)
@@ -237,6 +242,8 @@ struct Scored {
     ema: bool,
     rows: Vec<RowScores>,
     /// Seconds from loading the data to the last row.
+    /// Why the feature network may not describe the run's data (empty when nothing says so).
+    warnings: Vec<String>,
     seconds: f64,
 }
 
@@ -300,6 +307,7 @@ fn eval_json(args: &EvalArgs, scored: &Scored) -> serde_json::Value {
             "split": "a fixed permutation of the run's images (seed EVAL_SPLIT_SEED): first half reference, second half held out",
         },
         "rows": scored.rows,
+        "warnings": scored.warnings,
         "seconds": scored.seconds,
     })
 }
@@ -391,6 +399,7 @@ fn train_classifier_command(args: TrainClassifierArgs) -> Result<(), Failure> {
         config,
         sha256: String::new(),
         data: args.data.display().to_string(),
+        data_sha256: Some(burngan_eval::dataset_sha256(&dataset)),
         backend: kind.name().to_string(),
         report,
     };

@@ -298,12 +298,24 @@ fn info() -> Result<(), Failure> {
                 Err(error) => format!("unavailable: {error}"),
             }
         } else {
-            format!("not compiled in (rebuild with --features {kind})")
+            not_compiled(kind)
         };
         let compiled = if kind.is_compiled() { "yes" } else { "no" };
         println!("{:<8} {compiled:<9} {device}", kind.name());
     }
     Ok(())
+}
+
+/// What `info` says of a backend this build lacks.
+fn not_compiled(kind: BackendKind) -> String {
+    match kind {
+        BackendKind::Cuda => "not compiled in; `--features cuda` cannot be built offline (Burn \
+                              0.22.1's CUDA runtime needs cubecl-llvm, whose build script \
+                              downloads an LLVM bundle): on an NVIDIA GPU use wgpu over the \
+                              vendor's Vulkan driver"
+            .to_string(),
+        _ => format!("not compiled in (rebuild with --features {kind})"),
+    }
 }
 
 /// The line `info` prints before probing the GPU backends on Linux when `XDG_RUNTIME_DIR` (the
@@ -643,6 +655,13 @@ fn load_run_data(config: &TrainConfig, device: &Device) -> Result<RunData, Failu
         Some(dataset) => image_evaluator(config, dataset, device)?,
         None => None,
     };
+    if let (Some(evaluator), Some(dataset), DataConfig::Images(images)) =
+        (&evaluator, &dataset, &config.data)
+    {
+        for warning in evaluator.data_warnings(dataset, &images.path) {
+            eprintln!("warning: [eval]: {warning}");
+        }
+    }
     Ok(RunData { dataset, evaluator })
 }
 

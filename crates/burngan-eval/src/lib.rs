@@ -40,5 +40,5 @@ pub use report::{Reference, RowScores, ScoreSettings, real_split, render_table, 
 pub use train::{ClassifierReport, ClassifierTraining, EpochReport, accuracy, train_classifier};
 pub use weights::{
     CARD_FORMAT, ClassifierCard, MNIST_CLASSIFIER, MNIST_CLASSIFIER_SHA256, card_path,
-    load_classifier, save_classifier, sha256_hex,
+    dataset_sha256, load_classifier, save_classifier, sha256_hex,
 };

@@ -38,6 +38,11 @@ pub struct ClassifierCard {
     pub sha256: String,
     /// The images it was trained on (the path as given).
     pub data: String,
+    /// [`dataset_sha256`] of those images as loaded (independent of the file format and of
+    /// compression): tells whether a run's data is the data the network knows. `None` on cards
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
     /// The backend it was trained on.
     pub backend: String,
     /// How it was trained and its held-out accuracy.
@@ -52,6 +57,27 @@ pub fn card_path(weights: &Path) -> PathBuf {
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lower-case hex SHA-256 of a dataset's content as loaded: its shape `[channels, height,
+/// width]` and image count (each a little-endian u64), then every pixel (the f32 in [−1, 1],
+/// little-endian) in order. The same images from a raw or gzipped IDX file, or from an image
+/// folder that decodes to the same pixels in the same order, hash the same; labels are not
+/// part of it.
+pub fn dataset_sha256(dataset: &burngan_data::ImageDataset) -> String {
+    let mut hasher = Sha256::new();
+    let [c, h, w] = dataset.shape();
+    for n in [c, h, w, dataset.len()] {
+        hasher.update((n as u64).to_le_bytes());
+    }
+    for pixel in dataset.pixels() {
+        hasher.update(pixel.to_le_bytes());
+    }
+    hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -187,6 +213,7 @@ mod tests {
             config: ClassifierConfig::mnist(),
             sha256: String::new(),
             data: "test".to_string(),
+            data_sha256: None,
             backend: "flex".to_string(),
             report: ClassifierReport {
                 training: ClassifierTraining::default(),
@@ -313,5 +340,54 @@ mod tests {
         save_classifier(&net, &path, wrong).unwrap();
         let error = load_classifier(&path, &device).unwrap_err();
         assert!(matches!(error, EvalError::Weights { .. }), "{error}");
+    }
+
+    /// The content hash of the shipped digits is the one on the shipped card (so a run on
+    /// them gets no warning); the same pixels from a raw IDX file hash the same; other pixels
+    /// (the digits inverted) and another image count do not. The card's value was computed
+    /// independently with PyTorch:
+    ///
+    /// ```python
+    /// raw = gzip.open("assets/data/mnist10k-images-idx3-ubyte.gz").read()
+    /// n, h, w = struct.unpack(">III", raw[4:16])
+    /// x = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).float() / 127.5 - 1.0
+    /// m = hashlib.sha256()
+    /// for d in (1, h, w, n): m.update(struct.pack("<Q", d))
+    /// m.update(x.numpy().astype("<f4").tobytes())  # 622d2e47c4ba06fa…8fe511
+    /// ```
+    #[test]
+    fn the_dataset_hash_follows_the_pixels_not_the_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let shipped = root.join("assets/data/mnist10k-images-idx3-ubyte.gz");
+        let digits = burngan_data::ImageDataset::open_idx(&shipped).unwrap();
+        let card_text = std::fs::read_to_string(card_path(&root.join(MNIST_CLASSIFIER))).unwrap();
+        let card: ClassifierCard = serde_json::from_str(&card_text).unwrap();
+        let hash = dataset_sha256(&digits);
+        assert_eq!(card.data_sha256.as_deref(), Some(hash.as_str()));
+
+        let bytes: Vec<u8> = digits
+            .pixels()
+            .iter()
+            .map(|p| ((p + 1.0) * 127.5).round() as u8)
+            .collect();
+        let mut raw = vec![0, 0, 8, 3];
+        for n in [10_000u32, 28, 28] {
+            raw.extend(n.to_be_bytes());
+        }
+        raw.extend(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("digits-idx3-ubyte");
+        std::fs::write(&file, &raw).unwrap();
+        let again = burngan_data::ImageDataset::open_idx(&file).unwrap();
+        assert_eq!(dataset_sha256(&again), hash);
+
+        let inverted: Vec<u8> = bytes.iter().map(|b| 255 - b).collect();
+        let other =
+            burngan_data::ImageDataset::from_u8(&inverted, [10_000, 1, 28, 28], None).unwrap();
+        assert_ne!(dataset_sha256(&other), hash);
+        let fewer =
+            burngan_data::ImageDataset::from_u8(&bytes[..784 * 9_999], [9_999, 1, 28, 28], None)
+                .unwrap();
+        assert_ne!(dataset_sha256(&fewer), hash);
     }
 }

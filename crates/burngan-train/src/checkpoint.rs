@@ -563,4 +563,46 @@ mod tests {
             "{message}"
         );
     }
+
+    /// Each unusable checkpoint is a [`TrainError::Checkpoint`] whose fault an application can
+    /// map to its own remedy, and whose message names the directory but no command-line flag.
+    #[test]
+    fn checkpoint_errors_carry_their_fault_and_name_no_flag() {
+        let fault = |error: TrainError| match error {
+            TrainError::Checkpoint { fault, message, .. } => {
+                assert!(
+                    !message.contains("--"),
+                    "a library message names a flag: {message}"
+                );
+                fault
+            }
+            other => panic!("expected a checkpoint error, got {other}"),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let nowhere = find_checkpoint(&dir.path().join("nowhere")).unwrap_err();
+        assert_eq!(fault(nowhere), CheckpointFault::NotACheckpoint);
+        let root = dir.path().join("checkpoints");
+        std::fs::create_dir_all(&root).unwrap();
+        let empty = find_checkpoint(dir.path()).unwrap_err();
+        assert!(empty.is_usage_error());
+        assert_eq!(fault(empty), CheckpointFault::NoneComplete);
+        let path = write_checkpoint(&root, &[], &state(5), 1).unwrap();
+        std::fs::write(path.join(files::STATE), b"{ not json").unwrap();
+        let corrupt = read_checkpoint_state(&path).unwrap_err();
+        assert!(!corrupt.is_usage_error());
+        assert_eq!(fault(corrupt), CheckpointFault::Damaged);
+        let mut newer = state(5);
+        newer.format = CHECKPOINT_FORMAT + 1;
+        std::fs::write(path.join(files::STATE), serde_json::to_vec(&newer).unwrap()).unwrap();
+        assert_eq!(
+            fault(read_checkpoint_state(&path).unwrap_err()),
+            CheckpointFault::Format
+        );
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let module = burngan_models::MlpGeneratorConfig::new(2, vec![4])
+            .init(2, &mut burngan_core::HostRng::seed_from(0), &device)
+            .unwrap();
+        let missing = load_module(module, &path.join(files::GENERATOR)).unwrap_err();
+        assert_eq!(fault(missing), CheckpointFault::Damaged);
+    }
 }

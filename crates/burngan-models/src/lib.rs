@@ -15,6 +15,10 @@
 //! always has or as PyTorch's `torch.nn.utils.spectral_norm` does ([`SpectralConvention`], the
 //! configs' `spectral_convention`).
 //!
+//! A critic can also be composed from [`blocks`] (dense, convolutions with groups, pooling,
+//! upsampling, residual blocks, nonlinearities) in a [`Sequential`]; a [`BlockCritic`] derives
+//! its input gradient from the blocks, with no hand-written chain.
+//!
 //! # Example
 //!
 //! ```
@@ -34,6 +38,7 @@
 //! ```
 
 mod activation;
+pub mod blocks;
 mod conditional;
 mod dcgan;
 mod image_mlp;
@@ -45,6 +50,10 @@ mod shape_tests;
 mod spectral;
 
 pub use activation::Activation;
+pub use blocks::{
+    AvgPool2, Block, BlockCritic, Conv2d, Conv2dOptions, Features, Flatten, Layer, Nonlinear,
+    Nonlinearity, Residual, Sequential, Unflatten, UpsampleNearest2,
+};
 pub use conditional::{
     ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,
     ProjectionDiscriminatorConfig,

@@ -51,8 +51,9 @@ mod spectral;
 
 pub use activation::Activation;
 pub use blocks::{
-    AvgPool2, Block, BlockCritic, Conv2d, Conv2dOptions, Features, Flatten, Layer, Nonlinear,
-    Nonlinearity, Residual, Sequential, Unflatten, UpsampleNearest2,
+    AvgPool2, Block, BlockCritic, BlockGenerator, Conv2d, Conv2dOptions, ConvTranspose2d, Features,
+    Flatten, GroupNorm, Layer, Nonlinear, Nonlinearity, Residual, Sequential, Unflatten,
+    UpsampleNearest2,
 };
 pub use conditional::{
     ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,

@@ -276,3 +276,124 @@ impl Block for Conv2d {
         }
     }
 }
+
+/// A transposed 2-D convolution (a generator's learned upsampling) `[batch, c_in, h, w] →
+/// [batch, c_out, h', w']`, h' = (h − 1)·s − 2p + k + output padding (likewise w'), with any
+/// kernel, stride, padding, output padding and groups. Its input VJP is the convolution with
+/// the same kernel. No spectral norm (burngan's generators use none).
+#[derive(Module, Debug)]
+pub struct ConvTranspose2d {
+    /// `[c_in, c_out/groups, kh, kw]`, PyTorch's layout.
+    pub weight: Param<Tensor<4>>,
+    /// `[c_out]`, when it has a bias.
+    pub bias: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    stride: [usize; 2],
+    #[module(skip)]
+    padding: [usize; 2],
+    #[module(skip)]
+    padding_out: [usize; 2],
+    #[module(skip)]
+    groups: usize,
+}
+
+impl ConvTranspose2d {
+    /// PyTorch's default initialisation from `rng`: weight, then bias, from U(−b, b) with
+    /// b = 1/√((c_out/groups)·kh·kw) (PyTorch takes the fan-in of a transposed convolution from
+    /// the weight's second axis). `padding_out` `[oh, ow]` must be below the stride. Errors as
+    /// [`Conv2d::new`], and for an output padding not below the stride.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        options: Conv2dOptions,
+        padding_out: [usize; 2],
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        // The same checks and draws as a convolution c_out → c_in (same weight shape and
+        // bound), with the bias drawn for c_out channels.
+        let probe = Conv2d::new(c_out, c_in, options.with_bias(false), rng, device)?;
+        if (0..2).any(|i| padding_out[i] >= options.stride[i]) {
+            return Err(ModelError::BadShape {
+                message: format!(
+                    "a transposed convolution's output padding {padding_out:?} must be below \
+                     its stride {:?}",
+                    options.stride
+                ),
+            });
+        }
+        let [_, c_group, kh, kw] = probe.weight.dims();
+        let bound = 1.0 / ((c_group * kh * kw) as f32).sqrt();
+        let bias = options
+            .bias
+            .then(|| uniform_param([c_out], bound, rng, device));
+        Ok(Self {
+            weight: probe.weight,
+            bias,
+            stride: options.stride,
+            padding: options.padding,
+            padding_out,
+            groups: options.groups,
+        })
+    }
+
+    /// `[batch, c_in, h, w] → [batch, c_out, h', w']`.
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvTransposeOptions::new(
+            self.stride,
+            self.padding,
+            self.padding_out,
+            [1, 1],
+            self.groups,
+        );
+        conv_transpose2d(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            options,
+        )
+    }
+}
+
+impl Block for ConvTranspose2d {
+    fn forward_cached(&self, x: Features, _iterate: bool) -> (Features, Cache) {
+        let y = self.apply(x.into_maps("ConvTranspose2d"));
+        (Features::Maps(y), Cache(CacheKind::Dims(Vec::new())))
+    }
+
+    /// The convolution of `grad` `[batch, c_out, h', w']` with the same kernel, stride,
+    /// padding and groups: `[batch, c_in, h, w]`.
+    fn input_vjp(&self, _cache: Cache, grad: Features) -> Features {
+        let options = ConvOptions::new(self.stride, self.padding, [1, 1], self.groups);
+        let grad = grad.into_maps("ConvTranspose2d");
+        Features::Maps(conv2d(grad, self.weight.val(), None, options))
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError> {
+        let [c_in, c_group, kh, kw] = self.weight.dims();
+        let k = [kh, kw];
+        let out = |n: usize, i: usize| {
+            ((n.checked_sub(1)? * self.stride[i] + k[i] + self.padding_out[i])
+                .checked_sub(2 * self.padding[i]))
+            .filter(|&n| n > 0)
+        };
+        match *input {
+            [c, h, w] if c == c_in => match (out(h, 0), out(w, 1)) {
+                (Some(oh), Some(ow)) => Ok(vec![c_group * self.groups, oh, ow]),
+                _ => Err(ModelError::BadShape {
+                    message: format!(
+                        "a transposed convolution with padding {:?} gives no output for maps \
+                         of {h}×{w}",
+                        self.padding
+                    ),
+                }),
+            },
+            _ => Err(ModelError::BadShape {
+                message: format!(
+                    "a transposed convolution from {c_in} channels takes maps [{c_in}, h, w], \
+                     got a per-sample shape {input:?}"
+                ),
+            }),
+        }
+    }
+}

@@ -27,7 +27,8 @@
 //! # Per-sample only
 //!
 //! Every block here acts on each sample separately, so the VJP of ones is row by row ∇ₓD(xᵢ).
-//! There is no cross-sample block (BatchNorm, minibatch statistics): it cannot be composed into
+//! The normalisation is per sample ([`GroupNorm`], LayerNorm). There is no cross-sample block
+//! (BatchNorm, minibatch statistics): it cannot be composed into
 //! a [`Sequential`], and [`Block::unsupported_layer`] is where such a block would name itself, so
 //! that [`BlockCritic`] reports it to gradient penalties as
 //! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer).
@@ -35,6 +36,8 @@
 mod conv;
 mod critic;
 mod elementwise;
+mod generator;
+mod normalization;
 mod sequential;
 #[cfg(test)]
 mod tests;
@@ -45,9 +48,11 @@ use burn::tensor::Tensor;
 use crate::layers::is_training;
 use crate::{Dense, ModelError};
 
-pub use conv::{Conv2d, Conv2dOptions};
+pub use conv::{Conv2d, Conv2dOptions, ConvTranspose2d};
 pub use critic::BlockCritic;
 pub use elementwise::{AvgPool2, Flatten, Nonlinear, Nonlinearity, Unflatten, UpsampleNearest2};
+pub use generator::BlockGenerator;
+pub use normalization::GroupNorm;
 pub use sequential::{Residual, Sequential};
 
 /// A batch flowing between blocks: vectors `[batch, n]` or feature maps `[batch, c, h, w]`.
@@ -148,6 +153,8 @@ pub(crate) enum CacheKind {
     },
     /// An element-wise block's input.
     Input(Features),
+    /// A group norm's normalised values `[b, groups, m]`, √(var + ε) `[b, groups, 1]` and γ.
+    Norm(Box<normalization::NormCache>),
     /// The input's full shape, batch first.
     Dims(Vec<usize>),
     /// The caches of a sequence of blocks, in forward order.
@@ -245,6 +252,10 @@ pub enum Layer {
     Dense(Dense),
     /// A 2-D convolution with any kernel, stride, padding and groups, optionally spectral.
     Conv2d(Conv2d),
+    /// A transposed 2-D convolution (learned upsampling).
+    ConvTranspose2d(ConvTranspose2d),
+    /// GroupNorm / LayerNorm, per sample.
+    GroupNorm(GroupNorm),
     /// An element-wise nonlinearity.
     Nonlinear(Nonlinear),
     /// 2×2 average pooling with stride 2.
@@ -266,6 +277,8 @@ macro_rules! layer_dispatch {
         match $self {
             Layer::Dense($block) => $body,
             Layer::Conv2d($block) => $body,
+            Layer::ConvTranspose2d($block) => $body,
+            Layer::GroupNorm($block) => $body,
             Layer::Nonlinear($block) => $body,
             Layer::AvgPool2($block) => $body,
             Layer::UpsampleNearest2($block) => $body,
@@ -312,6 +325,8 @@ macro_rules! layer_from {
 layer_from!(
     Dense,
     Conv2d,
+    ConvTranspose2d,
+    GroupNorm,
     Nonlinear,
     AvgPool2,
     UpsampleNearest2,

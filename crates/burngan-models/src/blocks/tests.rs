@@ -5,13 +5,40 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
+use burngan_backend::BackendKind;
 use burngan_core::{Discriminator, HostRng, InputGradient};
+use std::cell::Cell;
 
 use super::*;
 use crate::SpectralConvention;
 
-fn flex() -> Device {
-    burngan_backend::device(burngan_backend::BackendKind::Flex).expect("flex is a dev feature")
+thread_local! {
+    /// The backend the current test runs on (each test runs on its own thread).
+    static BACKEND: Cell<BackendKind> = const { Cell::new(BackendKind::Flex) };
+}
+
+/// The device of the backend under test.
+fn backend_device() -> Device {
+    burngan_backend::device(BACKEND.with(Cell::get)).expect("flex and ndarray are dev features")
+}
+
+/// Runs `test` on flex, then on ndarray.
+fn on_each_backend(test: fn()) {
+    for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+        BACKEND.with(|backend| backend.set(kind));
+        eprintln!("backend {kind:?}");
+        test();
+    }
+}
+
+/// `#[test] fn name()` running `name_on_one_backend` on each backend.
+macro_rules! on_each_backend {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            on_each_backend($body);
+        })*
+    };
 }
 
 fn host_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -81,7 +108,7 @@ fn grad_of(x: &Features, grads: &Gradients) -> Vec<f64> {
 /// The relative error of `block`'s input VJP against autodiff on one forward (a training one
 /// when `iterate`), after checking the output shape against `output_shape`.
 fn vjp_error(block: &impl Block, shape: &[usize], iterate: bool, seed: u64) -> f64 {
-    let device = flex().autodiff();
+    let device = backend_device().autodiff();
     let mut rng = HostRng::seed_from(seed);
     let x = require_grad(batch(shape, &mut rng, &device));
     let (y, cache) = block.forward_cached(x.clone(), iterate);
@@ -95,7 +122,7 @@ fn vjp_error(block: &impl Block, shape: &[usize], iterate: bool, seed: u64) -> f
 }
 
 fn conv(c_in: usize, c_out: usize, options: Conv2dOptions, rng: &mut HostRng) -> Conv2d {
-    Conv2d::new(c_in, c_out, options, rng, &flex().autodiff()).unwrap()
+    Conv2d::new(c_in, c_out, options, rng, &backend_device().autodiff()).unwrap()
 }
 
 fn check(name: &str, block: &impl Block, shape: &[usize]) {
@@ -106,8 +133,7 @@ fn check(name: &str, block: &impl Block, shape: &[usize]) {
     }
 }
 
-#[test]
-fn every_nonlinearity_vjp_equals_autodiff() {
+fn every_nonlinearity_vjp_equals_autodiff_on_one_backend() {
     for kind in [
         Nonlinearity::Relu,
         Nonlinearity::LeakyRelu(0.2),
@@ -121,8 +147,7 @@ fn every_nonlinearity_vjp_equals_autodiff() {
     }
 }
 
-#[test]
-fn convolution_vjps_equal_autodiff_for_strides_padding_and_groups() {
+fn convolution_vjps_equal_autodiff_for_strides_padding_and_groups_on_one_backend() {
     let mut rng = HostRng::seed_from(1);
     let k3 = Conv2dOptions::new([3, 3]);
     let cases = [
@@ -182,9 +207,8 @@ fn convolution_vjps_equal_autodiff_for_strides_padding_and_groups() {
     }
 }
 
-#[test]
-fn spectral_dense_and_convolution_vjps_use_the_forwards_weight() {
-    let device = flex().autodiff();
+fn spectral_dense_and_convolution_vjps_use_the_forwards_weight_on_one_backend() {
+    let device = backend_device().autodiff();
     for convention in [SpectralConvention::Burngan, SpectralConvention::Pytorch] {
         let mut rng = HostRng::seed_from(2);
         let dense = Dense::new(6, 4, false, &mut rng, &device)
@@ -209,9 +233,8 @@ fn spectral_dense_and_convolution_vjps_use_the_forwards_weight() {
 
 /// A training forward advances the power iteration exactly once (and an `iterate = false`
 /// forward not at all): σ after it equals σ after one manual step on an identical layer.
-#[test]
-fn a_training_forward_advances_the_power_iteration_once() {
-    let device = flex().autodiff();
+fn a_training_forward_advances_the_power_iteration_once_on_one_backend() {
+    let device = backend_device().autodiff();
     let make = || {
         let mut rng = HostRng::seed_from(3);
         let options = Conv2dOptions::new([3, 3]).with_padding([1, 1]);
@@ -245,8 +268,7 @@ fn a_training_forward_advances_the_power_iteration_once() {
     assert!(error < 1e-7, "{error}");
 }
 
-#[test]
-fn pooling_upsampling_and_reshape_vjps_equal_autodiff() {
+fn pooling_upsampling_and_reshape_vjps_equal_autodiff_on_one_backend() {
     check("avg pool 8×8", &AvgPool2, &[2, 8, 8]);
     check("avg pool 7×6 (odd rows dropped)", &AvgPool2, &[2, 7, 6]);
     check("avg pool 5×7", &AvgPool2, &[1, 5, 7]);
@@ -255,10 +277,79 @@ fn pooling_upsampling_and_reshape_vjps_equal_autodiff() {
     check("unflatten", &Unflatten::new([2, 3, 2]), &[12]);
 }
 
+fn transposed_and_normalisation_vjps_equal_autodiff_on_one_backend() {
+    let device = backend_device().autodiff();
+    let mut rng = HostRng::seed_from(15);
+    let up = |c_in, c_out, options, padding_out, rng: &mut HostRng| {
+        ConvTranspose2d::new(c_in, c_out, options, padding_out, rng, &device).unwrap()
+    };
+    let k4 = Conv2dOptions::new([4, 4])
+        .with_stride([2, 2])
+        .with_padding([1, 1]);
+    check(
+        "transposed 4×4 stride 2 pad 1 (DCGAN)",
+        &up(3, 2, k4, [0, 0], &mut rng),
+        &[3, 5, 6],
+    );
+    let k3 = Conv2dOptions::new([3, 2])
+        .with_stride([2, 3])
+        .with_padding([1, 0])
+        .with_groups(2);
+    check(
+        "transposed 3×2 stride [2, 3], output padding [1, 2], 2 groups",
+        &up(4, 6, k3, [1, 2], &mut rng),
+        &[4, 4, 3],
+    );
+    let mut norm = GroupNorm::new(2, 4, &device).unwrap();
+    // γ and β away from 1 and 0, so that the VJP's factor γ is tested.
+    norm.gamma = Param::from_tensor(rng.normal([4], &device));
+    norm.beta = Param::from_tensor(rng.normal([4], &device));
+    check("group norm, 2 groups of 2 channels", &norm, &[4, 3, 5]);
+    let mut layer = GroupNorm::layer_norm(6, &device).unwrap();
+    layer.gamma = Param::from_tensor(rng.normal([6], &device));
+    check("layer norm on vectors", &layer, &[6]);
+    assert!(GroupNorm::new(4, 6, &device).is_err());
+    assert!(ConvTranspose2d::new(2, 2, k4, [2, 0], &mut rng, &device).is_err());
+}
+
+/// A generator composed from blocks: Dense → Unflatten → upsample → conv → GroupNorm → SiLU →
+/// transposed conv → tanh, `[batch, 8] → [batch, 1, 8, 8]`.
+fn a_block_generator_gives_images_of_its_shape_on_one_backend() {
+    let device = backend_device().autodiff();
+    let mut rng = HostRng::seed_from(16);
+    let k3 = Conv2dOptions::new([3, 3]).with_padding([1, 1]);
+    let k4 = Conv2dOptions::new([4, 4])
+        .with_stride([2, 2])
+        .with_padding([1, 1]);
+    let body = Sequential::new(vec![
+        Dense::new(8, 4 * 2 * 2, false, &mut rng, &device).into(),
+        Unflatten::new([4, 2, 2]).into(),
+        UpsampleNearest2.into(),
+        conv(4, 4, k3, &mut rng).into(),
+        GroupNorm::new(2, 4, &device).unwrap().into(),
+        Nonlinearity::Silu.into(),
+        ConvTranspose2d::new(4, 1, k4, [0, 0], &mut rng, &device)
+            .unwrap()
+            .into(),
+        Nonlinearity::Tanh.into(),
+    ]);
+    let generator = BlockGenerator::<4>::new(8, body).unwrap();
+    assert_eq!(generator.output_shape(), [1, 8, 8]);
+    let images = burngan_core::Generator::forward(&generator, rng.normal([3, 8], &device));
+    assert_eq!(images.dims(), [3, 1, 8, 8]);
+    assert!(
+        host_f64(images)
+            .iter()
+            .all(|v| v.is_finite() && v.abs() <= 1.0)
+    );
+    let body = Sequential::new(vec![Dense::new(8, 3, false, &mut rng, &device).into()]);
+    assert!(BlockGenerator::<4>::new(8, body).is_err());
+}
+
 /// A residual stage: conv → LeakyReLU → stride-2 conv, with a learned shortcut 1×1 conv →
 /// average pooling (both 8×8 → 4×4).
 fn downsampling_residual(c_in: usize, c_out: usize, spectral: bool, rng: &mut HostRng) -> Residual {
-    let device = flex().autodiff();
+    let device = backend_device().autodiff();
     let sn = |c: Conv2d, rng: &mut HostRng| match spectral {
         true => c.with_spectral_norm(SpectralConvention::Burngan, rng, &device),
         false => c,
@@ -286,8 +377,7 @@ fn downsampling_residual(c_in: usize, c_out: usize, spectral: bool, rng: &mut Ho
     Residual::learned(main, Sequential::new(vec![skip.into(), AvgPool2.into()]))
 }
 
-#[test]
-fn residual_and_sequential_vjps_equal_autodiff() {
+fn residual_and_sequential_vjps_equal_autodiff_on_one_backend() {
     let mut rng = HostRng::seed_from(5);
     check(
         "residual learned shortcut",
@@ -305,7 +395,7 @@ fn residual_and_sequential_vjps_equal_autodiff() {
 }
 
 /// An SNGAN-like critic for `[2, 8, 8]` images: a residual down stage, an identity residual
-/// block, GELU, average pooling, flatten, a dense layer to 1 (spectral everywhere when asked).
+/// block (GroupNorm → ReLU → grouped conv), GELU, average pooling, flatten, a dense layer to 1 (spectral everywhere when asked).
 fn residual_critic(spectral: bool, seed: u64, device: &Device) -> BlockCritic<4> {
     let mut rng = HostRng::seed_from(seed);
     let stage = downsampling_residual(2, 4, spectral, &mut rng);
@@ -317,7 +407,10 @@ fn residual_critic(spectral: bool, seed: u64, device: &Device) -> BlockCritic<4>
         true => inner.with_spectral_norm(SpectralConvention::Pytorch, &mut rng, device),
         false => inner,
     };
+    let mut norm = GroupNorm::new(2, 4, device).unwrap();
+    norm.gamma = Param::from_tensor(rng.uniform_tensor([4], 0.5, 1.5, device));
     let block = Residual::identity(Sequential::new(vec![
+        norm.into(),
         Nonlinearity::Relu.into(),
         inner.into(),
     ]));
@@ -330,9 +423,8 @@ fn residual_critic(spectral: bool, seed: u64, device: &Device) -> BlockCritic<4>
     BlockCritic::<4>::new(&[2, 8, 8], body).unwrap()
 }
 
-#[test]
-fn a_composed_residual_critic_gives_autodiffs_input_gradient() {
-    let device = flex().autodiff();
+fn a_composed_residual_critic_gives_autodiffs_input_gradient_on_one_backend() {
+    let device = backend_device().autodiff();
     for spectral in [false, true] {
         let critic = residual_critic(spectral, 6, &device);
         assert_eq!(critic.unsupported_layer(), None);
@@ -353,9 +445,8 @@ fn a_composed_residual_critic_gives_autodiffs_input_gradient() {
     }
 }
 
-#[test]
-fn shapes_that_do_not_fit_are_refused_with_the_blocks_path() {
-    let device = flex();
+fn shapes_that_do_not_fit_are_refused_with_the_blocks_path_on_one_backend() {
+    let device = backend_device();
     let mut rng = HostRng::seed_from(9);
     let body = Sequential::new(vec![
         Flatten.into(),
@@ -379,9 +470,8 @@ fn shapes_that_do_not_fit_are_refused_with_the_blocks_path() {
 }
 
 /// The record round-trips: a critic loaded from another's record gives the same logits.
-#[test]
-fn a_block_critic_records_and_loads_its_parameters() {
-    let device = flex();
+fn a_block_critic_records_and_loads_its_parameters_on_one_backend() {
+    let device = backend_device();
     let a = residual_critic(true, 10, &device);
     let b = residual_critic(true, 11, &device).load_record(a.clone().into_record());
     let x = HostRng::seed_from(12).normal([2, 2, 8, 8], &device);
@@ -454,9 +544,8 @@ fn true_r1(critic: &BlockCritic<4>, x: &Tensor<4>) -> f64 {
 
 /// The R1 penalty's parameter gradients by autodiff through the derived input gradient equal
 /// central differences of R1 computed from autodiff's input gradient, in f64.
-#[test]
-fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences() {
-    let device = flex().autodiff();
+fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend() {
+    let device = backend_device().autodiff();
     for spectral in [false, true] {
         let critic = residual_critic(spectral, 13, &device)
             .valid()
@@ -492,3 +581,18 @@ fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences() {
         assert!(error <= 1e-6, "{error:.3e}");
     }
 }
+
+on_each_backend!(
+    transposed_and_normalisation_vjps_equal_autodiff => transposed_and_normalisation_vjps_equal_autodiff_on_one_backend,
+    a_block_generator_gives_images_of_its_shape => a_block_generator_gives_images_of_its_shape_on_one_backend,
+    every_nonlinearity_vjp_equals_autodiff => every_nonlinearity_vjp_equals_autodiff_on_one_backend,
+    convolution_vjps_equal_autodiff_for_strides_padding_and_groups => convolution_vjps_equal_autodiff_for_strides_padding_and_groups_on_one_backend,
+    spectral_dense_and_convolution_vjps_use_the_forwards_weight => spectral_dense_and_convolution_vjps_use_the_forwards_weight_on_one_backend,
+    a_training_forward_advances_the_power_iteration_once => a_training_forward_advances_the_power_iteration_once_on_one_backend,
+    pooling_upsampling_and_reshape_vjps_equal_autodiff => pooling_upsampling_and_reshape_vjps_equal_autodiff_on_one_backend,
+    residual_and_sequential_vjps_equal_autodiff => residual_and_sequential_vjps_equal_autodiff_on_one_backend,
+    a_composed_residual_critic_gives_autodiffs_input_gradient => a_composed_residual_critic_gives_autodiffs_input_gradient_on_one_backend,
+    shapes_that_do_not_fit_are_refused_with_the_blocks_path => shapes_that_do_not_fit_are_refused_with_the_blocks_path_on_one_backend,
+    a_block_critic_records_and_loads_its_parameters => a_block_critic_records_and_loads_its_parameters_on_one_backend,
+    r1_parameter_gradients_through_a_composed_critic_equal_finite_differences => r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend,
+);

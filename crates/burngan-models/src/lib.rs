@@ -53,7 +53,7 @@ pub use activation::Activation;
 pub use blocks::{
     AvgPool2, Block, BlockCritic, BlockGenerator, Conv2d, Conv2dOptions, ConvTranspose2d, Features,
     Flatten, GroupNorm, Layer, Nonlinear, Nonlinearity, Residual, Sequential, Unflatten,
-    UpsampleNearest2,
+    UpsampleBilinear2, UpsampleNearest2,
 };
 pub use conditional::{
     ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,

@@ -1,6 +1,6 @@
 //! The blocks without weights: element-wise nonlinearities ([`Nonlinear`], with its
 //! [`Nonlinearity`]), 2×2 average pooling ([`AvgPool2`]), nearest upsampling by 2
-//! ([`UpsampleNearest2`]) and the reshapes between vectors and feature maps ([`Flatten`],
+//! ([`UpsampleNearest2`]), bilinear upsampling by 2 ([`UpsampleBilinear2`]) and the reshapes between vectors and feature maps ([`Flatten`],
 //! [`Unflatten`]). Each VJP is written with forward ops.
 
 use burn::module::Module;
@@ -234,6 +234,71 @@ impl Block for UpsampleNearest2 {
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError> {
         let [c, h, w] = maps_shape("nearest upsampling", input)?;
+        Ok(vec![c, 2 * h, 2 * w])
+    }
+}
+
+/// Bilinear upsampling by 2 along the last axis (PyTorch's `align_corners=False`):
+/// `[b, c, h, n] → [b, c, h, 2n]`, out[2i] = ¾x[i] + ¼x[i − 1], out[2i + 1] = ¾x[i] + ¼x[i + 1],
+/// with the edge value repeated outside.
+fn bilinear_last_axis(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, n] = x.dims();
+    let padded = x.pad([(1, 1)], PadMode::Edge);
+    let at = |start: usize| padded.clone().slice([0..b, 0..c, 0..h, start..start + n]);
+    let centre = at(1).mul_scalar(0.75);
+    let even = centre.clone().add(at(0).mul_scalar(0.25));
+    let odd = centre.add(at(2).mul_scalar(0.25));
+    Tensor::stack::<5>(vec![even, odd], 4).reshape([b, c, h, 2 * n])
+}
+
+/// The transpose of [`bilinear_last_axis`]: `[b, c, h, 2n] → [b, c, h, n]`.
+fn bilinear_last_axis_vjp(g: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, n2] = g.dims();
+    let n = n2 / 2;
+    let g = g.reshape([b, c, h, n, 2]);
+    let part = |k: usize| {
+        g.clone()
+            .slice([0..b, 0..c, 0..h, 0..n, k..k + 1])
+            .reshape([b, c, h, n])
+    };
+    let (even, odd) = (part(0), part(1));
+    let zero = PadMode::Constant(0.0);
+    // The gradient of the edge-padded input, n + 2 values.
+    let padded = even
+        .clone()
+        .add(odd.clone())
+        .mul_scalar(0.75)
+        .pad([(1, 1)], zero)
+        .add(even.mul_scalar(0.25).pad([(0, 2)], zero))
+        .add(odd.mul_scalar(0.25).pad([(2, 0)], zero));
+    let at = |range: std::ops::Range<usize>| padded.clone().slice([0..b, 0..c, 0..h, range]);
+    // The repeated edges flow back into the first and last values.
+    at(1..n + 1)
+        .add(at(0..1).pad([(0, n - 1)], zero))
+        .add(at(n + 1..n + 2).pad([(n - 1, 0)], zero))
+}
+
+/// Bilinear upsampling by 2, `[batch, c, h, w] → [batch, c, 2h, 2w]`, as PyTorch's
+/// `interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)`: each output pixel
+/// mixes the nearest input pixel (¾ per axis) with its neighbour on the output's side (¼),
+/// the edges repeated. Its VJP applies the transposed weights.
+#[derive(Module, Debug)]
+pub struct UpsampleBilinear2;
+
+impl Block for UpsampleBilinear2 {
+    fn forward_cached(&self, x: Features, _iterate: bool) -> (Features, Cache) {
+        let x = bilinear_last_axis(x.into_maps("UpsampleBilinear2"));
+        let y = bilinear_last_axis(x.swap_dims(2, 3)).swap_dims(2, 3);
+        (Features::Maps(y), Cache(CacheKind::Dims(Vec::new())))
+    }
+
+    fn input_vjp(&self, _cache: Cache, grad: Features) -> Features {
+        let g = bilinear_last_axis_vjp(grad.into_maps("UpsampleBilinear2"));
+        Features::Maps(bilinear_last_axis_vjp(g.swap_dims(2, 3)).swap_dims(2, 3))
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError> {
+        let [c, h, w] = maps_shape("bilinear upsampling", input)?;
         Ok(vec![c, 2 * h, 2 * w])
     }
 }

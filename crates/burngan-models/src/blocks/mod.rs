@@ -50,7 +50,9 @@ use crate::{Dense, ModelError};
 
 pub use conv::{Conv2d, Conv2dOptions, ConvTranspose2d};
 pub use critic::BlockCritic;
-pub use elementwise::{AvgPool2, Flatten, Nonlinear, Nonlinearity, Unflatten, UpsampleNearest2};
+pub use elementwise::{
+    AvgPool2, Flatten, Nonlinear, Nonlinearity, Unflatten, UpsampleBilinear2, UpsampleNearest2,
+};
 pub use generator::BlockGenerator;
 pub use normalization::GroupNorm;
 pub use sequential::{Residual, Sequential};
@@ -262,6 +264,8 @@ pub enum Layer {
     AvgPool2(AvgPool2),
     /// Nearest-neighbour upsampling by 2.
     UpsampleNearest2(UpsampleNearest2),
+    /// Bilinear upsampling by 2 (`align_corners=False`).
+    UpsampleBilinear2(UpsampleBilinear2),
     /// `[batch, c, h, w] → [batch, c·h·w]`.
     Flatten(Flatten),
     /// `[batch, c·h·w] → [batch, c, h, w]`.
@@ -282,6 +286,7 @@ macro_rules! layer_dispatch {
             Layer::Nonlinear($block) => $body,
             Layer::AvgPool2($block) => $body,
             Layer::UpsampleNearest2($block) => $body,
+            Layer::UpsampleBilinear2($block) => $body,
             Layer::Flatten($block) => $body,
             Layer::Unflatten($block) => $body,
             Layer::Residual($block) => $body,
@@ -330,6 +335,7 @@ layer_from!(
     Nonlinear,
     AvgPool2,
     UpsampleNearest2,
+    UpsampleBilinear2,
     Flatten,
     Unflatten,
     Residual,

@@ -273,6 +273,17 @@ fn pooling_upsampling_and_reshape_vjps_equal_autodiff_on_one_backend() {
     check("avg pool 7×6 (odd rows dropped)", &AvgPool2, &[2, 7, 6]);
     check("avg pool 5×7", &AvgPool2, &[1, 5, 7]);
     check("nearest upsampling 3×4", &UpsampleNearest2, &[2, 3, 4]);
+    check("bilinear upsampling 3×4", &UpsampleBilinear2, &[2, 3, 4]);
+    check("bilinear upsampling 1×2", &UpsampleBilinear2, &[1, 1, 2]);
+    // PyTorch: interpolate([[[[0, 1, 2], [3, 4, 5]]]], scale_factor=2, mode="bilinear").
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], [1, 1, 2, 3]),
+        &backend_device(),
+    );
+    let y = features_host(UpsampleBilinear2.forward(Features::Maps(x)));
+    let row = |o: f64| [0.0, 0.25, 0.75, 1.25, 1.75, 2.0].map(|v| v + o);
+    let expected: Vec<f64> = [row(0.0), row(0.75), row(2.25), row(3.0)].concat();
+    assert_eq!(y, expected);
     check("flatten", &Flatten, &[2, 3, 4]);
     check("unflatten", &Unflatten::new([2, 3, 2]), &[12]);
 }

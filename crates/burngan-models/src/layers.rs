@@ -141,9 +141,9 @@ pub struct Conv {
     /// Power-iteration state when the layer is spectrally normalised.
     pub spectral: Option<SpectralNorm>,
     #[module(skip)]
-    stride: usize,
+    pub(crate) stride: usize,
     #[module(skip)]
-    padding: usize,
+    pub(crate) padding: usize,
 }
 
 impl Conv {

@@ -11,7 +11,7 @@ use burngan_core::HostRng;
 use super::{Block, Cache, CacheKind, Features, wrong_cache};
 use crate::init::uniform_param;
 use crate::layers::is_training;
-use crate::{ModelError, SpectralConvention, SpectralNorm};
+use crate::{Conv, ModelError, SpectralConvention, SpectralNorm};
 
 /// The geometry of a [`Conv2d`]: kernel `[kh, kw]`, stride, symmetric zero padding (each
 /// `[along h, along w]`), groups and whether it has a bias. [`new`](Conv2dOptions::new) gives
@@ -209,6 +209,21 @@ impl Conv2d {
     pub fn sigma(&self) -> Option<Tensor<1>> {
         let state = self.spectral.as_ref()?;
         Some(state.sigma(matrix(self.weight.val().detach())))
+    }
+}
+
+/// A DCGAN-style [`Conv`] (square kernel, one group, a bias) as a block with the same weight,
+/// bias, spectral state, stride and padding: the same outputs and input gradients, bit for bit.
+impl From<Conv> for Conv2d {
+    fn from(conv: Conv) -> Self {
+        Self {
+            weight: conv.weight,
+            bias: Some(conv.bias),
+            spectral: conv.spectral,
+            stride: [conv.stride; 2],
+            padding: [conv.padding; 2],
+            groups: 1,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{Conv, ModelError, SpectralConvention, SpectralNorm};
 
 /// The geometry of a [`Conv2d`]: kernel `[kh, kw]`, stride, symmetric zero padding (each
 /// `[along h, along w]`), groups and whether it has a bias. [`new`](Conv2dOptions::new) gives
-/// stride 1, padding 0, one group and a bias.
+/// stride 1, padding 0, one group and a bias. There is no dilation (always 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dOptions {
     /// Kernel size `[kh, kw]`.

@@ -28,10 +28,25 @@
 //!
 //! Every block here acts on each sample separately, so the VJP of ones is row by row ∇ₓD(xᵢ).
 //! The normalisation is per sample ([`GroupNorm`], LayerNorm). There is no cross-sample block
-//! (BatchNorm, minibatch statistics): it cannot be composed into
-//! a [`Sequential`], and [`Block::unsupported_layer`] is where such a block would name itself, so
-//! that [`BlockCritic`] reports it to gradient penalties as
+//! (BatchNorm, minibatch statistics): it cannot be composed into a [`Sequential`], and
+//! [`Block::unsupported_layer`] is where such a block would name itself, so that
+//! [`BlockCritic`] reports it to gradient penalties as
 //! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer).
+//!
+//! # The blocks
+//!
+//! | block | shapes (per sample) | input VJP |
+//! |---|---|---|
+//! | [`Dense`](crate::Dense) (spectral optional) | `[d_in] → [d_out]` | g·Wᵀ |
+//! | [`Conv2d`] (any kernel, stride, padding, groups; spectral optional) | `[c, h, w] → [c′, h′, w′]` | transposed convolution, output padding (h + 2p − k) mod s |
+//! | [`ConvTranspose2d`] | `[c, h, w] → [c′, h′, w′]` | convolution with the same kernel |
+//! | [`Nonlinear`] ([`Nonlinearity`]: ReLU, LeakyReLU, tanh, sigmoid, SiLU, exact GELU) | any | g ⊙ f′(x) |
+//! | [`GroupNorm`] (LayerNorm with one group) | `[c, h, w]` or `[c]` | (ĝ − mean ĝ − x̂·mean(ĝx̂))/s |
+//! | [`AvgPool2`] | `[c, h, w] → [c, ⌊h/2⌋, ⌊w/2⌋]` | ¼ spread over each 2×2 block |
+//! | [`UpsampleNearest2`], [`UpsampleBilinear2`] | `[c, h, w] → [c, 2h, 2w]` | transposed weights |
+//! | [`Flatten`], [`Unflatten`] | `[c, h, w] ↔ [c·h·w]` | reshape back |
+//! | [`Residual`] (identity or learned shortcut) | main path's | sum of both paths' VJPs |
+//! | [`Sequential`] | last block's | the blocks' VJPs in reverse |
 
 mod conv;
 mod critic;

@@ -474,3 +474,80 @@ fn class_conditional_modules_train_with_step_labeled() {
         assert_eq!(metrics.first_non_finite(), None);
     }
 }
+
+/// The mean of 1,000 generated points of `trainer` (codes from a fixed seed).
+fn generated_mean<C: Discriminator<2>>(trainer: &GanTrainer<Sketcher, C, 2>) -> [f64; 2] {
+    let latent = HostRng::seed_from(99).normal_vec(1000 * LATENT_DIM);
+    let samples = trainer.generate_host(&latent);
+    let mean = |axis: usize| {
+        samples
+            .iter()
+            .skip(axis)
+            .step_by(2)
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / 1000.0
+    };
+    [mean(0), mean(1)]
+}
+
+/// The example's critic composed from blocks (no gradient code) passes the public checks and
+/// trains with R1 under the trainer: the generated mean moves from near the origin towards
+/// the real circle's centre (4, 0) (measured on flex: distance 3.950 → 0.046 after 300 steps;
+/// the test asks for a fall below a quarter).
+#[test]
+fn the_examples_critic_composed_from_blocks_trains_with_r1() {
+    use custom_models::block_critic::{R1, block_judge};
+    let device = device(BackendKind::Flex).unwrap().autodiff();
+    let mut rng = HostRng::seed_from(7);
+    let generator = Sketcher::new(32, &mut rng, &device);
+    let critic = block_judge(32, &mut rng, &device).unwrap();
+    let x = Circle.sample(16, &mut rng, &device);
+    burngan::check_input_gradient(&critic, x)
+        .unwrap()
+        .ensure(1e-5)
+        .unwrap();
+    let (real, fake) = (
+        Circle.sample(8, &mut rng, &device),
+        rng.normal([8, 2], &device),
+    );
+    burngan::check_penalty_gradients(&critic, &R1, real, fake, &mut rng)
+        .unwrap()
+        .ensure(1e-6)
+        .unwrap();
+
+    let adam = burngan::OptimizerConfig::adam(1e-3, 0.5, 0.999);
+    let settings = TrainerSettings {
+        steps: 300,
+        batch_size: 128,
+        log_every: 50,
+        generator_optimizer: adam.clone(),
+        discriminator_optimizer: adam,
+        ..TrainerSettings::default()
+    };
+    let mut trainer = GanTrainer::new(
+        generator,
+        critic,
+        LossConfig::NonSaturating.build(),
+        &settings,
+        &device,
+    )
+    .unwrap()
+    .with_penalty(R1)
+    .unwrap();
+    let distance = |[x, y]: [f64; 2]| ((x - 4.0).powi(2) + y * y).sqrt();
+    let before = distance(generated_mean(&trainer));
+    let fit = trainer.fit(&mut Circle, &mut []).unwrap();
+    let after = distance(generated_mean(&trainer));
+    for m in &fit.metrics {
+        assert_eq!(m.first_non_finite(), None, "step {}", m.step);
+        assert!(
+            m.penalties["r1"] > 0.0,
+            "step {}: {:?}",
+            m.step,
+            m.penalties
+        );
+    }
+    eprintln!("block critic: distance of the generated mean to (4, 0): {before:.3} -> {after:.3}");
+    assert!(after < 0.25 * before, "{before} -> {after}");
+}

@@ -174,6 +174,46 @@
 //! # }
 //! ```
 //!
+//! # A critic composed from blocks: no backward code
+//!
+//! [`models::BlockCritic`] wraps a [`models::Sequential`] of blocks ([`models::Dense`],
+//! [`models::Conv2d`] with any kernel, stride, padding and groups, [`models::Nonlinearity`],
+//! [`models::Residual`], [`models::GroupNorm`], pooling, upsampling, flatten, spectral norm)
+//! ending in one logit; each block writes its own input VJP, so the critic's
+//! [`InputGradient`] is derived and it trains with any penalty as it is:
+//!
+//! ```
+//! use burngan::models::{BlockCritic, Dense, MlpGeneratorConfig, Nonlinearity, Residual, Sequential};
+//! use burngan::{GanTrainer, HostRng, LossConfig, PenaltyConfig, TrainerSettings};
+//! use burngan::check_input_gradient;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = burngan::backend::device(burngan::backend::BackendKind::Flex)?.autodiff();
+//! let mut rng = HostRng::seed_from(4);
+//! let generator = MlpGeneratorConfig::new(2, vec![16]).init(2, &mut rng, &device)?;
+//! // 2 → 16, a residual block (SiLU → dense 16 → 16), LeakyReLU, 16 → 1 spectrally normalised.
+//! let residual = Sequential::new(vec![
+//!     Nonlinearity::Silu.into(),
+//!     Dense::new(16, 16, false, &mut rng, &device).into(),
+//! ]);
+//! let body = Sequential::new(vec![
+//!     Dense::new(2, 16, false, &mut rng, &device).into(),
+//!     Residual::identity(residual).into(),
+//!     Nonlinearity::LeakyRelu(0.2).into(),
+//!     Dense::new(16, 1, true, &mut rng, &device).into(),
+//! ]);
+//! let critic = BlockCritic::<2>::new(&[2], body)?;
+//! check_input_gradient(&critic, rng.normal([8, 2], &device))?.ensure(1e-5)?;
+//! let settings = TrainerSettings { steps: 5, log_every: 5, ..TrainerSettings::default() };
+//! let mut trainer =
+//!     GanTrainer::new(generator, critic, LossConfig::NonSaturating.build(), &settings, &device)?
+//!         .with_penalty(PenaltyConfig::R1 { gamma: 1.0 })?;
+//! let mut ring = burngan::data::ToyConfig::default_ring().build()?;
+//! let fit = trainer.fit(&mut ring, &mut [])?;
+//! assert!(fit.metrics[0].penalties["r1"].is_finite() && fit.metrics[0].penalties["r1"] > 0.0);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # A penalty needs `InputGradient`
 //!
 //! [`GanTrainer::with_penalty`] exists only for critics that implement [`InputGradient`], so

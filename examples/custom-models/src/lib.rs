@@ -17,8 +17,10 @@
 //!
 //! [`linear_critic`] is a critic over Burn's own `nn::Linear` with its input gradient, weights
 //! that one seed reproduces (Burn's `LinearConfig::init` draws lazily, so `device.seed` does
-//! not), and the public checks of the input gradient in a test.
+//! not), and the public checks of the input gradient in a test. [`block_critic`] composes a
+//! residual critic from burngan's blocks and writes no gradient code at all.
 
+pub mod block_critic;
 pub mod linear_critic;
 
 use std::f32::consts::TAU;

@@ -609,8 +609,9 @@ def md_summary(report):
     if was_busy(report):
         lines += [f"**A busy sitting:** the 1-minute load average reached "
                   f"{highest_load(report):.2f} on {report['machine']['logical_cores']} logical "
-                  "cores while it ran (see Caveats). These ratios are what was measured then, "
-                  "not those of a quiet machine.", ""]
+                  f"cores while it ran, above the {busy_threshold(report):.1f} that the "
+                  "sitting's own threads explain (see Caveats). These ratios are what was "
+                  "measured then, not those of a quiet machine.", ""]
     lines += [f"Median iterations/s over the rounds; spread = (max − min) / median; a side whose "
              f"spread exceeds {pct(NOISY)} is **noisy**, and so is a ratio resting on it. ratio = "
              f"burngan median ÷ {label} median (above 1 burngan is faster); beside it the range "
@@ -662,9 +663,18 @@ def highest_load(report):
                [s["load_1min"] for s in report["samples"]])
 
 
+def busy_threshold(report):
+    """The 1-minute load above which other work must have shared the machine: the sitting's
+    own threads (each side runs T of them, so the load it causes itself approaches T) plus half
+    the logical cores."""
+    cores = max(report["machine"]["logical_cores"] or 1, 1)
+    threads = report["settings"].get("threads") or cores
+    return threads + 0.5 * cores
+
+
 def was_busy(report):
-    """Whether other work used the machine: a 1-minute load above half its logical cores."""
-    return highest_load(report) > 0.5 * max(report["machine"]["logical_cores"] or 1, 1)
+    """Whether other work used the machine: a 1-minute load above `busy_threshold`."""
+    return highest_load(report) > busy_threshold(report)
 
 
 def md_caveats(report):

@@ -476,8 +476,12 @@ fn resume(
     Ok(())
 }
 
-/// The mean of 1,000 generated points, their latent codes drawn from `seed ^ 0x5eed`.
-fn sample_mean(trainer: &GanTrainer<Sketcher, Judge, 2>, seed: u64) -> [f64; 2] {
+/// The mean of 1,000 points of `trainer`'s generator (any critic), their latent codes drawn
+/// from `seed ^ 0x5eed`.
+pub fn sample_mean<C: Discriminator<2>>(
+    trainer: &GanTrainer<Sketcher, C, 2>,
+    seed: u64,
+) -> [f64; 2] {
     let latent = HostRng::seed_from(seed ^ 0x5eed).normal_vec(1000 * LATENT_DIM);
     let samples = trainer.generate_host(&latent);
     let mean = |axis: usize| {

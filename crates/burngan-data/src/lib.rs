@@ -11,6 +11,9 @@
 //!   sub-folder per class ([`FolderOptions`]). An [`EpochSampler`] serves shuffled batches
 //!   `[batch, channels, height, width]`, one fresh permutation per epoch, and its position can
 //!   be saved and restored ([`SamplerState`]).
+//! * **StackedMNIST** ([`StackedMnist`]): `[batch, 3, height, width]` images whose channels are
+//!   three digits drawn independently, with replacement, from a grayscale digit set — 1,000
+//!   modes with MNIST's 10 classes. [`ImageSource`] is either kind of image batches.
 //!
 //! Every random choice is drawn from the seeded [`HostRng`] passed in and the data is uploaded
 //! from the host, so one seed gives the same data on every backend.
@@ -60,12 +63,14 @@
 pub mod idx;
 mod images;
 mod sampler;
+mod stacked;
 mod toy;
 
 use std::path::PathBuf;
 
 pub use images::{Channels, FolderOptions, ImageDataset};
 pub use sampler::{EpochSampler, SamplerState};
+pub use stacked::{ImageSource, STACKED_CHANNELS, StackedMnist};
 pub use toy::{GaussianMixture, ToyConfig};
 
 /// A data configuration that cannot be used, or data that cannot be loaded.
@@ -299,6 +304,17 @@ pub enum DataError {
         requested: [usize; 3],
         /// The file's `[channels, height, width]`.
         found: [usize; 3],
+    },
+
+    /// Stacked digits were asked of a dataset with more than one channel.
+    #[error(
+        "stacked digits need one-channel (grayscale) digits, one per output channel, but the \
+         dataset has {channels} channels; load the digits as grayscale (an IDX file, or a folder \
+         with channels = \"grayscale\")"
+    )]
+    StackedChannels {
+        /// The dataset's channel count.
+        channels: usize,
     },
 
     /// A saved sampler position does not fit the dataset it is restored onto.

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DataError, ImageDataset};
 
-/// The saved position of an [`EpochSampler`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The saved position of an [`EpochSampler`]; the default is the position before the first
+/// batch (and the only position of a source without one, such as stacked digits).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamplerState {
     /// The order of the current epoch, a permutation of `0..n`; empty before the first batch.
     pub permutation: Vec<usize>,
@@ -134,6 +135,11 @@ impl EpochSampler {
     /// The dataset batches are drawn from.
     pub fn dataset(&self) -> &ImageDataset {
         &self.dataset
+    }
+
+    /// The shared dataset, for a sampler restored over the same images.
+    pub(crate) fn shared_dataset(&self) -> Arc<ImageDataset> {
+        Arc::clone(&self.dataset)
     }
 
     /// How many epochs have been started: 0 before the first batch, 1 during the first pass,

@@ -185,6 +185,16 @@ impl Classifier {
         self.output.linear.weight.shape().dims::<2>()[1]
     }
 
+    /// Whether the network reads images of `shape` `[c, h, w]`: c is its input channel count,
+    /// h and w are divisible by 4 and the pooled feature map has the length its dense layer
+    /// takes.
+    pub fn reads(&self, [c, h, w]: [usize; 3]) -> bool {
+        let width = self.conv2.weight.shape().dims::<4>()[0];
+        let input = self.conv1.weight.shape().dims::<4>()[1];
+        let flat = self.hidden.linear.weight.shape().dims::<2>()[0];
+        c == input && h % 4 == 0 && w % 4 == 0 && width * (h / 4) * (w / 4) == flat
+    }
+
     /// Features and probabilities of `n` images given row-major on the host (`pixels` of
     /// length n·c·h·w, values in [−1, 1]), computed in batches of `batch` on `device` without
     /// autodiff. Call it on an evaluation copy (`module.valid()`), or any copy: the network

@@ -4,8 +4,10 @@
 //! ([`train_classifier`], behind `burngan eval train-classifier`), and the scores of a set of
 //! images against real ones ([`score_set`]): Fréchet distance in the penultimate features,
 //! KID, classifier score, class histogram and its KL to uniform, improved precision/recall
-//! and density/coverage. The metrics themselves live in `burngan-metrics` (host buffers, no
-//! Burn types); this crate turns images into the buffers those metrics take.
+//! and density/coverage; for StackedMNIST, the modes covered and the reverse KL of the mode
+//! histogram with the classifier applied to each channel ([`stacked`]). The metrics themselves
+//! live in `burngan-metrics` (host buffers, no Burn types); this crate turns images into the
+//! buffers those metrics take.
 //!
 //! # Example
 //!
@@ -31,12 +33,14 @@
 mod classifier;
 mod error;
 mod report;
+pub mod stacked;
 mod train;
 mod weights;
 
 pub use classifier::{Classifier, ClassifierConfig, ClassifierOutputs};
 pub use error::EvalError;
 pub use report::{Reference, RowScores, ScoreSettings, real_split, render_table, score_set};
+pub use stacked::{STACKED_SAMPLES, StackedModes, stacked_histogram, stacked_outputs};
 pub use train::{ClassifierReport, ClassifierTraining, EpochReport, accuracy, train_classifier};
 pub use weights::{
     CARD_FORMAT, ClassifierCard, MNIST_CLASSIFIER, MNIST_CLASSIFIER_SHA256, card_path,

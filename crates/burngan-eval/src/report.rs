@@ -26,7 +26,7 @@ use burngan_metrics::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{ClassifierOutputs, EvalError};
+use crate::{ClassifierOutputs, EvalError, StackedModes};
 
 /// Settings of the scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +110,10 @@ pub struct RowScores {
     pub density: f64,
     /// Coverage, in [0, 1].
     pub coverage: f64,
+    /// StackedMNIST: the mode statistics of the 3-channel images whose channels the other
+    /// columns score as digits (see [`crate::stacked`]); `None` for other data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacked: Option<StackedModes>,
 }
 
 /// Scores the classifier outputs `set` of one image set against `reference` (whose k is used
@@ -179,18 +183,25 @@ pub fn score_set(
         recall: manifold.recall,
         density: manifold.density,
         coverage: manifold.coverage,
+        stacked: None,
     })
 }
 
-/// The rows as an aligned text table, one line per row under a header.
+/// The rows as an aligned text table, one line per row under a header; with StackedMNIST
+/// rows, two more columns: the modes covered out of C³ and the reverse KL of the mode
+/// histogram (— for a row without them).
 pub fn render_table(rows: &[RowScores]) -> String {
-    let header = [
+    let mut header = vec![
         "set", "n", "FD", "KID×1e3", "score", "classes", "class KL", "P", "R", "D", "C",
     ];
+    let stacked = rows.iter().any(|row| row.stacked.is_some());
+    if stacked {
+        header.extend(["modes", "mode KL"]);
+    }
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for row in rows {
         let classes = row.class_histogram.len();
-        cells.push(vec![
+        let mut line = vec![
             row.label.clone(),
             row.samples.to_string(),
             format!("{:.3}", row.frechet_distance),
@@ -204,7 +215,17 @@ pub fn render_table(rows: &[RowScores]) -> String {
             format!("{:.3}", row.recall),
             format!("{:.3}", row.density),
             format!("{:.3}", row.coverage),
-        ]);
+        ];
+        if stacked {
+            match &row.stacked {
+                Some(modes) => line.extend([
+                    format!("{}/{}", modes.modes_covered, modes.modes),
+                    format!("{:.4}", modes.reverse_kl),
+                ]),
+                None => line.extend(["—".to_string(), "—".to_string()]),
+            }
+        }
+        cells.push(line);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {

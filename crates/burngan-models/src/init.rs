@@ -44,3 +44,37 @@ pub fn linear_from_host(
         bias: Some(bias),
     }
 }
+
+/// A parameter of shape `shape` drawn from N(0, std²) on `rng`; `std = 0` gives zeros and
+/// draws nothing (a fix-up initialisation's zeroed last layer).
+pub(crate) fn scaled_normal_param<const D: usize>(
+    shape: [usize; D],
+    std: f32,
+    rng: &mut HostRng,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let n = shape.iter().product();
+    let values = if std == 0.0 {
+        vec![0.0; n]
+    } else {
+        rng.normal_vec(n).into_iter().map(|v| v * std).collect()
+    };
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+/// A Burn [`Linear`] `[d_input] → [d_output]` with the He/MSR initialisation R3GAN uses: the
+/// weight (Burn's layout `[d_input, d_output]`) from N(0, gain²/d_input), drawn from `rng`, and
+/// a zero bias when `bias`.
+pub(crate) fn normal_linear(
+    d_input: usize,
+    d_output: usize,
+    bias: bool,
+    gain: f32,
+    rng: &mut HostRng,
+    device: &Device,
+) -> Linear {
+    let std = gain / (d_input as f32).sqrt();
+    let weight = scaled_normal_param([d_input, d_output], std, rng, device);
+    let bias = bias.then(|| scaled_normal_param([d_output], 0.0, rng, device));
+    Linear { weight, bias }
+}

@@ -38,6 +38,22 @@ impl Dense {
         layer.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
     }
 
+    /// A layer with the He/MSR initialisation R3GAN uses: the weight from N(0, gain²/d_in)
+    /// drawn from `rng`, and a zero bias when `bias` (none otherwise). Not spectral.
+    pub fn msr(
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        gain: f32,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        Self {
+            linear: crate::init::normal_linear(d_in, d_out, bias, gain, rng, device),
+            spectral: None,
+        }
+    }
+
     /// The layer spectrally normalised under `convention` (replacing any state), its vector
     /// drawn from `rng`: burngan, u `[d_in]` of the matrix `[d_in, d_out]` Burn stores;
     /// PyTorch, v `[d_in]` of PyTorch's `[d_out, d_in]`, then u = Wv/‖Wv‖ `[d_out]` (see

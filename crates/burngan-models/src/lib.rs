@@ -45,15 +45,18 @@ mod image_mlp;
 mod init;
 mod layers;
 mod mlp;
+mod r3gan;
+mod resnet;
 #[cfg(test)]
 mod shape_tests;
 mod spectral;
 
 pub use activation::Activation;
 pub use blocks::{
-    AvgPool2, Block, BlockCritic, BlockGenerator, Conv2d, Conv2dOptions, ConvTranspose2d, Features,
-    Flatten, GroupNorm, Layer, Nonlinear, Nonlinearity, Residual, Sequential, Unflatten,
-    UpsampleBilinear2, UpsampleNearest2,
+    AvgPool2, Basis, BatchNorm, Block, BlockCritic, BlockGenerator, Conv2d, Conv2dOptions,
+    ConvTranspose2d, Features, Flatten, GlobalSumPool, GroupNorm, Layer, MinibatchStdDev,
+    Nonlinear, Nonlinearity, Residual, Sequential, Unflatten, UpsampleBilinear2,
+    UpsampleNearest2,
 };
 pub use conditional::{
     ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,
@@ -70,6 +73,8 @@ pub use layers::{ClassEmbedding, Conv, ConvTranspose, Dense};
 pub use mlp::{
     MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig, Normalization,
 };
+pub use r3gan::{R3ganDiscriminatorConfig, R3ganGeneratorConfig};
+pub use resnet::{ResnetDiscriminatorConfig, ResnetGeneratorConfig};
 pub use spectral::{SpectralConvention, SpectralNorm};
 
 /// A model configuration that cannot be built.

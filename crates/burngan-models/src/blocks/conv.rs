@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use burngan_core::HostRng;
 
 use super::{Block, Cache, CacheKind, Features, wrong_cache};
-use crate::init::uniform_param;
+use crate::init::{scaled_normal_param, uniform_param};
 use crate::layers::is_training;
 use crate::{Conv, ModelError, SpectralConvention, SpectralNorm};
 
@@ -144,6 +144,31 @@ impl Conv2d {
             padding,
             groups,
         })
+    }
+
+    /// A convolution with the He/MSR initialisation R3GAN uses: the kernel from N(0,
+    /// gain²/fan_in), fan_in = (c_in/groups)·kh·kw, drawn from `rng`, and a zero bias. `gain =
+    /// 0` gives a zero kernel and draws nothing (the last layer of a fix-up residual branch,
+    /// which starts as the identity). Errors as [`new`](Conv2d::new).
+    pub fn msr(
+        c_in: usize,
+        c_out: usize,
+        options: Conv2dOptions,
+        gain: f32,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        // Validate through `new` on a throwaway stream, so `rng` only gives the normal draws.
+        let mut conv = Self::new(c_in, c_out, options, &mut HostRng::seed_from(0), device)?;
+        let [kh, kw] = options.kernel;
+        let fan_in = c_in / options.groups * kh * kw;
+        let std = gain / (fan_in as f32).sqrt();
+        let shape = [c_out, c_in / options.groups, kh, kw];
+        conv.weight = scaled_normal_param(shape, std, rng, device);
+        conv.bias = options
+            .bias
+            .then(|| scaled_normal_param([c_out], 0.0, rng, device));
+        Ok(conv)
     }
 
     /// The convolution spectrally normalised under `convention` (replacing any state), the

@@ -26,12 +26,13 @@
 //!
 //! # Per-sample only
 //!
-//! Every block here acts on each sample separately, so the VJP of ones is row by row ∇ₓD(xᵢ).
-//! The normalisation is per sample ([`GroupNorm`], LayerNorm). There is no cross-sample block
-//! (BatchNorm, minibatch statistics): it cannot be composed into a [`Sequential`], and
-//! [`Block::unsupported_layer`] is where such a block would name itself, so that
-//! [`BlockCritic`] reports it to gradient penalties as
-//! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer).
+//! Every block but two acts on each sample separately, so the VJP of ones is row by row
+//! ∇ₓD(xᵢ). The critic's normalisation is per sample ([`GroupNorm`], LayerNorm).
+//! [`MinibatchStdDev`] is cross-sample by design; its VJP is the exact ∂(ΣD)/∂x of the whole
+//! batch, cross terms included (what PyTorch's double backward penalises in StyleGAN2).
+//! [`BatchNorm`] exists for generators: it names itself in [`Block::unsupported_layer`], so
+//! that a [`BlockCritic`] containing it reports it to gradient penalties as
+//! [`unsupported_layer`](burngan_core::InputGradient::unsupported_layer) and they refuse it.
 //!
 //! # The blocks
 //!
@@ -45,13 +46,19 @@
 //! | [`AvgPool2`] | `[c, h, w] → [c, ⌊h/2⌋, ⌊w/2⌋]` | ¼ spread over each 2×2 block |
 //! | [`UpsampleNearest2`], [`UpsampleBilinear2`] | `[c, h, w] → [c, 2h, 2w]` | transposed weights |
 //! | [`Flatten`], [`Unflatten`] | `[c, h, w] ↔ [c·h·w]` | reshape back |
+//! | [`GlobalSumPool`] | `[c, h, w] → [c]` | g spread over the h·w positions |
+//! | [`Basis`] (R3GAN's generative basis) | `[d] → [c, h, w]` | (Σ_ij g ⊙ basis)·Wᵀ |
+//! | [`BatchNorm`] (generators only) | `[c, h, w]` or `[c]` | none: refused by penalties |
+//! | [`MinibatchStdDev`] (cross-sample) | `[c, h, w] → [c + 1, h, w]` | g[:c] + Gₘ(x − x̄)/(G·c·h·w·s) |
 //! | [`Residual`] (identity or learned shortcut) | main path's | sum of both paths' VJPs |
 //! | [`Sequential`] | last block's | the blocks' VJPs in reverse |
 
+mod basis;
 mod conv;
 mod critic;
 mod elementwise;
 mod generator;
+mod minibatch;
 mod normalization;
 mod sequential;
 #[cfg(test)]
@@ -63,12 +70,14 @@ use burn::tensor::Tensor;
 use crate::layers::is_training;
 use crate::{Dense, ModelError};
 
+pub use basis::{Basis, BatchNorm, GlobalSumPool};
 pub use conv::{Conv2d, Conv2dOptions, ConvTranspose2d};
 pub use critic::BlockCritic;
 pub use elementwise::{
     AvgPool2, Flatten, Nonlinear, Nonlinearity, Unflatten, UpsampleBilinear2, UpsampleNearest2,
 };
 pub use generator::BlockGenerator;
+pub use minibatch::MinibatchStdDev;
 pub use normalization::GroupNorm;
 pub use sequential::{Residual, Sequential};
 
@@ -176,6 +185,8 @@ pub(crate) enum CacheKind {
     Dims(Vec<usize>),
     /// The caches of a sequence of blocks, in forward order.
     Sequence(Vec<Cache>),
+    /// A minibatch standard deviation's centred values and deviations.
+    MinibatchStd(Box<minibatch::StdCache>),
     /// The main path's and (for a learned shortcut) the shortcut's caches.
     Residual(Box<Cache>, Option<Box<Cache>>),
 }
@@ -289,6 +300,14 @@ pub enum Layer {
     Residual(Residual),
     /// Nested blocks in order.
     Sequential(Sequential),
+    /// Σ over the spatial positions, `[batch, c, h, w] → [batch, c]`.
+    GlobalSumPool(GlobalSumPool),
+    /// R3GAN's generative basis, `[batch, d] → [batch, c, h, w]`.
+    Basis(Basis),
+    /// Batch normalisation (generators only: it has no per-sample input gradient).
+    BatchNorm(BatchNorm),
+    /// StyleGAN's minibatch standard deviation, `[c, h, w] → [c + 1, h, w]`.
+    MinibatchStdDev(MinibatchStdDev),
 }
 
 macro_rules! layer_dispatch {
@@ -306,6 +325,10 @@ macro_rules! layer_dispatch {
             Layer::Unflatten($block) => $body,
             Layer::Residual($block) => $body,
             Layer::Sequential($block) => $body,
+            Layer::GlobalSumPool($block) => $body,
+            Layer::Basis($block) => $body,
+            Layer::BatchNorm($block) => $body,
+            Layer::MinibatchStdDev($block) => $body,
         }
     };
 }
@@ -354,7 +377,11 @@ layer_from!(
     Flatten,
     Unflatten,
     Residual,
-    Sequential
+    Sequential,
+    GlobalSumPool,
+    Basis,
+    BatchNorm,
+    MinibatchStdDev
 );
 
 impl From<Nonlinearity> for Layer {

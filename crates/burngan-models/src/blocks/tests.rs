@@ -649,3 +649,5 @@ on_each_backend!(
     a_block_critic_records_and_loads_its_parameters => a_block_critic_records_and_loads_its_parameters_on_one_backend,
     r1_parameter_gradients_through_a_composed_critic_equal_finite_differences => r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend,
 );
+
+mod arch;

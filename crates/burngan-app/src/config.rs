@@ -519,7 +519,8 @@ impl TrainConfig {
                 match (&self.generator, &self.discriminator) {
                     (GeneratorConfig::Mlp(g), DiscriminatorConfig::Mlp(d)) => {
                         g.validate(dim).map_err(model_error)?;
-                        d.validate(dim).map_err(model_error)
+                        d.validate(dim).map_err(model_error)?;
+                        d.validate_batch(self.train.batch_size).map_err(model_error)
                     }
                     _ => Err(AppError::config(format!(
                         "toy data (data.kind = \"{}\") needs generator.kind and \

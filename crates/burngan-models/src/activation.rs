@@ -1,7 +1,9 @@
-//! Element-wise activations, with the derivative each needs for a hand-written input gradient.
+//! Activations, with the derivative each needs for a hand-written input gradient: the
+//! element-wise ones, and maxout (a max over groups of k pre-activations), which only the MLP
+//! critic takes.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation;
+use burn::tensor::{IndexingUpdateOp, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -17,8 +19,9 @@ fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
     activation::relu(x).sub(negative)
 }
 
-/// An element-wise activation. In TOML: `"relu"`, `"tanh"`, `"sigmoid"`, `"identity"` or
-/// `{ leaky_relu = 0.2 }` (the negative slope).
+/// An activation. In TOML: `"relu"`, `"tanh"`, `"sigmoid"`, `"identity"`,
+/// `{ leaky_relu = 0.2 }` (the negative slope) or `{ maxout = 5 }` (the pieces per unit; the
+/// MLP critic's hidden layers only, see [`Activation::Maxout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
@@ -33,12 +36,62 @@ pub enum Activation {
     Sigmoid,
     /// x.
     Identity,
+    /// Maxout with k pieces (Goodfellow et al. 2013, the critic of PacGAN's and VEEGAN's 2-D
+    /// experiments): the layer before it produces k pre-activations per unit, consecutive
+    /// along the last axis, and each unit outputs their maximum, `[.., w·k] → [.., w]`. Not
+    /// element-wise, so only the MLP critic accepts it ([`Activation::validate`] refuses it
+    /// elsewhere); that critic widens its hidden layers by k.
+    Maxout(usize),
+}
+
+/// Maxout's forward on the last axis: `[.., w·k] → [.., w]`, the maximum of each run of k.
+fn maxout<const D: usize>(x: Tensor<D>, k: usize) -> Tensor<D> {
+    let mut dims = x.dims();
+    let groups = dims.iter().product::<usize>() / k;
+    dims[D - 1] /= k;
+    x.reshape([groups, k]).max_dim(1).reshape(dims)
+}
+
+/// Where each maxout unit takes its value: 1 at the first maximum of each run of k along the
+/// last axis, 0 elsewhere; same shape and dtype as `x`. The first maximum is the one Burn's
+/// autodiff of `max_dim` sends the gradient to.
+fn maxout_indicator<const D: usize>(x: Tensor<D>, k: usize) -> Tensor<D> {
+    let dims = x.dims();
+    let groups = dims.iter().product::<usize>() / k;
+    let flat = x.reshape([groups, k]);
+    let winner = flat.clone().argmax(1); // [groups, 1]
+    let ones = flat.zeros_like().slice([0..groups, 0..1]).add_scalar(1.0);
+    flat.zeros_like()
+        .scatter(1, winner, ones, IndexingUpdateOp::Add)
+        .reshape(dims)
 }
 
 impl Activation {
-    /// Checks the parameter: a leaky slope must be finite and in [0, 1).
+    /// Checks the parameter: a leaky slope must be finite and in [0, 1). Refuses maxout,
+    /// which only the MLP critic can apply ([`Activation::validate_maxout`]).
     pub fn validate(&self, field: &str) -> Result<(), ModelError> {
         match self {
+            Activation::Maxout(_) => Err(ModelError::BadActivation {
+                field: field.to_string(),
+                message: "maxout changes the layer widths and is only available as the hidden \
+                          activation of an MLP critic ([discriminator] kind = \"mlp\"); use \
+                          \"relu\" or { leaky_relu = 0.2 } here"
+                    .to_string(),
+            }),
+            _ => self.validate_maxout(field),
+        }
+    }
+
+    /// As [`Activation::validate`], but accepts maxout with at least one piece (the MLP
+    /// critic's check).
+    pub fn validate_maxout(&self, field: &str) -> Result<(), ModelError> {
+        match self {
+            Activation::Maxout(0) => Err(ModelError::BadActivation {
+                field: field.to_string(),
+                message: "maxout needs at least 1 piece per unit, got 0; PacGAN uses \
+                          { maxout = 5 }"
+                    .to_string(),
+            }),
             Activation::LeakyRelu(slope) if !(slope.is_finite() && (0.0..1.0).contains(slope)) => {
                 Err(ModelError::BadActivation {
                     field: field.to_string(),
@@ -51,9 +104,19 @@ impl Activation {
         }
     }
 
-    /// Applies the activation; any shape.
+    /// Pre-activations per output unit: k for maxout, 1 for the element-wise activations.
+    pub fn pieces(&self) -> usize {
+        match *self {
+            Activation::Maxout(k) => k,
+            _ => 1,
+        }
+    }
+
+    /// Applies the activation; any shape. Maxout shrinks the last axis k-fold, which must be
+    /// a multiple of k.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match *self {
+            Activation::Maxout(k) => maxout(x, k),
             Activation::Relu => activation::relu(x),
             Activation::LeakyRelu(slope) => leaky_relu(x, slope),
             Activation::Tanh => x.tanh(),
@@ -65,9 +128,11 @@ impl Activation {
     /// The derivative at the pre-activation `x`, element-wise; same shape as `x`.
     ///
     /// At 0 the ReLU family uses the right derivative's convention of PyTorch: relu'(0) = 0,
-    /// leaky'(0) = slope (both treat 0 as the negative side).
+    /// leaky'(0) = slope (both treat 0 as the negative side). For maxout it is ∂(unit)/∂(its
+    /// piece): 1 at the first maximum of each group of k, 0 elsewhere.
     pub fn derivative<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match *self {
+            Activation::Maxout(k) => maxout_indicator(x, k),
             // In the input's dtype (`bool → float` would give the device's default, f32 for
             // an f64 input).
             Activation::Relu => {
@@ -87,6 +152,25 @@ impl Activation {
                 s.clone().mul(s.neg().add_scalar(1.0))
             }
             Activation::Identity => x.ones_like(),
+        }
+    }
+
+    /// The vector–Jacobian product through the activation, as forward ops: `upstream` (the
+    /// gradient with respect to the output, shaped like [`forward`](Self::forward)'s result)
+    /// times the Jacobian at the pre-activation `pre`; shaped like `pre`. Element-wise it is
+    /// `upstream ⊙ derivative(pre)`; for maxout each unit's gradient goes to its winning piece.
+    pub fn vjp<const D: usize>(&self, pre: Tensor<D>, upstream: Tensor<D>) -> Tensor<D> {
+        match *self {
+            Activation::Maxout(k) => {
+                let dims = pre.dims();
+                let groups = dims.iter().product::<usize>() / k;
+                let spread = upstream
+                    .reshape([groups, 1])
+                    .expand([groups as i64, k as i64])
+                    .reshape(dims);
+                spread.mul(maxout_indicator(pre, k))
+            }
+            _ => upstream.mul(self.derivative(pre)),
         }
     }
 }
@@ -129,5 +213,47 @@ mod tests {
                 "sigmoid at {v}"
             );
         }
+    }
+
+    /// Maxout over runs of 3 on the last axis: the values are each run's maximum, the
+    /// derivative is 1 at the maximum and 0 elsewhere, and the VJP sends each unit's upstream
+    /// value to its winning piece (hand-computed).
+    #[test]
+    fn maxout_takes_the_maximum_of_each_run_and_routes_the_gradient_to_it() {
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(
+                vec![
+                    1.0f64, -2.0, 0.5, -1.0, -3.0, -0.5, 4.0, 4.5, 2.0, 0.0, 0.25, -7.0,
+                ],
+                [2, 6],
+            ),
+            &device,
+        )
+        .cast(DType::F64);
+        let act = Activation::Maxout(3);
+        assert_eq!(act.pieces(), 3);
+        let y: Vec<f64> = act
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f64>()
+            .unwrap();
+        assert_eq!(y, vec![1.0, -0.5, 4.5, 0.25]);
+        let d: Vec<f64> = act
+            .derivative(x.clone())
+            .into_data()
+            .try_to_vec::<f64>()
+            .unwrap();
+        let expected = [1.0, 0., 0., 0., 0., 1., 0., 1., 0., 0., 1., 0.];
+        assert_eq!(d, expected);
+        let upstream = Tensor::<2>::from_data(
+            TensorData::new(vec![10.0f64, 20.0, 30.0, 40.0], [2, 2]),
+            &device,
+        )
+        .cast(DType::F64);
+        let g = act.vjp(x, upstream);
+        assert_eq!(g.dtype(), DType::F64);
+        let g: Vec<f64> = g.into_data().try_to_vec::<f64>().unwrap();
+        assert_eq!(g, vec![10., 0., 0., 0., 0., 20., 0., 30., 0., 0., 40., 0.]);
     }
 }

@@ -1,7 +1,9 @@
 //! Fully connected generator and critic, as in the `ring8-mlp` benchmark workload:
 //! z → Linear → act → … → Linear → output activation. The generator can batch-normalise its
 //! hidden layers after the first (the `mnist-mlp` generator, see
-//! [`ImageMlpGenerator`](crate::ImageMlpGenerator)).
+//! [`ImageMlpGenerator`](crate::ImageMlpGenerator)) or all of them (PacGAN's 2-D generator).
+//! The critic can use maxout units and see packed samples (PacGAN: m samples concatenated
+//! into one input, one logit per pack).
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, Linear};
@@ -30,6 +32,10 @@ pub struct MlpGeneratorConfig {
     /// before the activation, as in the `mnist-mlp` generator (default false).
     #[serde(default)]
     pub batch_norm: bool,
+    /// With `batch_norm`, normalise the first hidden layer too, as PacGAN's and VEEGAN's 2-D
+    /// generators do (default false).
+    #[serde(default)]
+    pub batch_norm_first: bool,
 }
 
 fn identity() -> Activation {
@@ -40,15 +46,26 @@ fn leaky() -> Activation {
     Activation::LeakyRelu(0.2)
 }
 
+fn one() -> usize {
+    1
+}
+
 /// Configuration of an [`MlpDiscriminator`]: `input → hidden[0] → … → 1 logit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MlpDiscriminatorConfig {
     /// Widths of the hidden layers, input side first.
     pub hidden: Vec<usize>,
-    /// Activation after each hidden layer.
+    /// Activation after each hidden layer; `{ maxout = k }` makes each hidden Linear produce
+    /// k pieces per unit (`hidden[i]·k` outputs) and keeps the maximum of each unit's pieces.
     #[serde(default = "leaky")]
     pub activation: Activation,
+    /// Samples per packed input (PacGAN's m; default 1, no packing): the critic reshapes a
+    /// batch `[b, d]` into `[b/m, m·d]` (rows `i·m … i·m + m − 1` form pack i) and gives one
+    /// logit per pack, `[b/m, 1]`. The batch must be a multiple of m
+    /// ([`MlpDiscriminatorConfig::validate_batch`]).
+    #[serde(default = "one")]
+    pub pack: usize,
     /// Normalisation of the layers (default none).
     #[serde(default)]
     pub normalization: Normalization,
@@ -112,12 +129,19 @@ impl MlpGeneratorConfig {
             activation: Activation::Relu,
             output_activation: Activation::Identity,
             batch_norm: false,
+            batch_norm_first: false,
         }
     }
 
     /// Sets whether hidden layers after the first are batch-normalised.
     pub fn with_batch_norm(mut self, batch_norm: bool) -> Self {
         self.batch_norm = batch_norm;
+        self
+    }
+
+    /// Sets whether, with batch norm, the first hidden layer is normalised too.
+    pub fn with_batch_norm_first(mut self, first: bool) -> Self {
+        self.batch_norm_first = first;
         self
     }
 
@@ -157,7 +181,7 @@ impl MlpGeneratorConfig {
             true => self
                 .hidden
                 .iter()
-                .skip(1)
+                .skip(usize::from(!self.batch_norm_first))
                 .map(|&width| batch_norm(width, device))
                 .collect(),
             false => Vec::new(),
@@ -168,6 +192,7 @@ impl MlpGeneratorConfig {
             activation: self.activation,
             output_activation: self.output_activation,
             latent_dim: self.latent_dim,
+            first_normalised: self.batch_norm && self.batch_norm_first,
         })
     }
 }
@@ -178,9 +203,16 @@ impl MlpDiscriminatorConfig {
         Self {
             hidden,
             activation: leaky(),
+            pack: 1,
             normalization: Normalization::None,
             spectral_convention: SpectralConvention::Burngan,
         }
+    }
+
+    /// Sets the samples per packed input (PacGAN's m; 1 turns packing off).
+    pub fn with_pack(mut self, pack: usize) -> Self {
+        self.pack = pack;
+        self
     }
 
     /// Sets the normalisation.
@@ -218,10 +250,29 @@ impl MlpDiscriminatorConfig {
         self
     }
 
-    /// Checks sizes and activations; `input_dim` is the size of one sample.
+    /// Checks sizes, the packing and the activation (maxout allowed); `input_dim` is the
+    /// size of one sample.
     pub fn validate(&self, input_dim: usize) -> Result<(), ModelError> {
         check_sizes("discriminator", ("input_dim", input_dim), &self.hidden)?;
-        self.activation.validate("discriminator.activation")
+        check_sizes("discriminator", ("pack", self.pack), &[])?;
+        self.activation.validate_maxout("discriminator.activation")
+    }
+
+    /// Checks that batches of `batch_size` samples split into whole packs.
+    pub fn validate_batch(&self, batch_size: usize) -> Result<(), ModelError> {
+        let pack = self.pack.max(1);
+        if batch_size.is_multiple_of(pack) {
+            return Ok(());
+        }
+        let lower = batch_size / pack * pack;
+        let upper = lower + pack;
+        Err(ModelError::BadShape {
+            message: format!(
+                "discriminator.pack = {pack} needs a batch size that is a multiple of {pack}, \
+                 got train.batch_size = {batch_size}; use {} or {upper}, or change the pack",
+                if lower > 0 { lower } else { upper }
+            ),
+        })
     }
 
     /// Builds the critic for samples of `input_dim` features, drawing weights from `rng`.
@@ -232,23 +283,23 @@ impl MlpDiscriminatorConfig {
         device: &Device,
     ) -> Result<MlpDiscriminator, ModelError> {
         self.validate(input_dim)?;
-        let sizes: Vec<usize> = std::iter::once(input_dim)
-            .chain(self.hidden.iter().copied())
-            .chain(std::iter::once(1))
-            .collect();
+        // Layer i maps its input to hidden[i]·pieces pre-activations; the activation takes
+        // them back to hidden[i] units.
+        let pieces = self.activation.pieces();
+        let inputs = std::iter::once(self.pack * input_dim).chain(self.hidden.iter().copied());
+        let outputs = self.hidden.iter().map(|&w| w * pieces).chain([1]);
         let spectral = self.spectral();
-        let layers = sizes
-            .windows(2)
-            .map(|pair| {
-                Dense::new(pair[0], pair[1], false, rng, device)
-                    .with_spectral(spectral, rng, device)
+        let layers = inputs
+            .zip(outputs)
+            .map(|(d_in, d_out)| {
+                Dense::new(d_in, d_out, false, rng, device).with_spectral(spectral, rng, device)
             })
             .collect();
         let norms = match self.normalization {
             Normalization::Batch => self
                 .hidden
                 .iter()
-                .map(|&width| batch_norm(width, device))
+                .map(|&width| batch_norm(width * pieces, device))
                 .collect(),
             _ => Vec::new(),
         };
@@ -256,6 +307,7 @@ impl MlpDiscriminatorConfig {
             layers,
             norms,
             activation: self.activation,
+            pack: self.pack,
         })
     }
 }
@@ -266,7 +318,8 @@ pub struct MlpGenerator {
     /// The layers, latent side first; the last one produces the sample.
     pub layers: Vec<Linear>,
     /// With `batch_norm`, one BatchNorm per hidden layer but the first: `norms[j]` follows
-    /// `layers[j + 1]`. Empty otherwise.
+    /// `layers[j + 1]`; with `batch_norm_first` too, one per hidden layer: `norms[j]` follows
+    /// `layers[j]`. Empty otherwise.
     pub norms: Vec<BatchNorm>,
     #[module(skip)]
     activation: Activation,
@@ -274,6 +327,8 @@ pub struct MlpGenerator {
     output_activation: Activation,
     #[module(skip)]
     latent_dim: usize,
+    #[module(skip)]
+    first_normalised: bool,
 }
 
 impl Generator<2> for MlpGenerator {
@@ -288,7 +343,11 @@ impl Generator<2> for MlpGenerator {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             x = if i < last {
-                if let Some(norm) = i.checked_sub(1).and_then(|j| self.norms.get(j)) {
+                let norm = match self.first_normalised {
+                    true => self.norms.get(i),
+                    false => i.checked_sub(1).and_then(|j| self.norms.get(j)),
+                };
+                if let Some(norm) = norm {
                     x = norm.forward(x);
                 }
                 self.activation.forward(x)
@@ -300,15 +359,20 @@ impl Generator<2> for MlpGenerator {
     }
 }
 
-/// Fully connected critic: `[batch, input_dim] → [batch, 1]` logits.
+/// Fully connected critic: `[batch, input_dim] → [batch / pack, 1]` logits (one per sample
+/// without packing).
 #[derive(Module, Debug)]
 pub struct MlpDiscriminator {
-    /// The layers, input side first; the last one produces the logit.
+    /// The layers, input side first; the last one produces the logit. With maxout, hidden
+    /// layer i has `hidden[i]·k` outputs.
     pub layers: Vec<Dense>,
-    /// One BatchNorm per hidden layer with `normalization = "batch"`, else empty.
+    /// One BatchNorm per hidden layer with `normalization = "batch"`, else empty (over the
+    /// pre-activations, `hidden[i]·k` of them with maxout).
     pub norms: Vec<BatchNorm>,
     #[module(skip)]
     activation: Activation,
+    #[module(skip)]
+    pack: usize,
 }
 
 impl MlpDiscriminator {
@@ -320,13 +384,39 @@ impl MlpDiscriminator {
             .filter_map(|(i, layer)| Some((format!("sigma.layers.{i}"), layer.sigma()?)))
             .collect()
     }
+
+    /// Samples per packed input (1 without packing).
+    pub fn pack(&self) -> usize {
+        self.pack
+    }
+
+    /// `[batch, d] → [batch / pack, pack·d]`: consecutive rows form a pack.
+    ///
+    /// # Panics
+    ///
+    /// When `batch` is not a multiple of the pack; a run checks this up front with
+    /// [`MlpDiscriminatorConfig::validate_batch`].
+    fn packed(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.pack <= 1 {
+            return x;
+        }
+        let [batch, d] = x.dims();
+        assert!(
+            batch.is_multiple_of(self.pack),
+            "MlpDiscriminator: a batch of {batch} samples does not split into packs of {}; \
+             use a multiple of {}",
+            self.pack,
+            self.pack
+        );
+        x.reshape([batch / self.pack, self.pack * d])
+    }
 }
 
 impl Discriminator<2> for MlpDiscriminator {
-    /// `[batch, input_dim] → [batch, 1]`.
+    /// `[batch, input_dim] → [batch / pack, 1]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
-        let mut x = x;
+        let mut x = self.packed(x);
         for (i, layer) in self.layers[..last].iter().enumerate() {
             x = layer.forward(x);
             if let Some(norm) = self.norms.get(i) {
@@ -344,10 +434,14 @@ impl Discriminator<2> for MlpDiscriminator {
 
 impl InputGradient<2> for MlpDiscriminator {
     /// The transposed chain: g ← 1·W_Lᵀ, then for each hidden layer from the top,
-    /// g ← (g ⊙ act′(pre-activation)) · Wᵀ, with the weights the forward pass uses (W/σ under
-    /// spectral norm). `[batch, input_dim] → [batch, input_dim]`.
+    /// g ← vjp_act(pre-activation, g) · Wᵀ (g ⊙ act′ element-wise; for maxout each unit's
+    /// gradient goes to its winning piece), with the weights the forward pass uses (W/σ under
+    /// spectral norm). With packing the forward's reshape is undone: row i of the result is
+    /// ∂(the logit of sample i's pack)/∂xᵢ. `[batch, input_dim] → [batch, input_dim]`.
     fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
+        let dims = x.dims();
+        let x = self.packed(x);
         let [batch, _] = x.dims();
         let weights: Vec<Tensor<2>> = self.layers.iter().map(|l| l.weight(false)).collect();
         let mut pre_activations = Vec::with_capacity(last);
@@ -359,10 +453,10 @@ impl InputGradient<2> for MlpDiscriminator {
         }
         let mut g = weights[last].clone().transpose().expand([batch as i64, -1]); // [batch, d_last]
         for (w, pre) in weights[..last].iter().zip(pre_activations).rev() {
-            g = g.mul(self.activation.derivative(pre)); // [batch, d_out]
+            g = self.activation.vjp(pre, g); // [batch, d_out·pieces]
             g = g.matmul(w.clone().transpose()); // [batch, d_in]
         }
-        g
+        g.reshape(dims)
     }
 
     fn unsupported_layer(&self) -> Option<String> {
@@ -449,6 +543,7 @@ mod tests {
             Activation::Tanh,
             Activation::Sigmoid,
             Activation::Identity,
+            Activation::Maxout(3),
         ] {
             let mut rng = HostRng::seed_from(5);
             let critic = MlpDiscriminatorConfig::new(vec![16, 8])
@@ -460,6 +555,132 @@ mod tests {
             let autodiff = x.grad(&grads).unwrap();
             let ours = critic.input_gradient(x.detach()).into_data();
             ours.assert_approx_eq::<f32>(&autodiff.into_data(), Default::default());
+        }
+    }
+
+    /// PacGAN's critic: maxout units on packed inputs. The logits are one per pack and equal
+    /// those of the same critic fed the packs as rows; the hand-written input gradient equals
+    /// autodiff's, row for row, with and without spectral norm.
+    #[test]
+    fn packed_maxout_critic_matches_autodiff_and_its_unpacked_twin() {
+        let device = flex().autodiff();
+        for normalization in [Normalization::None, Normalization::Spectral] {
+            let mut rng = HostRng::seed_from(11);
+            let config = MlpDiscriminatorConfig::new(vec![12, 7])
+                .with_activation(Activation::Maxout(5))
+                .with_normalization(normalization)
+                .with_pack(4);
+            let critic = config.init(2, &mut rng, &device).unwrap();
+            assert_eq!(critic.layers[0].weight(false).dims(), [8, 60]);
+            assert_eq!(critic.layers[1].weight(false).dims(), [12, 35]);
+            assert_eq!(critic.layers[2].weight(false).dims(), [7, 1]);
+            let x = rng.normal([12, 2], &device);
+            // The same weights (and power-iteration state) without packing, fed the packs as
+            // 8-wide rows.
+            let twin = MlpDiscriminatorConfig::new(vec![12, 7])
+                .with_activation(Activation::Maxout(5))
+                .with_normalization(normalization)
+                .init(8, &mut HostRng::seed_from(0), &device)
+                .unwrap()
+                .load_record(critic.clone().into_record());
+            let logits = critic.forward(x.clone().detach());
+            assert_eq!(logits.dims(), [3, 1]);
+            let twin_logits = twin.forward(x.clone().reshape([3, 8]).detach());
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                logits.into_data().try_to_vec::<f32>().unwrap(),
+                twin_logits.into_data().try_to_vec::<f32>().unwrap(),
+            );
+            assert_eq!(a, b, "{normalization:?}");
+            let x = x.require_grad();
+            let grads = critic.forward(x.clone()).sum().backward();
+            let autodiff = x.grad(&grads).unwrap();
+            let ours = critic.input_gradient(x.detach());
+            assert_eq!(ours.dims(), [12, 2]);
+            ours.into_data()
+                .assert_approx_eq::<f32>(&autodiff.into_data(), Default::default());
+        }
+    }
+
+    #[test]
+    fn bad_packing_and_misplaced_maxout_are_errors_naming_the_fix() {
+        let config = MlpDiscriminatorConfig::new(vec![4]).with_pack(4);
+        assert!(config.validate_batch(100).is_ok());
+        assert_eq!(
+            config.validate_batch(98).unwrap_err().to_string(),
+            "discriminator.pack = 4 needs a batch size that is a multiple of 4, got \
+             train.batch_size = 98; use 96 or 100, or change the pack"
+        );
+        assert!(
+            config
+                .validate_batch(3)
+                .unwrap_err()
+                .to_string()
+                .contains("use 4 or 4")
+        );
+        let error = config.with_pack(0).validate(2).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "discriminator.pack must be positive, got 0; set it to a size of at least 1"
+        );
+        let error = MlpGeneratorConfig::new(2, vec![4])
+            .with_activation(Activation::Maxout(5))
+            .validate(2)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("generator.activation: maxout")
+        );
+        let error = MlpDiscriminatorConfig::new(vec![4])
+            .with_activation(Activation::Maxout(0))
+            .validate(2)
+            .unwrap_err();
+        assert!(error.to_string().contains("at least 1 piece"), "{error}");
+    }
+
+    /// `batch_norm_first` puts one BatchNorm after every hidden layer (PacGAN's generator):
+    /// in training mode each hidden layer's normalised pre-activations have batch mean 0,
+    /// which with an identity activation shows in the next layer's input.
+    #[test]
+    fn batch_norm_first_normalises_every_hidden_layer() {
+        let device = flex();
+        let config = MlpGeneratorConfig::new(2, vec![5, 6, 7]).with_batch_norm(true);
+        let some = config.init(2, &mut HostRng::seed_from(3), &device).unwrap();
+        assert_eq!(some.norms.len(), 2);
+        let all = config
+            .clone()
+            .with_batch_norm_first(true)
+            .with_activation(Activation::Identity)
+            .init(2, &mut HostRng::seed_from(3), &device)
+            .unwrap();
+        let widths: Vec<usize> = all.norms.iter().map(|n| n.gamma.val().dims()[0]).collect();
+        assert_eq!(widths, vec![5, 6, 7]);
+        let autodiff = flex().autodiff();
+        let all = MlpGeneratorConfig::new(2, vec![5])
+            .with_batch_norm(true)
+            .with_batch_norm_first(true)
+            .with_activation(Activation::Identity)
+            .init(3, &mut HostRng::seed_from(4), &autodiff)
+            .unwrap();
+        // One hidden layer, normalised with γ = 1, β = 0: the output is W₂ᵀ·(normalised h)
+        // + b₂, whose batch mean is exactly b₂.
+        let z = HostRng::seed_from(6).normal([64, 2], &autodiff);
+        let mean: Vec<f32> = all
+            .forward(z)
+            .mean_dim(0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let bias: Vec<f32> = all.layers[1]
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        for (m, b) in mean.iter().zip(&bias) {
+            assert!((m - b).abs() < 1e-5, "{mean:?} vs {bias:?}");
         }
     }
 }

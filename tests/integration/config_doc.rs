@@ -264,6 +264,8 @@ fn minimal(section: &str, kind: Option<&str>) -> String {
         (_, None) => toy,
         ("data", Some(kind @ ("ring" | "grid"))) => toy.with("data", &format!("kind = \"{kind}\"")),
         ("data", Some("images")) => Sections::images("kind = \"dcgan\"", "kind = \"dcgan\""),
+        ("data", Some("stacked-mnist")) => Sections::images("kind = \"dcgan\"", "kind = \"dcgan\"")
+            .with("data", "kind = \"stacked-mnist\""),
         ("generator" | "discriminator", Some("mlp")) => toy,
         ("generator", Some("conditional-dcgan")) | ("discriminator", Some("projection")) => {
             Sections::images(CONDITIONAL_GENERATOR, PROJECTION)

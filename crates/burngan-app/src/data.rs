@@ -1,14 +1,18 @@
-//! The `[data]` section: a toy mixture (`kind = "ring"` or `"grid"`) or images (`kind =
-//! "images"`, an IDX file pair or a folder), and the tagged-section parsing shared with the
-//! model sections.
+//! The `[data]` section: a toy mixture (`kind = "ring"` or `"grid"`), images (`kind =
+//! "images"`, an IDX file pair or a folder) or StackedMNIST (`kind = "stacked-mnist"`, three
+//! digits of a grayscale set as the channels of each image), the image run's batch source
+//! ([`image_source`]), and the tagged-section parsing shared with the model sections.
 
 use std::path::{Path, PathBuf};
 
-use burngan_data::{Channels, FolderOptions, ImageDataset, ToyConfig};
+use burngan_data::{
+    Channels, EpochSampler, FolderOptions, ImageDataset, ImageSource, STACKED_CHANNELS,
+    StackedMnist, ToyConfig,
+};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::AppError;
+use crate::{AppError, TrainConfig};
 
 /// The default image dataset: the 10,000 MNIST digits shipped in `assets/data/`, relative to
 /// the repository root.
@@ -19,8 +23,21 @@ pub const DEFAULT_IMAGES: &str = "assets/data/mnist10k-images-idx3-ubyte.gz";
 pub enum DataConfig {
     /// A 2-D Gaussian mixture (`kind = "ring"` or `"grid"`).
     Toy(ToyConfig),
-    /// Images (`kind = "images"`).
+    /// Images (`kind = "images"`), or StackedMNIST (`kind = "stacked-mnist"`: the same
+    /// section with [`ImageDataConfig::kind`] = [`ImageKind::StackedMnist`]).
     Images(ImageDataConfig),
+}
+
+/// How an image run's images are formed from the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageKind {
+    /// The dataset's images themselves (`kind = "images"`), served in shuffled epochs.
+    #[default]
+    Dataset,
+    /// StackedMNIST (`kind = "stacked-mnist"`): `[3, height, width]` images whose channels are
+    /// three digits of the grayscale dataset drawn independently, with replacement
+    /// ([`StackedMnist`]); 1,000 modes with MNIST's 10 classes.
+    StackedMnist,
 }
 
 /// `[data]` with `kind = "images"`:
@@ -32,6 +49,15 @@ pub enum DataConfig {
 /// # labels = "…-labels-idx1-ubyte.gz"  # IDX labels; default: the file beside `path`
 /// size = [28, 28]          # [height, width]; folders are resized to it, IDX must match
 /// channels = "grayscale"   # or "rgb"
+/// ```
+///
+/// or with `kind = "stacked-mnist"` (`path`, `labels` and `size` name the grayscale digits;
+/// the images are `[3, height, width]` and `channels` is not allowed):
+///
+/// ```toml
+/// [data]
+/// kind = "stacked-mnist"
+/// path = "assets/data/mnist10k-images-idx3-ubyte.gz"  # the digits (default)
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,9 +73,13 @@ pub struct ImageDataConfig {
     /// `[height, width]` of the images (default `[28, 28]`).
     #[serde(default = "default_size")]
     pub size: [usize; 2],
-    /// `"grayscale"` (default) or `"rgb"`.
+    /// `"grayscale"` (default) or `"rgb"`; StackedMNIST reads grayscale digits.
     #[serde(default = "default_channels")]
     pub channels: Channels,
+    /// Whether the run trains on the images or on stacked digits: set by `[data] kind`, not a
+    /// field of its own.
+    #[serde(skip)]
+    pub kind: ImageKind,
 }
 
 fn default_images() -> PathBuf {
@@ -71,19 +101,59 @@ impl Default for ImageDataConfig {
             labels: None,
             size: default_size(),
             channels: default_channels(),
+            kind: ImageKind::Dataset,
         }
     }
 }
 
 impl ImageDataConfig {
-    /// The shape of one image, `[channels, height, width]`.
-    pub fn shape(&self) -> [usize; 3] {
-        FolderOptions::new(self.size, self.channels).shape()
+    /// StackedMNIST over the digits at `path` (28×28, labels beside them).
+    pub fn stacked_mnist(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            kind: ImageKind::StackedMnist,
+            ..Self::default()
+        }
     }
 
-    /// Loads the dataset. Errors name the file and the fix; nothing panics on bad files.
+    /// True for `kind = "stacked-mnist"`.
+    pub fn is_stacked(&self) -> bool {
+        self.kind == ImageKind::StackedMnist
+    }
+
+    /// The shape of one image the networks see, `[channels, height, width]`: `[3, height,
+    /// width]` for StackedMNIST.
+    pub fn shape(&self) -> [usize; 3] {
+        let [channels, height, width] = FolderOptions::new(self.size, self.channels).shape();
+        match self.kind {
+            ImageKind::Dataset => [channels, height, width],
+            ImageKind::StackedMnist => [STACKED_CHANNELS, height, width],
+        }
+    }
+
+    /// The batch source of an image run over `dataset` (loaded with [`load`](Self::load)):
+    /// shuffled epochs of the images, or stacked digits.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Data`] when stacked digits are asked of a dataset with colour channels.
+    pub fn source(&self, dataset: ImageDataset) -> Result<ImageSource, AppError> {
+        match self.kind {
+            ImageKind::Dataset => Ok(ImageSource::Epoch(EpochSampler::new(dataset))),
+            ImageKind::StackedMnist => StackedMnist::new(dataset)
+                .map(ImageSource::Stacked)
+                .map_err(|e| AppError::Data(format!("{}: {e}", self.path.display()))),
+        }
+    }
+
+    /// Loads the dataset (for StackedMNIST: the one-channel digits). Errors name the file and
+    /// the fix; nothing panics on bad files.
     pub fn load(&self) -> Result<ImageDataset, AppError> {
-        let options = FolderOptions::new(self.size, self.channels);
+        let channels = match self.kind {
+            ImageKind::Dataset => self.channels,
+            ImageKind::StackedMnist => Channels::Grayscale,
+        };
+        let options = FolderOptions::new(self.size, channels);
         let data_error = |e: burngan_data::DataError| AppError::Data(e.to_string());
         if !self.path.exists() {
             let hint = if self.path == Path::new(DEFAULT_IMAGES) {
@@ -133,8 +203,24 @@ impl Serialize for DataConfig {
             #[serde(flatten)]
             config: &'a ImageDataConfig,
         }
+        /// StackedMNIST's section: the digits, without `channels`.
+        #[derive(Serialize)]
+        struct Stacked<'a> {
+            kind: &'static str,
+            path: &'a Path,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            labels: &'a Option<PathBuf>,
+            size: [usize; 2],
+        }
         match self {
             DataConfig::Toy(toy) => toy.serialize(serializer),
+            DataConfig::Images(config) if config.is_stacked() => Stacked {
+                kind: STACKED_MNIST,
+                path: &config.path,
+                labels: &config.labels,
+                size: config.size,
+            }
+            .serialize(serializer),
             DataConfig::Images(config) => Tagged {
                 kind: "images",
                 config,
@@ -156,15 +242,56 @@ impl<'de> Deserialize<'de> for DataConfig {
                 table.remove("kind");
                 parse(table).map(DataConfig::Images)
             }
+            Some(STACKED_MNIST) => {
+                table.remove("kind");
+                if let Some(channels) = table.get("channels") {
+                    return Err(D::Error::custom(format!(
+                        "data.channels = {channels} does not apply to kind = \"{STACKED_MNIST}\", \
+                         whose three channels are three grayscale digits; remove data.channels"
+                    )));
+                }
+                let mut config: ImageDataConfig = parse(table)?;
+                config.kind = ImageKind::StackedMnist;
+                Ok(DataConfig::Images(config))
+            }
             Some("ring" | "grid") => parse(table).map(DataConfig::Toy),
             Some(other) => Err(D::Error::custom(format!(
-                "unknown data kind `{other}`, expected `ring`, `grid` or `images`"
+                "unknown data kind `{other}`, expected `ring`, `grid`, `images` or \
+                 `{STACKED_MNIST}`"
             ))),
-            None => Err(D::Error::custom(
-                "[data] needs a kind: \"ring\", \"grid\" or \"images\"",
-            )),
+            None => Err(D::Error::custom(format!(
+                "[data] needs a kind: \"ring\", \"grid\", \"images\" or \"{STACKED_MNIST}\""
+            ))),
         }
     }
+}
+
+/// The `[data] kind` of StackedMNIST.
+pub const STACKED_MNIST: &str = "stacked-mnist";
+
+/// The batch source of the image run `config` over `dataset` (its `[data]` loaded with
+/// [`ImageDataConfig::load`]): see [`ImageDataConfig::source`].
+///
+/// # Errors
+///
+/// [`AppError::Config`] for a toy config or for class-conditional networks on StackedMNIST
+/// (its 1,000 modes are not classes the networks are given); the errors of
+/// [`ImageDataConfig::source`].
+pub fn image_source(config: &TrainConfig, dataset: ImageDataset) -> Result<ImageSource, AppError> {
+    let DataConfig::Images(images) = &config.data else {
+        return Err(AppError::config(
+            "image training needs [data] kind = \"images\" or \"stacked-mnist\"",
+        ));
+    };
+    let classes = config.generator.num_classes();
+    if images.is_stacked() && classes > 0 {
+        return Err(AppError::config(format!(
+            "[data] kind = \"{STACKED_MNIST}\" trains unconditional networks (its modes are what \
+             the generator must find on its own), but the networks have num_classes = \
+             {classes}; use generator.kind = \"dcgan\" and a discriminator without classes"
+        )));
+    }
+    images.source(dataset)
 }
 
 /// Parses a TOML table into `T`, keeping serde's message (unknown fields, wrong types).
@@ -185,4 +312,99 @@ where
         table.insert("kind".into(), toml::Value::String(default.into()));
     }
     parse(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A StackedMNIST config with small DCGAN networks; `data` is the `[data]` body.
+    fn stacked(data: &str, generator: &str) -> String {
+        format!(
+            r#"
+            [data]
+            kind = "stacked-mnist"
+            {data}
+            [generator]
+            kind = "{generator}"
+            latent_dim = 8
+            hidden = 16
+            channels = [8, 4]
+            [discriminator]
+            kind = "dcgan"
+            channels = [4, 8]
+            hidden = 16
+            [loss]
+            kind = "non-saturating"
+            [optimizer.generator]
+            kind = "adam"
+            lr = 2e-4
+            [optimizer.discriminator]
+            kind = "adam"
+            lr = 2e-4
+            "#
+        )
+    }
+
+    #[test]
+    fn stacked_mnist_reads_three_channel_images_of_the_shipped_digits_and_round_trips() {
+        let config = TrainConfig::from_toml(&stacked("", "dcgan"), "test").unwrap();
+        let DataConfig::Images(images) = &config.data else {
+            panic!("image data expected");
+        };
+        assert!(images.is_stacked());
+        assert_eq!(images, &ImageDataConfig::stacked_mnist(DEFAULT_IMAGES));
+        assert_eq!(images.shape(), [3, 28, 28]);
+        assert_eq!(images.channels, Channels::Grayscale);
+        config.validate().unwrap();
+        let text = config.to_toml();
+        assert!(text.contains("kind = \"stacked-mnist\""), "{text}");
+        assert!(!text.contains("channels = \"grayscale\""), "{text}");
+        let again = TrainConfig::from_toml(&text, "resolved").unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn stacked_mnist_refuses_channels_and_class_conditional_networks() {
+        let error = TrainConfig::from_toml(&stacked("channels = \"rgb\"", "dcgan"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("data.channels = \"rgb\" does not apply to kind = \"stacked-mnist\""),
+            "{error}"
+        );
+        let conditional = stacked("", "conditional-dcgan")
+            .replace("channels = [8, 4]", "channels = [8, 4]\nnum_classes = 10")
+            .replace(
+                "kind = \"dcgan\"\n            channels = [4, 8]",
+                "kind = \"projection\"\n            num_classes = 10\n            channels = [4, 8]",
+            );
+        let config = TrainConfig::from_toml(&conditional, "t").unwrap();
+        let digits = ImageDataset::from_u8(&[0; 8 * 784], [8, 1, 28, 28], None).unwrap();
+        let error = image_source(&config, digits).unwrap_err().to_string();
+        assert!(error.contains("trains unconditional networks"), "{error}");
+        assert!(error.contains("num_classes = 10"), "{error}");
+    }
+
+    #[test]
+    fn the_source_follows_the_kind() {
+        let digits = ImageDataset::from_u8(&[0; 4 * 16], [4, 1, 4, 4], None).unwrap();
+        let plain = ImageDataConfig::default().source(digits.clone()).unwrap();
+        assert!(matches!(plain, ImageSource::Epoch(_)));
+        assert_eq!(plain.shape(), [1, 4, 4]);
+        let stacked = ImageDataConfig::stacked_mnist("digits.idx")
+            .source(digits)
+            .unwrap();
+        assert!(matches!(stacked, ImageSource::Stacked(_)));
+        assert_eq!(stacked.shape(), [3, 4, 4]);
+        let colour = ImageDataset::from_u8(&[0; 3 * 16], [1, 3, 4, 4], None).unwrap();
+        let error = ImageDataConfig::stacked_mnist("colour")
+            .source(colour)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("colour: stacked digits need one-channel"),
+            "{error}"
+        );
+    }
 }

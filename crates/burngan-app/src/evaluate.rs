@@ -7,6 +7,16 @@
 //! ([`real_split`], seed [`EVAL_SPLIT_SEED`]) into a reference half and a held-out half.
 //! Generated images use latent codes from `HostRng::seed_from(seed)` (and, for a
 //! class-conditional generator, labels 0, 1, …, C−1 in turn, so the classes are balanced).
+//!
+//! StackedMNIST (`[data] kind = "stacked-mnist"`): the network reads digits, and a generated
+//! image is three of them. Each row then scores the digits of the channels: its feature
+//! columns (FD, classifier score, classes, P/R, D/C) compare the 3·m channel digits of the
+//! first m = min(n, [`STACKED_FEATURE_IMAGES`]) images with the reference digits — the
+//! channels of real stacked images are real digits, so the floor is MNIST's — and
+//! [`RowScores::stacked`] holds the mode metric of all n images
+//! ([`burngan_eval::stacked`]: modes covered and reverse KL over the 1,000 modes). The
+//! held-out real row stacks [`STACKED_SAMPLES`] triples of held-out digits drawn with
+//! replacement from `HostRng::seed_from(EVAL_SPLIT_SEED)`.
 
 use std::path::Path;
 
@@ -14,20 +24,26 @@ use burn::tensor::Device;
 use burngan_core::{Generator, HostRng};
 use burngan_data::ImageDataset;
 use burngan_eval::{
-    Classifier, ClassifierCard, ClassifierOutputs, EvalError, Reference, RowScores, ScoreSettings,
-    load_classifier, real_split, score_set,
+    Classifier, ClassifierCard, ClassifierOutputs, EvalError, Reference, RowScores,
+    STACKED_SAMPLES, ScoreSettings, StackedModes, load_classifier, real_split, score_set,
+    stacked_outputs,
 };
 use burngan_metrics::DEFAULT_K;
 
 use burngan_train::generate_on_host;
 
-use crate::{AppError, ImageGenerator};
+use crate::{AppError, ImageDataConfig, ImageGenerator};
 
 /// Seed of the permutation that splits the real images into reference and held-out halves.
 pub const EVAL_SPLIT_SEED: u64 = 0x5eed_e7a1;
 
 /// Images per forward pass when generating and classifying.
 const BATCH: usize = 500;
+
+/// StackedMNIST: the feature columns of a row score the channel digits of at most this many
+/// stacked images (3 digits each); the k-NN metrics cost O(m²), too much for the 78,000 digits
+/// of the protocol's 26,000 images.
+pub const STACKED_FEATURE_IMAGES: usize = 2_000;
 
 /// A feature network with the real data's outputs, ready to score generators.
 pub struct ImageEvaluator {
@@ -36,6 +52,7 @@ pub struct ImageEvaluator {
     reference: Reference,
     held_out: ClassifierOutputs,
     shape: [usize; 3],
+    stacked: bool,
     device: Device,
 }
 
@@ -46,6 +63,7 @@ impl std::fmt::Debug for ImageEvaluator {
             .field("reference", &self.reference.outputs.len())
             .field("held_out", &self.held_out.len())
             .field("shape", &self.shape)
+            .field("stacked", &self.stacked)
             .finish()
     }
 }
@@ -74,6 +92,34 @@ impl ImageEvaluator {
         classifier: &Path,
         dataset: &ImageDataset,
         k: usize,
+        device: &Device,
+    ) -> Result<Self, AppError> {
+        Self::build(classifier, dataset, k, false, device)
+    }
+
+    /// The evaluator of a run whose `[data]` is `data`, over its loaded `dataset`: as
+    /// [`with_k`](Self::with_k), and for StackedMNIST one that reads each channel of the
+    /// generated images as a digit of `dataset` and adds the mode metric.
+    pub fn for_data(
+        classifier: &Path,
+        dataset: &ImageDataset,
+        data: &ImageDataConfig,
+        k: usize,
+        device: &Device,
+    ) -> Result<Self, AppError> {
+        Self::build(classifier, dataset, k, data.is_stacked(), device)
+    }
+
+    /// True when the generated images are StackedMNIST: three digits each.
+    pub fn is_stacked(&self) -> bool {
+        self.stacked
+    }
+
+    fn build(
+        classifier: &Path,
+        dataset: &ImageDataset,
+        k: usize,
+        stacked: bool,
         device: &Device,
     ) -> Result<Self, AppError> {
         let device = device.clone().without_autodiff();
@@ -115,6 +161,7 @@ impl ImageEvaluator {
             reference,
             held_out,
             shape,
+            stacked,
             device,
         })
     }
@@ -130,6 +177,7 @@ impl ImageEvaluator {
     /// images than those it was trained on (by [`burngan_eval::dataset_sha256`], when the card
     /// records it) — each pointing to `burngan eval train-classifier`. Empty when nothing on
     /// the card contradicts the data (another image shape is refused by [`new`](Self::new)).
+    /// For StackedMNIST, `dataset` is the digits the channels are drawn from.
     pub fn data_warnings(&self, dataset: &ImageDataset, data: &Path) -> Vec<String> {
         let fix = "train a feature network for this data with `burngan eval train-classifier \
                    --data PATH --out DIR` and use it (eval.classifier, or --classifier)";
@@ -156,6 +204,15 @@ impl ImageEvaluator {
                 data.display()
             ));
         }
+        if self.stacked {
+            for warning in &mut warnings {
+                warning.insert_str(
+                    0,
+                    "StackedMNIST reads each channel as a digit, so this holds for the stacked \
+                     modes too: ",
+                );
+            }
+        }
         warnings
     }
 
@@ -164,14 +221,27 @@ impl ImageEvaluator {
         self.reference.outputs.len()
     }
 
-    /// The floor: the held-out real images scored against the reference.
+    /// The floor: the held-out real images scored against the reference; for StackedMNIST
+    /// with the mode metric of [`STACKED_SAMPLES`] stacked held-out digits.
     pub fn score_held_out(&self, settings: &ScoreSettings) -> Result<RowScores, AppError> {
-        Ok(score_set(
-            "real (held-out)",
-            &self.reference,
-            &self.held_out,
-            settings,
-        )?)
+        let mut row = score_set("real (held-out)", &self.reference, &self.held_out, settings)?;
+        if self.stacked {
+            row.stacked = Some(self.held_out_modes(STACKED_SAMPLES)?);
+        }
+        Ok(row)
+    }
+
+    /// The mode metric of `n` stacked images whose channels are held-out digits drawn with
+    /// replacement from `HostRng::seed_from(EVAL_SPLIT_SEED)` (3n draws, channel by channel),
+    /// classified as the network classifies them.
+    pub fn held_out_modes(&self, n: usize) -> Result<StackedModes, AppError> {
+        let predictions = self.held_out.predictions();
+        let mut rng = HostRng::seed_from(EVAL_SPLIT_SEED);
+        let classes: Vec<usize> = (0..3 * n)
+            .map(|_| predictions[rng.index(predictions.len())])
+            .collect();
+        let histogram = burngan_eval::stacked_histogram(&classes, self.held_out.classes)?;
+        Ok(StackedModes::from_histogram(&histogram)?)
     }
 
     /// Scores `n` images of `generator` (evaluation mode, from latent seed `seed`) under the
@@ -185,10 +255,23 @@ impl ImageEvaluator {
         settings: &ScoreSettings,
     ) -> Result<RowScores, AppError> {
         let outputs = self.generated_outputs(generator, n, seed)?;
-        Ok(score_set(label, &self.reference, &outputs, settings)?)
+        if !self.stacked {
+            return Ok(score_set(label, &self.reference, &outputs, settings)?);
+        }
+        let modes = StackedModes::from_outputs(&outputs)?;
+        let digits = 3 * n.min(STACKED_FEATURE_IMAGES);
+        let first = ClassifierOutputs {
+            features: outputs.features[..digits * outputs.feature_dim].to_vec(),
+            probabilities: outputs.probabilities[..digits * outputs.classes].to_vec(),
+            ..outputs
+        };
+        let mut row = score_set(label, &self.reference, &first, settings)?;
+        row.stacked = Some(modes);
+        Ok(row)
     }
 
-    /// The network's outputs for `n` images of `generator`, generated in batches.
+    /// The network's outputs for `n` images of `generator`, generated in batches: n rows, or
+    /// for StackedMNIST 3n rows (row 3i + c: channel c of image i).
     ///
     /// The batches (500 images) are larger than a training step's, so on a pooled device
     /// (wgpu, CUDA) the pool grows pages for them that it keeps until asked: a training loop
@@ -216,9 +299,13 @@ impl ImageEvaluator {
             let labels: Option<Vec<usize>> =
                 (classes > 0).then(|| (done..done + b).map(|i| i % classes).collect());
             let pixels = generate_on_host(generator, &noise, labels.as_deref(), &self.device);
-            let out = self
-                .classifier
-                .outputs_host(&pixels, self.shape, BATCH, &self.device)?;
+            let out = if self.stacked {
+                let [_, h, w] = self.shape;
+                stacked_outputs(&self.classifier, &pixels, [3, h, w], BATCH, &self.device)?
+            } else {
+                self.classifier
+                    .outputs_host(&pixels, self.shape, BATCH, &self.device)?
+            };
             all.features.extend(out.features);
             all.probabilities.extend(out.probabilities);
             done += b;

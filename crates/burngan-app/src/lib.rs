@@ -41,9 +41,11 @@ pub use config::{
     CONFIG_FORMAT, EmaConfig, EvalConfig, IMAGE_EVAL_SAMPLES, LoopConfig, LrDecay,
     OptimizersConfig, RunConfig, TrainConfig,
 };
-pub use data::{DEFAULT_IMAGES, DataConfig, ImageDataConfig};
+pub use data::{
+    DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageKind, STACKED_MNIST, image_source,
+};
 pub use error::AppError;
-pub use evaluate::{EVAL_SPLIT_SEED, ImageEvaluator};
+pub use evaluate::{EVAL_SPLIT_SEED, ImageEvaluator, STACKED_FEATURE_IMAGES};
 pub use grid::{GRID_PADDING, image_grid_png};
 pub use lock::{LOCK_FILE, RunLock, Taken};
 pub use models::{DiscriminatorConfig, GeneratorConfig, ImageDiscriminator, ImageGenerator};

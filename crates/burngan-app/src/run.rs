@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient, SampleSource};
-use burngan_data::{EpochSampler, ImageDataset};
+use burngan_data::{ImageDataset, ImageSource};
 use burngan_eval::{EvalError, MNIST_CLASSIFIER, RowScores, ScoreSettings};
 use burngan_metrics::{TOY_EVAL_SAMPLES, mode_coverage};
 
@@ -465,8 +465,15 @@ pub fn toy_eval_values(samples: &[f32], centres: &[[f64; 2]], std: f64) -> BTree
 }
 
 /// The periodic evaluation of an image run from its scores: `fd`, `classifier_score`,
-/// `class_kl`, `classes_covered`, `precision`, `recall`, `density` and `coverage`.
+/// `class_kl`, `classes_covered`, `precision`, `recall`, `density` and `coverage`, and for
+/// StackedMNIST `stacked_modes` and `stacked_reverse_kl`.
 pub fn image_eval_values(scores: &RowScores) -> BTreeMap<String, f64> {
+    let stacked = scores.stacked.iter().flat_map(|modes| {
+        [
+            ("stacked_modes", modes.modes_covered as f64),
+            ("stacked_reverse_kl", modes.reverse_kl),
+        ]
+    });
     [
         ("fd", scores.frechet_distance),
         ("classifier_score", scores.classifier_score),
@@ -478,6 +485,7 @@ pub fn image_eval_values(scores: &RowScores) -> BTreeMap<String, f64> {
         ("coverage", scores.coverage),
     ]
     .into_iter()
+    .chain(stacked)
     .map(|(name, value)| (name.to_string(), value))
     .collect()
 }
@@ -501,7 +509,7 @@ pub fn image_evaluator(
     dataset: &ImageDataset,
     device: &Device,
 ) -> Result<Option<ImageEvaluator>, AppError> {
-    let (Some(eval), DataConfig::Images(_)) = (&config.eval, &config.data) else {
+    let (Some(eval), DataConfig::Images(images)) = (&config.eval, &config.data) else {
         return Ok(None);
     };
     let path = eval.classifier_path();
@@ -512,7 +520,7 @@ pub fn image_evaluator(
              its path, or remove the [eval] section"
         )));
     }
-    ImageEvaluator::new(&path, dataset, device).map(Some)
+    ImageEvaluator::for_data(&path, dataset, images, burngan_metrics::DEFAULT_K, device).map(Some)
 }
 
 /// The networks and what the loop reported.
@@ -660,7 +668,8 @@ pub fn train_images_on(
             loaded.as_ref()
         }
     };
-    let shape = dataset.shape();
+    let source = crate::image_source(config, dataset)?;
+    let shape = source.shape();
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
     let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
@@ -681,9 +690,9 @@ pub fn train_images_on(
     let sampler = match &resume {
         Some((dir, state)) => {
             rng = HostRng::from_state(&state.rng);
-            restored_sampler(dataset, dir, state)?
+            restored_sampler(source, dir, state)?
         }
-        None => EpochSampler::new(dataset),
+        None => source,
     };
     trainer.set_rng(rng);
     let sampler = Rc::new(RefCell::new(sampler));
@@ -735,19 +744,19 @@ pub fn train_images_on(
     Ok(finish(trainer, fit))
 }
 
-/// An image run's epoch sampler at the position checkpoint `dir` (with `state`) recorded.
+/// An image run's batch source at the position checkpoint `dir` (with `state`) recorded.
 fn restored_sampler(
-    dataset: ImageDataset,
+    source: ImageSource,
     dir: &Path,
     state: &CheckpointState,
-) -> Result<EpochSampler, AppError> {
+) -> Result<ImageSource, AppError> {
     let position = state.sampler.clone().ok_or_else(|| {
         AppError::Output(format!(
             "checkpoint {} of an image run has no sampler position in state.json",
             dir.display()
         ))
     })?;
-    EpochSampler::from_state(dataset, &position).map_err(|e| {
+    source.restore(&position).map_err(|e| {
         AppError::Data(format!(
             "checkpoint {} does not fit the dataset: {e}",
             dir.display()

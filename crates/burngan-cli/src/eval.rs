@@ -8,15 +8,15 @@ use std::time::Instant;
 use anyhow::anyhow;
 use burn::tensor::Device;
 use burngan_app::{
-    AppError, DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, TrainConfig,
-    load_image_generator, load_images,
+    AppError, DEFAULT_IMAGES, DataConfig, ImageDataConfig, ImageEvaluator, STACKED_FEATURE_IMAGES,
+    TrainConfig, load_image_generator, load_images,
 };
 use burngan_backend::BackendKind;
 use burngan_core::HostRng;
-use burngan_data::{Channels, ImageDataset};
+use burngan_data::Channels;
 use burngan_eval::{
     ClassifierCard, ClassifierConfig, ClassifierTraining, MNIST_CLASSIFIER, RowScores,
-    ScoreSettings, render_table, save_classifier, train_classifier,
+    STACKED_SAMPLES, ScoreSettings, render_table, save_classifier, train_classifier,
 };
 use burngan_train::write_atomically;
 
@@ -31,9 +31,10 @@ pub(crate) struct EvalArgs {
     /// A run directory, its checkpoints/ directory or one checkpoint directory.
     #[arg(long, value_name = "DIR")]
     checkpoint: Option<PathBuf>,
-    /// Generated images per row.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    n: usize,
+    /// Generated images per row [default: 10,000; 26,000 for StackedMNIST, the VEEGAN/PacGAN
+    /// protocol].
+    #[arg(long, value_name = "N")]
+    n: Option<usize>,
     /// Backend to generate and classify on.
     #[arg(long, value_name = "NAME", default_value = "flex")]
     backend: String,
@@ -105,14 +106,29 @@ pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
     if let Some(EvalAction::TrainClassifier(train)) = args.action.take() {
         return train_classifier_command(train);
     }
-    let dir = eval_target(&args)?;
+    let dir = args.checkpoint.clone().ok_or_else(|| {
+        Failure::Usage(anyhow!(
+            "burngan eval needs --checkpoint DIR (a run directory or checkpoint), or the \
+             sub-command train-classifier"
+        ))
+    })?;
     let kind: BackendKind = args.backend.parse()?;
-    let (checkpoint, step, config) = checkpoint_config(dir)?;
-    let classifier = eval_classifier(&args, dir, &config)?;
+    let (checkpoint, step, config) = checkpoint_config(&dir)?;
+    let classifier = eval_classifier(&args, &dir, &config)?;
+    let images = match &config.data {
+        DataConfig::Images(images) => images.clone(),
+        DataConfig::Toy(_) => unreachable_toy(&dir)?,
+    };
+    let n = args.n.unwrap_or(if images.is_stacked() {
+        STACKED_SAMPLES
+    } else {
+        10_000
+    });
+    check_sizes(n, args.k)?;
     let device = burngan_backend::device(kind)?;
     let started = Instant::now();
     let dataset = load_images(&config)?;
-    let evaluator = ImageEvaluator::with_k(&classifier, &dataset, args.k, &device)?;
+    let evaluator = ImageEvaluator::for_data(&classifier, &dataset, &images, args.k, &device)?;
     let warnings = evaluator.data_warnings(&dataset, Path::new(&data_path(&config.data)));
     for warning in &warnings {
         eprintln!("warning: {warning}");
@@ -125,14 +141,15 @@ pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
     };
     let (ema, rows) = score_rows(
         &args,
+        n,
         &config,
         &checkpoint,
-        &dataset,
         &evaluator,
         &settings,
         &device,
     )?;
     let scored = Scored {
+        n,
         kind,
         checkpoint,
         step,
@@ -148,25 +165,26 @@ pub(crate) fn eval(mut args: EvalArgs) -> Result<(), Failure> {
     report_eval(&args, &scored)
 }
 
-/// The `--checkpoint` to score, once `--n` and `--k` are checked.
-fn eval_target(args: &EvalArgs) -> Result<&PathBuf, Failure> {
-    let Some(dir) = &args.checkpoint else {
-        return Err(Failure::Usage(anyhow!(
-            "burngan eval needs --checkpoint DIR (a run directory or checkpoint), or the \
-             sub-command train-classifier"
-        )));
-    };
-    if !(args.k + 1..=1_000_000).contains(&args.n) {
-        return Err(Failure::Usage(anyhow!(
-            "--n must be between k + 1 = {} and 1,000,000, got {}",
-            args.k + 1,
-            args.n
-        )));
-    }
-    if args.k == 0 {
+/// Checks `--n` (the images per row, `n`) and `--k`.
+fn check_sizes(n: usize, k: usize) -> Result<(), Failure> {
+    if k == 0 {
         return Err(Failure::Usage(anyhow!("--k must be at least 1, got 0")));
     }
-    Ok(dir)
+    if !(k + 1..=1_000_000).contains(&n) {
+        return Err(Failure::Usage(anyhow!(
+            "--n must be between k + 1 = {} and 1,000,000, got {n}",
+            k + 1
+        )));
+    }
+    Ok(())
+}
+
+/// The refusal of a toy run, which [`eval_classifier`] has already refused.
+fn unreachable_toy<T>(dir: &Path) -> Result<T, Failure> {
+    Err(Failure::Usage(anyhow!(
+        "{} is a toy run; burngan eval scores image generators",
+        dir.display()
+    )))
 }
 
 /// The feature network to score with, once the run in `dir` (trained with `config`) is
@@ -197,9 +215,9 @@ fn eval_classifier(args: &EvalArgs, dir: &Path, config: &TrainConfig) -> Result<
 /// generator of the same config (the ceiling).
 fn score_rows(
     args: &EvalArgs,
+    n: usize,
     config: &TrainConfig,
     checkpoint: &Path,
-    dataset: &ImageDataset,
     evaluator: &ImageEvaluator,
     settings: &ScoreSettings,
     device: &Device,
@@ -208,9 +226,13 @@ fn score_rows(
     let ema = !args.no_ema && checkpoint.join(burngan_train::files::EMA).is_file();
     let label = if ema { "generator (EMA)" } else { "generator" };
     let mut untrained_rng = HostRng::seed_from(config.run.seed);
+    let shape = match &config.data {
+        DataConfig::Images(images) => images.shape(),
+        DataConfig::Toy(_) => return Err(Failure::Run(anyhow!("a toy run has no images"))),
+    };
     let untrained = config
         .generator
-        .init_image(dataset.shape(), &mut untrained_rng, &device.clone())
+        .init_image(shape, &mut untrained_rng, &device.clone())
         .map_err(|e| Failure::Usage(anyhow!(e)))?
         .ok_or_else(|| {
             Failure::Run(anyhow!(
@@ -220,14 +242,16 @@ fn score_rows(
     let untrained = burn::module::Module::valid(&untrained);
     let rows = vec![
         evaluator.score_held_out(settings)?,
-        evaluator.score_generator(label, &generator, args.n, args.seed, settings)?,
-        evaluator.score_generator("untrained", &untrained, args.n, args.seed, settings)?,
+        evaluator.score_generator(label, &generator, n, args.seed, settings)?,
+        evaluator.score_generator("untrained", &untrained, n, args.seed, settings)?,
     ];
     Ok((ema, rows))
 }
 
 /// A scored checkpoint, as `burngan eval` reports it.
 struct Scored {
+    /// Generated images per row.
+    n: usize,
     kind: BackendKind,
     checkpoint: PathBuf,
     /// The checkpoint's step.
@@ -272,7 +296,7 @@ fn report_eval(args: &EvalArgs, scored: &Scored) -> Result<(), Failure> {
         "{} (step {step}) on {kind}: {} generated images per row against {} reference images; \
          feature network {} (held-out accuracy {:.2} %)",
         checkpoint.display(),
-        args.n,
+        scored.n,
         evaluator.reference_len(),
         classifier.display(),
         100.0 * card.report.held_out_accuracy
@@ -293,7 +317,7 @@ fn eval_json(args: &EvalArgs, scored: &Scored) -> serde_json::Value {
         "step": scored.step,
         "backend": scored.kind.name(),
         "generator": if scored.ema { "ema" } else { "generator" },
-        "samples": args.n,
+        "samples": scored.n,
         "seed": args.seed,
         "settings": scored.settings,
         "classifier": {
@@ -306,9 +330,24 @@ fn eval_json(args: &EvalArgs, scored: &Scored) -> serde_json::Value {
             "images": scored.evaluator.reference_len(),
             "split": "a fixed permutation of the run's images (seed EVAL_SPLIT_SEED): first half reference, second half held out",
         },
+        "stacked": stacked_protocol(scored),
         "rows": scored.rows,
         "warnings": scored.warnings,
         "seconds": scored.seconds,
+    })
+}
+
+/// For StackedMNIST, how the rows' `stacked` modes and feature columns were measured; null
+/// otherwise.
+fn stacked_protocol(scored: &Scored) -> serde_json::Value {
+    if !scored.evaluator.is_stacked() {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({
+        "protocol": "VEEGAN/PacGAN: each channel classified by the feature network (arg max); modes covered = modes with at least one image; reverse KL = KL(mode histogram || uniform over the 1,000 modes)",
+        "samples": scored.n,
+        "held_out_samples": STACKED_SAMPLES,
+        "feature_columns": format!("the channel digits of the first {} images of each row, against the reference digits", scored.n.min(STACKED_FEATURE_IMAGES)),
     })
 }
 
@@ -349,6 +388,7 @@ fn train_classifier_command(args: TrainClassifierArgs) -> Result<(), Failure> {
         labels: args.labels.clone(),
         size,
         channels,
+        ..ImageDataConfig::default()
     };
     let dataset = data.load()?;
     let shape = dataset.shape();

@@ -137,8 +137,10 @@ pub fn stacked_outputs(
 mod tests {
     use burngan_core::HostRng;
 
+    use burngan_data::{ImageDataset, StackedMnist};
+
     use super::*;
-    use crate::ClassifierConfig;
+    use crate::{ClassifierConfig, load_classifier};
 
     #[test]
     fn the_histogram_counts_hand_built_triples() {
@@ -217,6 +219,97 @@ mod tests {
         assert!(
             error.to_string().contains("got [1, 28, 28] images"),
             "{error}"
+        );
+    }
+
+    /// The repository root.
+    fn root() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// How often the shipped classifier predicts each digit class over the 10,000 shipped digits
+    /// (measured by the test below, which asserts them).
+    const PREDICTED_COUNTS: [usize; 10] = [1002, 1124, 991, 1032, 982, 862, 1012, 1074, 938, 983];
+
+    /// E KL(p̂ ‖ u) and its standard deviation for 26,000 stacked images whose channels' predicted
+    /// classes are independent draws from PREDICTED_COUNTS / 10,000 — the distribution of the
+    /// predicted mode of a real stacked image, since its three digits are independent uniform
+    /// draws — computed independently with NumPy (2,000 multinomial draws, seed 0):
+    ///
+    /// ```python
+    /// import numpy as np
+    /// q = np.array(PREDICTED_COUNTS) / 10_000
+    /// p = np.einsum("i,j,k->ijk", q, q, q).ravel()   # mode (a·10 + b)·10 + c
+    /// rng = np.random.default_rng(0)
+    /// h = rng.multinomial(26_000, p, size=2_000) / 26_000
+    /// kl = np.where(h > 0, h * np.log(np.where(h > 0, h, 1) * 1000), 0).sum(1)
+    /// print(kl.mean(), kl.std(), (h > 0).sum(1).min())   # 0.026247 0.001146 1000
+    /// ```
+    ///
+    /// That is the population KL(p ‖ u) = 0.0069 of MNIST's unequal class frequencies cubed,
+    /// plus the finite-sample term ≈ (1000 − 1)/(2 · 26,000) = 0.0192.
+    const EXPECTED_KL: (f64, f64) = (0.026247, 0.001146);
+
+    #[test]
+    fn real_stacked_digits_cover_all_1000_modes_at_the_finite_sample_kl() {
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let digits =
+            ImageDataset::open_idx(&root().join("assets/data/mnist10k-images-idx3-ubyte.gz"))
+                .unwrap();
+        let labels = digits.labels().unwrap().to_vec();
+        let (net, card) = load_classifier(&root().join(crate::MNIST_CLASSIFIER), &device).unwrap();
+        // The classifier's own view of the 10,000 digits: its predicted-class counts (the input
+        // of the expectation above) and its error rate, on its held-out 2,000 (as on its card)
+        // and on all 10,000 (8,000 of which it was trained on).
+        let predicted = net
+            .outputs_host(digits.pixels(), [1, 28, 28], 500, &device)
+            .unwrap()
+            .predictions();
+        let mut counts = [0usize; 10];
+        predicted.iter().for_each(|&c| counts[c] += 1);
+        assert_eq!(counts, PREDICTED_COUNTS);
+        let correct = |range: std::ops::Range<usize>| {
+            range.clone().filter(|&i| predicted[i] == labels[i]).count() as f64 / range.len() as f64
+        };
+        let (held_out, all) = (correct(8_000..10_000), correct(0..10_000));
+        assert_eq!(held_out, card.report.held_out_accuracy);
+        // 26,000 stacked images, in chunks of 2,000 (the same draws as one batch of 26,000).
+        let stacked = StackedMnist::new(digits).unwrap();
+        let mut rng = HostRng::seed_from(0);
+        let (mut classes, mut right) = (Vec::new(), 0usize);
+        for _ in 0..STACKED_SAMPLES / 2_000 {
+            let (pixels, modes) = stacked.next_batch(2_000, &mut rng);
+            let outputs = stacked_outputs(&net, &pixels, [3, 28, 28], 500, &device).unwrap();
+            let chunk = outputs.predictions();
+            for (triple, mode) in chunk.chunks_exact(3).zip(modes.unwrap()) {
+                right += usize::from((triple[0] * 10 + triple[1]) * 10 + triple[2] == mode);
+            }
+            classes.extend(chunk);
+        }
+        let modes =
+            StackedModes::from_histogram(&stacked_histogram(&classes, 10).unwrap()).unwrap();
+        assert_eq!(
+            (modes.samples, modes.modes, modes.modes_covered),
+            (26_000, 1000, 1000)
+        );
+        let (mean, std) = EXPECTED_KL;
+        assert!(
+            (modes.reverse_kl - mean).abs() <= 4.0 * std,
+            "reverse KL {} against E = {mean} ± {std}",
+            modes.reverse_kl
+        );
+        // A stacked image's mode is right when its three digits are: the rate is accuracy³ (the
+        // binomial standard deviation over 26,000 images is below 0.002).
+        let rate = right as f64 / STACKED_SAMPLES as f64;
+        assert!(
+            (rate - all.powi(3)).abs() < 0.006,
+            "{rate} vs {}",
+            all.powi(3)
+        );
+        println!(
+            "classifier accuracy: held-out {held_out}, all 10,000 {all}; stacked modes right {rate}; \
+             modes {} reverse KL {}",
+            modes.modes_covered, modes.reverse_kl
         );
     }
 }

@@ -371,6 +371,7 @@ mod tests {
             diagnostics: BTreeMap::new(),
             eval: eval.map(|e| e.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             skipped_updates: 0,
+            augment_p: None,
         }
     }
 

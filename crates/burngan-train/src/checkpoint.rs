@@ -56,6 +56,10 @@ pub struct TrainerIdentity {
     pub discriminator: String,
     /// The generator's and the discriminator's optimizer kinds.
     pub optimizers: [String; 2],
+    /// The [description](crate::Augment::describe) of the trainer's augmentation; absent
+    /// without one (and in checkpoints of earlier builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<String>,
 }
 
 impl TrainerIdentity {
@@ -97,6 +101,12 @@ impl TrainerIdentity {
             self.optimizers[1].clone(),
             current.optimizers[1].clone(),
         );
+        let augment = |a: &Option<String>| a.clone().unwrap_or_else(|| "none".to_string());
+        differ(
+            "augmentation",
+            augment(&self.augment),
+            augment(&current.augment),
+        );
         if differences.is_empty() {
             return Ok(());
         }
@@ -105,8 +115,8 @@ impl TrainerIdentity {
             CheckpointFault::Mismatch,
             format!(
                 "checkpoint {} was written by a trainer built differently ({}); build the \
-                 trainer with the loss, penalties, networks and optimizers of the run that \
-                 wrote it",
+                 trainer with the loss, penalties, networks, optimizers and augmentation of \
+                 the run that wrote it",
                 dir.display(),
                 differences.join("; ")
             ),
@@ -126,6 +136,9 @@ pub mod files {
     pub const OPTIMIZER_G: &str = "optimizer_generator.safetensors";
     /// The discriminator optimizer's state (safetensors).
     pub const OPTIMIZER_D: &str = "optimizer_discriminator.safetensors";
+    /// The augmentation's state (JSON: its probability and accumulated signal), when the
+    /// trainer augments its critic's inputs.
+    pub const AUGMENT: &str = "augment.json";
     /// The resolved config of the run (TOML).
     pub const CONFIG: &str = "config.toml";
     /// [`CheckpointState`](super::CheckpointState) as JSON, written last.

@@ -2,7 +2,8 @@
 //! ([`GanTrainer::fit_with_hooks`]), its [`TrainerSettings`], the [`Hook`] and [`Observer`]
 //! traits, optimizers behind [`OptimizerRule`], [`Schedule`]s for any scalar hyperparameter,
 //! the application of several eager or lazy [`PenaltyTerm`]s, the generator's moving average
-//! ([`EmaRule`]) and the checkpoint format.
+//! ([`EmaRule`]), the extension point for differentiable augmentation ([`Augment`],
+//! [`Augmented`]) and the checkpoint format.
 //!
 //! The library never prints, never parses a configuration file, never chooses a device and
 //! never names a command-line flag: its errors ([`TrainError`]) say what is wrong with a value,
@@ -36,6 +37,7 @@
 //! assert_eq!(fit.metrics.len(), 3);
 //! ```
 
+mod augment;
 mod checkpoint;
 mod ema;
 mod error;
@@ -46,6 +48,7 @@ mod penalties;
 mod schedule;
 mod trainer;
 
+pub use augment::{Augment, AugmentTransform, Augmented};
 pub use checkpoint::{
     CHECKPOINT_FORMAT, CheckpointState, LATEST, TrainerIdentity, files, find_checkpoint,
     load_module, module_bytes, read_checkpoint_state, save_module, write_atomically,

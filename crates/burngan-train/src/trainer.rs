@@ -17,6 +17,7 @@ use burngan_losses::value_estimate;
 use serde::{Deserialize, Serialize};
 
 use crate::EmaRule;
+use crate::augment::{Augment, Augmented, UpdateDraws};
 use crate::checkpoint::{
     files, find_checkpoint, load_module, load_optimizer, module_bytes, read_checkpoint_state,
 };
@@ -96,6 +97,10 @@ pub struct StepMetrics {
     /// JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub skipped_updates: usize,
+    /// The augmentation probability p after the step, when the trainer augments
+    /// ([`GanTrainer::with_augment`]); left out of JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment_p: Option<f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -257,13 +262,15 @@ pub struct FitSummary {
     pub stopped_after: Option<usize>,
 }
 
-/// A gradient penalty bound to the critic type it evaluates.
+/// A gradient penalty bound to the critic type it evaluates; with an update's augmentation
+/// draws it sees the critic through them ([`Augmented`]).
 type PenaltyFn<C, const D: usize> = fn(
     &burngan_losses::PenaltyConfig,
     &C,
     Tensor<D>,
     Tensor<D>,
     Option<Tensor<1, Int>>,
+    Option<&UpdateDraws<D>>,
     &mut HostRng,
 ) -> Tensor<1>;
 
@@ -318,6 +325,8 @@ pub struct GanTrainer<G, C, const D: usize> {
     skipped_in_step: usize,
     /// Consecutive steps, up to the last, that skipped at least one update.
     skipped_steps_in_a_row: usize,
+    /// The augmentation of the critic's inputs, if any.
+    augment: Option<Box<dyn Augment<D>>>,
 }
 
 /// The application's real batch, returned for every draw of one [`GanTrainer::step`].
@@ -438,6 +447,7 @@ where
             on_non_finite: settings.on_non_finite,
             skipped_in_step: 0,
             skipped_steps_in_a_row: 0,
+            augment: None,
         })
     }
 
@@ -469,10 +479,16 @@ where
                 term.name()
             )));
         }
-        self.penalties
-            .push((term, |config, critic, real, fake, labels, rng| {
-                config.compute_labeled(critic, real, fake, labels, rng)
-            }));
+        self.penalties.push((
+            term,
+            |config, critic, real, fake, labels, draws, rng| match draws {
+                None => config.compute_labeled(critic, real, fake, labels, rng),
+                Some(draws) => {
+                    let seen = Augmented::new(critic.clone(), draws.for_penalty(config));
+                    config.compute_labeled(&seen, real, fake, labels, rng)
+                }
+            },
+        ));
         Ok(self)
     }
 
@@ -510,6 +526,33 @@ where
         self.optimizer_g = generator.fresh();
         self.optimizer_d = discriminator.fresh();
         self
+    }
+
+    /// Augments the critic's inputs with `augment` (differentiable augmentation, e.g.
+    /// DiffAugment with a fixed or adaptive probability from `burngan-augment`).
+    ///
+    /// Each discriminator update draws two transforms from the step's host RNG right after
+    /// its latent codes, the real batch's and then the fake batch's, and judges T_r(real) and
+    /// T_f(fake). Its penalties are taken with respect to the *un-augmented* batches through
+    /// the same draws, as StyleGAN2-ADA's R1: R1, WGAN-GP and DRAGAN see the critic D∘T_r,
+    /// R2 sees D∘T_f ([`Augmented`]: input gradient Aᵀ·∇D(T x)). The generator update draws a
+    /// fresh transform for its fakes after its noise and labels (and one for its real batch,
+    /// drawn right after that batch, when the loss reads real logits); autodiff carries the
+    /// generator's gradient through it. The real logits of every applied discriminator update
+    /// go to [`Augment::observe_real_logits`] (an adaptive p reads one value back from the
+    /// device every few updates). The current p is logged as [`StepMetrics::augment_p`] and
+    /// the augmentation's state is part of a checkpoint.
+    ///
+    /// Without this call the trainer draws nothing for augmentation: training is bit for bit
+    /// what it was.
+    pub fn with_augment(mut self, augment: Box<dyn Augment<D>>) -> Self {
+        self.augment = Some(augment);
+        self
+    }
+
+    /// The augmentation of the critic's inputs, when set.
+    pub fn augment(&self) -> Option<&dyn Augment<D>> {
+        self.augment.as_deref()
     }
 
     /// The moving average of the generator (outside autodiff), when enabled.
@@ -834,6 +877,7 @@ where
             diagnostics: by_name(diagnostics),
             eval: None,
             skipped_updates: self.skipped_in_step,
+            augment_p: self.augment.as_ref().map(|a| a.probability()),
         }
     }
 
@@ -887,8 +931,8 @@ where
             .discriminator
             .take()
             .expect("discriminator present between steps");
-        let real_logits = judge(&discriminator, real.clone(), labels.clone());
-        let fake_logits = judge(&discriminator, fake.clone(), labels.clone());
+        let (draws, real_logits, fake_logits) =
+            self.judge_update(&discriminator, &real, &fake, labels.clone(), rng);
         let loss = self
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
@@ -909,7 +953,15 @@ where
                 _ => batches.take().expect("the batches are moved only once"),
             };
             let penalty_fn = self.penalties[*i].1;
-            let value = penalty_fn(config, &discriminator, real, fake, labels, rng);
+            let value = penalty_fn(
+                config,
+                &discriminator,
+                real,
+                fake,
+                labels,
+                draws.as_ref(),
+                rng,
+            );
             applied.push((*i, value));
         }
         let penalty = applied
@@ -925,6 +977,9 @@ where
         let grad_norm =
             (keep || skipping).then(|| gradient_norm(&discriminator, &grads, &self.device));
         let apply = self.may_apply(loss.clone().inner(), grad_norm.as_ref());
+        if apply && let Some(augment) = self.augment.as_mut() {
+            augment.observe_real_logits(real_logits.clone().inner());
+        }
         let record = keep.then(|| CriticRecord {
             loss: loss.clone().inner(),
             penalty: penalty.map_or_else(
@@ -948,6 +1003,41 @@ where
         record
     }
 
+    /// The critic's logits on the real and the fake batch of a discriminator update, through
+    /// two fresh augmentation draws (the real batch's, then the fake batch's) when the trainer
+    /// augments; returns the draws for the update's penalties.
+    fn judge_update(
+        &mut self,
+        critic: &C,
+        real: &Tensor<D>,
+        fake: &Tensor<D>,
+        labels: Option<Tensor<1, Int>>,
+        rng: &mut HostRng,
+    ) -> (Option<UpdateDraws<D>>, Tensor<2>, Tensor<2>) {
+        let draws = self.augment.as_mut().map(|augment| UpdateDraws {
+            real: augment.draw(real.dims(), rng),
+            fake: augment.draw(fake.dims(), rng),
+        });
+        let (real, fake) = match &draws {
+            Some(draws) => (
+                draws.real.apply(real.clone()),
+                draws.fake.apply(fake.clone()),
+            ),
+            None => (real.clone(), fake.clone()),
+        };
+        let real_logits = judge(critic, real, labels.clone());
+        let fake_logits = judge(critic, fake, labels);
+        (draws, real_logits, fake_logits)
+    }
+
+    /// `batch` through a fresh augmentation draw, when the trainer augments.
+    fn augmented(&mut self, batch: Tensor<D>, rng: &mut HostRng) -> Tensor<D> {
+        match self.augment.as_mut() {
+            Some(augment) => augment.draw(batch.dims(), rng).apply(batch),
+            None => batch,
+        }
+    }
+
     fn generator_update(
         &mut self,
         source: &mut dyn SampleSource<D>,
@@ -967,9 +1057,11 @@ where
         let real_logits = if self.loss.generator_uses_real() {
             if self.conditional() {
                 let (real, real_labels) = source.sample_labeled(batch, rng, &self.device);
+                let real = self.augmented(real, rng);
                 judge(&frozen, real, real_labels).detach()
             } else {
                 let real = source.sample(batch, rng, &self.device);
+                let real = self.augmented(real, rng);
                 frozen.forward(real).detach()
             }
         } else {
@@ -979,7 +1071,9 @@ where
             .generator
             .take()
             .expect("generator present between steps");
-        let fake_logits = judge(&frozen, generate(&generator, z, labels.clone()), labels);
+        let fake = generate(&generator, z, labels.clone());
+        let fake = self.augmented(fake, rng);
+        let fake_logits = judge(&frozen, fake, labels);
         let loss = self.loss.generator_loss(real_logits, fake_logits);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
         // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
@@ -1042,6 +1136,7 @@ where
                 self.optimizer_g.kind().to_string(),
                 self.optimizer_d.kind().to_string(),
             ],
+            augment: self.augment.as_ref().map(|a| a.describe()),
         }
     }
 
@@ -1249,6 +1344,12 @@ where
         if let Some((ema, _)) = &self.ema {
             parts.push((files::EMA, module_bytes(ema)?));
         }
+        if let Some(augment) = &self.augment {
+            let json = serde_json::to_vec_pretty(&augment.state()).map_err(|e| {
+                TrainError::Output(format!("cannot encode the augmentation state: {e}"))
+            })?;
+            parts.push((files::AUGMENT, json));
+        }
         Ok(parts)
     }
 
@@ -1315,6 +1416,10 @@ where
             }
             None => None,
         };
+        // Last, so that nothing can fail after it: the augmentation is unchanged on an error.
+        if let Some(augment) = self.augment.as_mut() {
+            load_augment_state(augment.as_mut(), found)?;
+        }
         self.generator = Some(generator);
         self.discriminator = Some(discriminator);
         self.optimizer_g = optimizer_g;
@@ -1333,6 +1438,41 @@ where
                 .expect("discriminator present between steps"),
         )
     }
+}
+
+/// Restores `augment`'s state from `augment.json` of checkpoint directory `found`.
+fn load_augment_state<const D: usize>(
+    augment: &mut dyn Augment<D>,
+    found: &Path,
+) -> Result<(), TrainError> {
+    let path = found.join(files::AUGMENT);
+    let damaged = |what: String| {
+        TrainError::checkpoint(
+            found,
+            crate::CheckpointFault::Damaged,
+            format!(
+                "checkpoint file {} {what}; delete {} to resume from the checkpoint before it, \
+                 or start the run again",
+                path.display(),
+                found.display()
+            ),
+        )
+    };
+    if !path.is_file() {
+        return Err(TrainError::config(format!(
+            "checkpoint {} has no augmentation state ({}), but this trainer augments; build it \
+             without with_augment, as the run that wrote the checkpoint",
+            found.display(),
+            files::AUGMENT
+        )));
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| TrainError::io("cannot read augmentation state", &path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| damaged(format!("is corrupt: {e}")))?;
+    augment
+        .load_state(&value)
+        .map_err(|e| damaged(format!("does not fit this augmentation: {e}")))
 }
 
 /// Whether `module` has float tensors but none of them on an autodiff device (it was built

@@ -152,6 +152,12 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist-dcgan-ns",
                 "mnist-dcgan-wgan-gp",
                 "mnist-cdcgan-hinge-sn",
+                "ring8-pacgan-gan",
+                "ring8-pacgan4",
+                "ring8-best",
+                "grid25-pacgan-gan",
+                "grid25-pacgan4",
+                "grid25-best",
             ]
             .map(String::from),
         )

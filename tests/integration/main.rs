@@ -20,4 +20,5 @@ mod penalties;
 mod recipes;
 mod reliability;
 mod support;
+mod toy_protocols;
 mod train_eval;

@@ -1,16 +1,17 @@
 //! The `[generator]` and `[discriminator]` sections (`kind = "mlp"`, `"image-mlp"`, `"dcgan"`,
-//! `"conditional-dcgan"` / `"projection"`) and the image networks they build, as one module
+//! `"resnet"`, `"r3gan"`, `"conditional-dcgan"` / `"projection"`) and the image networks they build, as one module
 //! type per role so the trainer is instantiated once for every image architecture.
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use burngan_models::{
-    ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, DcganDiscriminator,
-    DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig, ImageMlpDiscriminator,
-    ImageMlpDiscriminatorConfig, ImageMlpGenerator, ImageMlpGeneratorConfig,
+    BlockCritic, BlockGenerator, ConditionalDcganGenerator, ConditionalDcganGeneratorConfig,
+    DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig,
+    ImageMlpDiscriminator, ImageMlpDiscriminatorConfig, ImageMlpGenerator, ImageMlpGeneratorConfig,
     MlpDiscriminatorConfig, MlpGeneratorConfig, ModelError, Normalization, ProjectionDiscriminator,
-    ProjectionDiscriminatorConfig,
+    ProjectionDiscriminatorConfig, R3ganDiscriminatorConfig, R3ganGeneratorConfig,
+    ResnetDiscriminatorConfig, ResnetGeneratorConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,10 @@ pub enum GeneratorConfig {
     Dcgan(DcganGeneratorConfig),
     /// DCGAN with a class embedding concatenated to z.
     ConditionalDcgan(ConditionalDcganGeneratorConfig),
+    /// SNGAN's ResNet generator (up blocks with BatchNorm), built from blocks.
+    Resnet(ResnetGeneratorConfig),
+    /// R3GAN's generator (generative basis, grouped inverted-bottleneck residual stages).
+    R3gan(R3ganGeneratorConfig),
 }
 
 /// `[discriminator]`: the critic and its sizes, chosen by `kind` (default `"mlp"`).
@@ -40,6 +45,10 @@ pub enum DiscriminatorConfig {
     Dcgan(DcganDiscriminatorConfig),
     /// A DCGAN trunk with a class projection (Miyato & Koyama 2018).
     Projection(ProjectionDiscriminatorConfig),
+    /// SNGAN's ResNet critic (spectral norm by default), built from blocks.
+    Resnet(ResnetDiscriminatorConfig),
+    /// R3GAN's critic (no normalisation, grouped convolutions, fix-up initialisation).
+    R3gan(R3ganDiscriminatorConfig),
 }
 
 impl GeneratorConfig {
@@ -50,6 +59,8 @@ impl GeneratorConfig {
             GeneratorConfig::ImageMlp(_) => "image-mlp",
             GeneratorConfig::Dcgan(_) => "dcgan",
             GeneratorConfig::ConditionalDcgan(_) => "conditional-dcgan",
+            GeneratorConfig::Resnet(_) => "resnet",
+            GeneratorConfig::R3gan(_) => "r3gan",
         }
     }
 
@@ -60,6 +71,8 @@ impl GeneratorConfig {
             GeneratorConfig::ImageMlp(c) => c.latent_dim,
             GeneratorConfig::Dcgan(c) => c.latent_dim,
             GeneratorConfig::ConditionalDcgan(c) => c.latent_dim,
+            GeneratorConfig::Resnet(c) => c.latent_dim,
+            GeneratorConfig::R3gan(c) => c.latent_dim,
         }
     }
 
@@ -85,6 +98,8 @@ impl GeneratorConfig {
             GeneratorConfig::ConditionalDcgan(c) => {
                 ImageGenerator::Conditional(c.init(image, rng, device)?)
             }
+            GeneratorConfig::Resnet(c) => ImageGenerator::Blocks(c.init(image, rng, device)?),
+            GeneratorConfig::R3gan(c) => ImageGenerator::Blocks(c.init(image, rng, device)?),
         }))
     }
 
@@ -95,6 +110,8 @@ impl GeneratorConfig {
             GeneratorConfig::ImageMlp(c) => c.validate(image),
             GeneratorConfig::Dcgan(c) => c.validate(image),
             GeneratorConfig::ConditionalDcgan(c) => c.validate(image),
+            GeneratorConfig::Resnet(c) => c.validate(image),
+            GeneratorConfig::R3gan(c) => c.validate(image),
         }
     }
 }
@@ -107,6 +124,8 @@ impl DiscriminatorConfig {
             DiscriminatorConfig::ImageMlp(_) => "image-mlp",
             DiscriminatorConfig::Dcgan(_) => "dcgan",
             DiscriminatorConfig::Projection(_) => "projection",
+            DiscriminatorConfig::Resnet(_) => "resnet",
+            DiscriminatorConfig::R3gan(_) => "r3gan",
         }
     }
 
@@ -125,6 +144,8 @@ impl DiscriminatorConfig {
             DiscriminatorConfig::ImageMlp(c) => c.normalization == Normalization::Spectral,
             DiscriminatorConfig::Dcgan(c) => c.spectral_norm,
             DiscriminatorConfig::Projection(c) => c.spectral_norm,
+            DiscriminatorConfig::Resnet(c) => c.spectral_norm,
+            DiscriminatorConfig::R3gan(_) => false,
         }
     }
 
@@ -133,7 +154,10 @@ impl DiscriminatorConfig {
         match self {
             DiscriminatorConfig::Mlp(c) => c.input_gradient_blocker(),
             DiscriminatorConfig::ImageMlp(c) => c.input_gradient_blocker(),
-            DiscriminatorConfig::Dcgan(_) | DiscriminatorConfig::Projection(_) => None,
+            DiscriminatorConfig::Dcgan(_)
+            | DiscriminatorConfig::Projection(_)
+            | DiscriminatorConfig::Resnet(_)
+            | DiscriminatorConfig::R3gan(_) => None,
         }
     }
 
@@ -153,6 +177,12 @@ impl DiscriminatorConfig {
             DiscriminatorConfig::Projection(c) => {
                 ImageDiscriminator::Projection(c.init(image, rng, device)?)
             }
+            DiscriminatorConfig::Resnet(c) => {
+                ImageDiscriminator::Blocks(c.init(image, rng, device)?)
+            }
+            DiscriminatorConfig::R3gan(c) => {
+                ImageDiscriminator::Blocks(c.init(image, rng, device)?)
+            }
         }))
     }
 
@@ -163,6 +193,8 @@ impl DiscriminatorConfig {
             DiscriminatorConfig::ImageMlp(c) => c.validate(image),
             DiscriminatorConfig::Dcgan(c) => c.validate(image),
             DiscriminatorConfig::Projection(c) => c.validate(image),
+            DiscriminatorConfig::Resnet(c) => c.validate(image),
+            DiscriminatorConfig::R3gan(c) => c.validate(image),
         }
     }
 }
@@ -176,6 +208,8 @@ pub enum ImageGenerator {
     Dcgan(DcganGenerator),
     /// `kind = "conditional-dcgan"`.
     Conditional(ConditionalDcganGenerator),
+    /// `kind = "resnet"` or `"r3gan"`: a generator composed from blocks.
+    Blocks(BlockGenerator<4>),
 }
 
 /// An image critic `[batch, c, h, w] → [batch, 1]` of any configured kind.
@@ -187,6 +221,8 @@ pub enum ImageDiscriminator {
     Dcgan(DcganDiscriminator),
     /// `kind = "projection"`.
     Projection(ProjectionDiscriminator),
+    /// `kind = "resnet"` or `"r3gan"`: a critic composed from blocks.
+    Blocks(BlockCritic<4>),
 }
 
 /// Calls `$body` with `$m` bound to the network inside any variant.
@@ -196,6 +232,7 @@ macro_rules! each {
             $enum::Mlp($m) => $body,
             $enum::Dcgan($m) => $body,
             $enum::Conditional($m) => $body,
+            $enum::Blocks($m) => $body,
         }
     };
 }
@@ -206,6 +243,7 @@ macro_rules! each_critic {
             ImageDiscriminator::Mlp($m) => $body,
             ImageDiscriminator::Dcgan($m) => $body,
             ImageDiscriminator::Projection($m) => $body,
+            ImageDiscriminator::Blocks($m) => $body,
         }
     };
 }

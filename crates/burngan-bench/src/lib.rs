@@ -6,6 +6,9 @@
 //!   ([`Workload::flops`], counted from the layer shapes).
 //! - [`run_workload`]: warm-up, then timed iterations ([`BenchOptions`]), with the process's
 //!   resident memory ([`memory`]) before, during and after.
+//! - [`time_critic_updates`]: the critic updates of a run config timed alone, with their model
+//!   FLOPs counted from the networks' layers, to compare architectures per FLOP
+//!   ([`CriticTiming`]).
 //! - [`report`]: the JSON of a run ([`BenchReport`]), the PyTorch script's JSON
 //!   ([`TorchReport`]), their ratios, the generated `BENCHMARKS.md` and the bar charts.
 //!
@@ -27,12 +30,14 @@
 //! assert_eq!(result.iterations, 2);
 //! ```
 
+mod critic;
 mod error;
 pub mod memory;
 pub mod report;
 mod run;
 mod workload;
 
+pub use critic::{CriticTiming, time_critic_updates};
 pub use error::BenchError;
 pub use report::{BenchRecord, BenchReport, Comparison, TorchRecord, TorchReport};
 pub use run::{BenchOptions, BenchResult, run_workload};

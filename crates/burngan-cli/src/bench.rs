@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
+use burngan_app::TrainConfig;
 use burngan_backend::BackendKind;
 use burngan_bench::{
-    BenchError, BenchOptions, BenchRecord, BenchReport, TorchReport, Workload, report, run_workload,
+    BenchError, BenchOptions, BenchRecord, BenchReport, CriticTiming, TorchReport, Workload,
+    report, run_workload, time_critic_updates,
 };
 
 use crate::Failure;
@@ -50,6 +52,12 @@ pub(crate) struct BenchArgs {
     /// Write BENCHMARKS.md-style Markdown (machine, table, ratios, targets) to FILE.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
+    /// Instead of the workloads, time the critic updates of a run config (its networks, loss,
+    /// penalties and optimizer) for --seconds each and report model GFLOP/s and the cost per
+    /// FLOP relative to the first config given (e.g. a DCGAN preset, then residual ones). May
+    /// be given several times; uses one backend.
+    #[arg(long, value_name = "CONFIG")]
+    critic: Vec<PathBuf>,
     /// The command line recorded in the Markdown (set by `cargo xtask bench`).
     #[arg(long, value_name = "TEXT", hide = true)]
     invocation: Option<String>,
@@ -84,6 +92,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         budget: args.budget,
     };
     options.validate().map_err(bench_failure)?;
+    if !args.critic.is_empty() {
+        return time_critics(&args);
+    }
     let workloads = if args.workload == "all" {
         Workload::ALL.to_vec()
     } else {
@@ -174,4 +185,57 @@ fn relative_to(target: &Path, from: &Path) -> String {
         .unwrap_or(target)
         .to_string_lossy()
         .into_owned()
+}
+
+/// `--critic`: times each config's critic updates on one backend and prints the table.
+fn time_critics(args: &BenchArgs) -> Result<(), Failure> {
+    let kind = args.backend.parse::<BackendKind>()?;
+    let info = burngan_backend::describe(kind)?;
+    check_output("--json", &args.json)?;
+    let mut timings: Vec<CriticTiming> = Vec::with_capacity(args.critic.len());
+    for path in &args.critic {
+        let config = TrainConfig::load(path).map_err(|e| Failure::Usage(e.into()))?;
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        eprintln!("timing the critic updates of {name} on {kind} …");
+        let timing = time_critic_updates(&config, &name, &info.device, args.batch, args.seconds)
+            .map_err(bench_failure)?;
+        timings.push(timing);
+    }
+    println!("{}", info.description);
+    println!(
+        "{:<20} {:<8} {:>5} {:>10} {:>10} {:>6} {:>9} {:>8} {:>14}",
+        "config",
+        "critic",
+        "batch",
+        "G MMAC",
+        "D MMAC",
+        "pen.",
+        "updates/s",
+        "GFLOP/s",
+        "cost per FLOP"
+    );
+    let base = timings[0].gflops();
+    for t in &timings {
+        println!(
+            "{:<20} {:<8} {:>5} {:>10.2} {:>10.2} {:>6} {:>9.3} {:>8.1} {:>13.2}×",
+            t.name,
+            t.critic,
+            t.batch,
+            t.generator_multiply_adds / 1e6,
+            t.critic_multiply_adds / 1e6,
+            t.penalties,
+            t.updates as f64 / t.seconds,
+            t.gflops(),
+            base / t.gflops()
+        );
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&timings).map_err(|e| Failure::Run(e.into()))?;
+        report::write_file(path, text.as_bytes()).map_err(bench_failure)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }

@@ -1170,6 +1170,7 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
                 ImageGenerator::Mlp(g) => burngan_export::export_safetensors(g, &args.out),
                 ImageGenerator::Dcgan(g) => burngan_export::export_safetensors(g, &args.out),
                 ImageGenerator::Conditional(g) => burngan_export::export_safetensors(g, &args.out),
+                ImageGenerator::Blocks(g) => burngan_export::export_safetensors(g, &args.out),
             }
             .map_err(export_error)?
         }

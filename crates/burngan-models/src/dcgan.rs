@@ -189,6 +189,24 @@ pub struct DcganDiscriminator {
 }
 
 impl DcganDiscriminator {
+    /// Multiply-adds of one forward pass per sample of `image` `[c, h, w]` (convolutions:
+    /// c_out · c_in · k² per output position; dense layers: d_in · d_out), the benchmarks'
+    /// model-FLOP convention.
+    pub fn multiply_adds(&self, image: [usize; 3]) -> f64 {
+        let [_, mut h, mut w] = image;
+        let mut total = 0;
+        for conv in &self.convs {
+            let [c_out, c_in, k, _] = conv.weight.dims();
+            h = conv.output_size(h).unwrap_or(0);
+            w = conv.output_size(w).unwrap_or(0);
+            total += c_out * c_in * k * k * h * w;
+        }
+        for dense in [&self.hidden, &self.output] {
+            total += dense.linear.weight.dims().iter().product::<usize>();
+        }
+        total as f64
+    }
+
     /// The hidden features h = act(hidden(flatten(convs(x)))) on which the logit layer acts:
     /// `[batch, c, h, w] → [batch, hidden]`. A training forward advances spectral norm's power
     /// iteration of every layer it uses by one step.
@@ -368,6 +386,27 @@ pub struct DcganGenerator {
     base: [usize; 3],
 }
 
+impl DcganGenerator {
+    /// Multiply-adds of one forward pass per sample (matrix products and transposed
+    /// convolutions: c_in · c_out · k² per input position), the benchmarks' model-FLOP
+    /// convention.
+    pub fn multiply_adds(&self) -> f64 {
+        let dense: usize = self
+            .dense
+            .iter()
+            .map(|d| d.linear.weight.dims().iter().product::<usize>())
+            .sum();
+        let [_, mut h, mut w] = self.base;
+        let mut ups = 0;
+        for up in &self.ups {
+            let [c_in, c_out, k, _] = up.weight.dims();
+            ups += c_in * c_out * k * k * h * w;
+            (h, w) = (h * STRIDE, w * STRIDE);
+        }
+        (dense + ups) as f64
+    }
+}
+
 impl Generator<4> for DcganGenerator {
     fn latent_dim(&self) -> usize {
         self.latent_dim
@@ -414,6 +453,12 @@ mod tests {
         assert_eq!(critic.forward(images).dims(), [3, 1]);
         assert_eq!(critic.hidden.linear.weight.dims(), [6272, 1024]);
         assert_eq!(generator.ups[0].weight.dims(), [128, 64, 4, 4]);
+        // WORKLOADS.md's counts: z → 1024 → 6272, then 7×7×128 → 14×14×64 → 28×28×1 (k4);
+        // 28×28×1 → 14×14×64 → 7×7×128 (k4), then 6272 → 1024 → 1.
+        let g = 100 * 1024 + 1024 * 6272 + 128 * 64 * 16 * 49 + 64 * 16 * 196;
+        let d = 64 * 16 * 196 + 128 * 64 * 16 * 49 + 6272 * 1024 + 1024;
+        assert_eq!(generator.multiply_adds(), g as f64);
+        assert_eq!(critic.multiply_adds([1, 28, 28]), d as f64);
         let error = DcganDiscriminatorConfig::default()
             .init([1, 30, 30], &mut rng, &device)
             .unwrap_err();

@@ -119,6 +119,13 @@ impl Block for Basis {
             }),
         }
     }
+
+    /// d · c for the scales, c · h · w for scaling the basis.
+    fn multiply_adds(&self, _input: &[usize]) -> f64 {
+        let [d, c] = self.linear.weight.dims();
+        let [_, h, w] = self.basis.dims();
+        (d * c + c * h * w) as f64
+    }
 }
 
 /// Batch normalisation (PyTorch's `BatchNorm2d`/`BatchNorm1d`: ε = 1e-5, momentum 0.1) of

@@ -282,6 +282,15 @@ impl Block for Conv2d {
         Features::Maps(self.backward_input(grad, kernel, input_hw))
     }
 
+    /// c_out · (c_in/groups) · kh · kw per output position.
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        let [c_out, c_group, kh, kw] = self.weight.dims();
+        match self.output_shape(input).as_deref() {
+            Ok([_, h, w]) => (c_out * c_group * kh * kw * h * w) as f64,
+            _ => 0.0,
+        }
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError> {
         let [c_out, c_group, kh, kw] = self.weight.dims();
         let c_in = c_group * self.groups;
@@ -407,6 +416,15 @@ impl Block for ConvTranspose2d {
         let options = ConvOptions::new(self.stride, self.padding, [1, 1], self.groups);
         let grad = grad.into_maps("ConvTranspose2d");
         Features::Maps(conv2d(grad, self.weight.val(), None, options))
+    }
+
+    /// c_in · (c_out/groups) · kh · kw per input position.
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        let [c_in, c_group, kh, kw] = self.weight.dims();
+        match input {
+            [_, h, w] => (c_in * c_group * kh * kw * h * w) as f64,
+            _ => 0.0,
+        }
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError> {

@@ -85,6 +85,11 @@ impl<const D: usize> BlockCritic<D> {
         &self.input
     }
 
+    /// Multiply-adds of one forward pass per sample ([`Block::multiply_adds`]).
+    pub fn multiply_adds(&self) -> f64 {
+        self.body.multiply_adds(&self.input)
+    }
+
     /// The logits `[batch, 1]` of a training forward.
     fn logits(&self, x: Features) -> Tensor<2> {
         self.body.forward(x).into_flat("BlockCritic output")

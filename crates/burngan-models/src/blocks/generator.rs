@@ -53,6 +53,11 @@ impl<const D: usize> BlockGenerator<D> {
     pub fn output_shape(&self) -> &[usize] {
         &self.output
     }
+
+    /// Multiply-adds of one forward pass per sample ([`Block::multiply_adds`]).
+    pub fn multiply_adds(&self) -> f64 {
+        self.body.multiply_adds(&[self.latent_dim])
+    }
 }
 
 impl Generator<4> for BlockGenerator<4> {

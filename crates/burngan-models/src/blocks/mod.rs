@@ -211,6 +211,14 @@ pub trait Block {
     /// the block cannot take that input.
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, ModelError>;
 
+    /// Multiply-adds of one forward pass of one sample of per-sample shape `input` (matrix
+    /// products and convolutions only: element-wise work, normalisation and pooling count 0),
+    /// the model-FLOP convention of the benchmarks. 0 for a shape the block cannot take.
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        let _ = input;
+        0.0
+    }
+
     /// A training forward: [`forward_cached`](Block::forward_cached) with `iterate = true`,
     /// without the cache.
     fn forward(&self, x: Features) -> Features {
@@ -269,6 +277,12 @@ impl Block for Dense {
         if let Some(sigma) = self.sigma() {
             out.push((prefix.to_string(), sigma));
         }
+    }
+
+    /// d_in · d_out.
+    fn multiply_adds(&self, _input: &[usize]) -> f64 {
+        let [d_in, d_out] = self.linear.weight.dims();
+        (d_in * d_out) as f64
     }
 }
 
@@ -352,6 +366,10 @@ impl Block for Layer {
 
     fn unsupported_layer(&self) -> Option<String> {
         layer_dispatch!(self, b => b.unsupported_layer())
+    }
+
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        layer_dispatch!(self, b => b.multiply_adds(input))
     }
 }
 

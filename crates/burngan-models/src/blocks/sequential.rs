@@ -79,6 +79,20 @@ impl Block for Sequential {
         }
     }
 
+    /// The blocks' multiply-adds, each at the shape it receives.
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        let mut shape = input.to_vec();
+        let mut total = 0.0;
+        for block in &self.blocks {
+            total += block.multiply_adds(&shape);
+            match block.output_shape(&shape) {
+                Ok(next) => shape = next,
+                Err(_) => return total,
+            }
+        }
+        total
+    }
+
     fn unsupported_layer(&self) -> Option<String> {
         self.blocks
             .iter()
@@ -179,6 +193,15 @@ impl Block for Residual {
         if let Some(path) = &self.shortcut {
             path.sigmas(&format!("{prefix}.shortcut"), out);
         }
+    }
+
+    /// Both paths' multiply-adds.
+    fn multiply_adds(&self, input: &[usize]) -> f64 {
+        let shortcut = self
+            .shortcut
+            .as_ref()
+            .map_or(0.0, |s| s.multiply_adds(input));
+        self.main.multiply_adds(input) + shortcut
     }
 
     fn unsupported_layer(&self) -> Option<String> {

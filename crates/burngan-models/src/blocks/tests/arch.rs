@@ -274,3 +274,19 @@ on_each_backend!(
     resnet_generators_give_images_and_batch_norm_is_refused => resnet_generators_give_images_and_batch_norm_is_refused_on_one_backend,
     sizes_that_do_not_fit_name_the_field_and_the_fix => sizes_that_do_not_fit_name_the_field_and_the_fix_on_one_backend,
 );
+
+/// Multiply-adds by hand for channels [8, 8, 8] on 28×28 (two halvings): first block conv 1→8
+/// and 8→8 at 28×28 (8·9·784 + 64·9·784) with the 1×1 shortcut after pooling (8·196); second
+/// block two 8→8 convolutions at 14×14 (2·64·9·196) and a 1×1 shortcut at 14×14 (64·196);
+/// third block two at 7×7 (2·64·9·49); the head 8 → 1.
+#[test]
+fn a_critics_multiply_adds_follow_the_shapes_its_blocks_see() {
+    let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+    let critic = small_resnet_critic(None)
+        .init([1, 28, 28], &mut HostRng::seed_from(12), &device)
+        .unwrap();
+    let expected = 8 * 9 * 784 + 64 * 9 * 784 + 8 * 196 + 2 * 64 * 9 * 196 + 64 * 196;
+    let expected = expected + 2 * 64 * 9 * 49 + 8;
+    assert_eq!(expected, 804_392);
+    assert_eq!(critic.multiply_adds(), expected as f64);
+}

@@ -19,6 +19,7 @@ mod lab;
 mod penalties;
 mod recipes;
 mod reliability;
+mod residual;
 mod support;
 mod toy_protocols;
 mod train_eval;

@@ -260,6 +260,9 @@ fn minimal(section: &str, kind: Option<&str>) -> String {
     let config = match (section, kind) {
         ("ema", _) => toy.with("ema", "decay = 0.999"),
         ("eval", _) => toy.with("eval", "every = 5"),
+        ("augment", _) => {
+            Sections::images("kind = \"dcgan\"", "kind = \"dcgan\"").with("augment", "")
+        }
         ("penalty", None) => toy.with("penalty", "kind = \"wgan-gp\""),
         (_, None) => toy,
         ("data", Some(kind @ ("ring" | "grid"))) => toy.with("data", &format!("kind = \"{kind}\"")),
@@ -399,7 +402,7 @@ fn configs() -> Vec<(String, String)> {
             ));
         }
     }
-    for section in ["run", "ema", "eval"] {
+    for section in ["run", "ema", "eval", "augment"] {
         configs.push((format!("minimal [{section}]"), minimal(section, None)));
     }
     configs.extend(with_optional_keys());

@@ -4,6 +4,7 @@
 //! the theory lab's claims, the benchmark's reports, the embedding example, the config schema
 //! document, and runs that share a machine or blow up.
 
+mod augment;
 mod bad_input;
 mod bench;
 mod cli;

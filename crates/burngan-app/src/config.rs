@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burngan_augment::AugmentConfig;
 use burngan_eval::ScoreSettings;
 use burngan_losses::LossConfig;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -62,6 +63,10 @@ pub struct TrainConfig {
     /// Absent: no periodic evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalConfig>,
+    /// Differentiable augmentation of the critic's inputs (`[augment]`, image runs only):
+    /// DiffAugment's operations with a fixed or adaptive probability. Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
 }
 
 /// The version of the config schema this build reads and writes (`format = 1` at the top of a
@@ -454,7 +459,26 @@ impl TrainConfig {
             eval.validate(&self.data)?;
         }
         self.validate_penalties()?;
+        self.validate_augment()?;
         self.validate_networks()
+    }
+
+    /// `[augment]`: valid values, and image data (its operations work on images).
+    fn validate_augment(&self) -> Result<(), AppError> {
+        let Some(augment) = &self.augment else {
+            return Ok(());
+        };
+        if let DataConfig::Toy(toy) = &self.data {
+            return Err(AppError::config(format!(
+                "[augment] augments images (colour, translation, cutout), but data.kind = \
+                 \"{}\" is toy 2-D data; remove the [augment] section, or train on images \
+                 (data.kind = \"images\")",
+                toy_kind(toy)
+            )));
+        }
+        augment
+            .validate()
+            .map_err(|e| AppError::config(e.to_string()))
     }
 
     /// `train.lr_decay = "linear"` only over constant learning rates.
@@ -535,7 +559,8 @@ impl TrainConfig {
                     return Err(AppError::config(format!(
                         "image data needs image networks, got generator.kind = \"{g_kind}\" and \
                          discriminator.kind = \"{d_kind}\"; use \"image-mlp\", \"dcgan\", \
-                         \"conditional-dcgan\" (generator) or \"projection\" (discriminator)"
+                         \"resnet\", \"r3gan\", \"conditional-dcgan\" (generator) or \
+                         \"projection\" (discriminator)"
                     )));
                 }
                 let (g_classes, d_classes) = (

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
+use burngan_augment::DiffAugment;
 use burngan_core::{Discriminator, Generator, HostRng, InputGradient, SampleSource};
 use burngan_data::{ImageDataset, ImageSource};
 use burngan_eval::{EvalError, MNIST_CLASSIFIER, RowScores, ScoreSettings};
@@ -21,9 +22,9 @@ use burngan_models::{MlpDiscriminator, MlpGenerator};
 use burngan_metrics::ModeCoverage;
 use burngan_train::hooks::PositionFn;
 use burngan_train::{
-    CheckpointState, Checkpoints, FitSummary, GanTrainer, Hook, HookDone, Observer, RunSummary,
-    StepEnd, StepMetrics, Stop, TrainError, TrainerSettings, files, find_checkpoint, load_module,
-    read_checkpoint_state,
+    Augment, CheckpointState, Checkpoints, FitSummary, GanTrainer, Hook, HookDone, Observer,
+    RunSummary, StepEnd, StepMetrics, Stop, TrainError, TrainerSettings, files, find_checkpoint,
+    load_module, read_checkpoint_state,
 };
 
 use crate::{
@@ -132,12 +133,13 @@ fn checkpoint_to_resume(
 }
 
 /// Builds the trainer around `generator` and `discriminator` with the config's penalty and
-/// moving average, and restores modules, optimizer states and moving average from `resume`'s
-/// checkpoint when given.
+/// moving average and `augment` (image runs' `[augment]`), and restores modules, optimizer
+/// states, moving average and augmentation state from `resume`'s checkpoint when given.
 fn build_trainer<G, C, const D: usize>(
     config: &TrainConfig,
     generator: G,
     discriminator: C,
+    augment: Option<Box<dyn Augment<D>>>,
     resume: Option<&(PathBuf, CheckpointState)>,
     device: &Device,
 ) -> Result<GanTrainer<G, C, D>, AppError>
@@ -159,10 +161,22 @@ where
     if let Some(ema) = &config.ema {
         trainer = trainer.with_ema_rule(ema.rule()?)?;
     }
+    if let Some(augment) = augment {
+        trainer = trainer.with_augment(augment);
+    }
     if let Some((dir, state)) = resume {
         trainer.restore(dir, state)?;
     }
     Ok(trainer)
+}
+
+/// The config's `[augment]` section as the trainer's augmentation of image batches.
+pub fn image_augment(config: &TrainConfig) -> Result<Option<Box<dyn Augment<4>>>, AppError> {
+    let Some(augment) = &config.augment else {
+        return Ok(None);
+    };
+    let augment = DiffAugment::new(augment).map_err(|e| AppError::config(e.to_string()))?;
+    Ok(Some(Box::new(augment)))
 }
 
 /// Draws the samples of the fixed noise every `run.sample_every` steps and at the last step.
@@ -373,7 +387,14 @@ pub fn train_toy_with(
     let eval_noise = config.eval.as_ref().map(|eval| {
         HostRng::seed_from(eval.seed).normal_vec(eval.samples_for(&config.data) * latent_dim)
     });
-    let mut trainer = build_trainer(config, generator, discriminator, resume.as_ref(), &device)?;
+    let mut trainer = build_trainer(
+        config,
+        generator,
+        discriminator,
+        None,
+        resume.as_ref(),
+        &device,
+    )?;
     if let Some((_, state)) = &resume {
         rng = HostRng::from_state(&state.rng);
     }
@@ -618,8 +639,10 @@ fn check_classes(
 ///
 /// Draw order from the host RNG seeded with `config.run.seed`: generator weights,
 /// discriminator weights, the grid noise ([`grid_inputs`]), then per step: each
-/// discriminator update's epoch reshuffle (when an epoch starts), noise and penalty factors,
-/// then the generator update's noise (and, for conditional networks, its labels). A resumed
+/// discriminator update's epoch reshuffle (when an epoch starts), noise, with `[augment]` the
+/// real and then the fake batch's augmentation, and penalty factors, then the generator
+/// update's noise (and, for conditional networks, its labels) and with `[augment]` its fakes'
+/// augmentation (see `GanTrainer::with_augment`). A resumed
 /// run repeats the draws up to the grid noise and then continues from the checkpoint's RNG
 /// position, so it is identical to an uninterrupted run on the same backend.
 ///
@@ -686,7 +709,15 @@ pub fn train_images_on(
         .ok_or_else(not_image)?;
     let (grid_noise, grid_labels) =
         grid_inputs(generator.latent_dim(), generator.num_classes(), &mut rng);
-    let mut trainer = build_trainer(config, generator, discriminator, resume.as_ref(), &device)?;
+    let augment = image_augment(config)?;
+    let mut trainer = build_trainer(
+        config,
+        generator,
+        discriminator,
+        augment,
+        resume.as_ref(),
+        &device,
+    )?;
     let sampler = match &resume {
         Some((dir, state)) => {
             rng = HostRng::from_state(&state.rng);

@@ -22,7 +22,7 @@ with respect to every parameter) gives for small versions of:
               conv 3x3 2->4 stride 2 padding 1 (9 -> 5, the stride does not divide 9)
               residual: main GroupNorm(2 groups) -> SiLU -> conv 3x3 4->6 padding 1 groups 2,
                         learned shortcut conv 1x1 4->6
-              GELU (exact) -> minibatch stddev (groups of 2) -> LeakyReLU(0.2)
+              minibatch stddev (groups of 2) -> GELU (exact)
               -> conv 3x3 7->8 stride 2 padding 1, spectral (5 -> 3)
               -> 2x2 average pooling (3 -> 1, floor) -> flatten
               -> dense 8->4 spectral -> tanh -> dense 4->1.
@@ -33,7 +33,7 @@ constants, the gradient flowing through sigma to `weight_orig`).
 
 For each critic and for two penalties, R1 (gamma/2 * mean ||grad D(real)||^2, gamma = 10) and
 WGAN-GP (lambda * mean (||grad D(x_hat)|| - 1)^2, lambda = 10, x_hat = fake + eps * (real -
-fake)), in float32 and in float64, the fixture holds the penalty value, the critic's logits and
+fake), the norm taken as sqrt(||grad||^2 + 1e-12) as burngan's penalty.rs takes it), in float32 and in float64, the fixture holds the penalty value, the critic's logits and
 input gradient at the penalty's points, and the gradient of the penalty with respect to every
 parameter. Weights, spectral vectors and inputs are float32 values drawn from Python's
 random.Random with fixed seeds (the float64 run uses the same values, widened), so both runs
@@ -349,9 +349,8 @@ def composed(reg):
             [GroupNorm(reg, 2, 4), SILU, Conv(reg, 4, 6, 3, padding=1, groups=2)],
             [Conv(reg, 4, 6, 1)],
         ),
-        GELU,
         minibatch_stddev(2),
-        LEAKY,
+        GELU,
         Conv(reg, 7, 8, 3, stride=2, padding=1, spectral=True),
         POOL,
         FLATTEN,
@@ -409,7 +408,11 @@ def penalty_run(body, reg, real, fake, kind):
     if kind == "r1":
         penalty = R1_GAMMA / 2.0 * squared.mean()
     else:
-        penalty = WGAN_GP_WEIGHT * (squared.sqrt() - 1.0).square().mean()
+        # burngan's penalty.rs takes ||g|| as sqrt(||g||^2 + 1e-12) (differentiable at a zero
+        # gradient); the same here, so that float64 compares the architectures, not that
+        # constant (without it the two differ by 1e-12 / (2 ||g||^2) relative: 6e-10 for the
+        # r3gan fixture's input gradients of norm 0.03).
+        penalty = WGAN_GP_WEIGHT * ((squared + 1e-12).sqrt() - 1.0).square().mean()
     params = [getter() for _, k, getter, _ in reg.entries if k == "param"]
     grads = torch.autograd.grad(penalty, params, allow_unused=True)
     gradients = {}

@@ -14,6 +14,7 @@ mod embedding;
 mod end_to_end;
 mod eval;
 mod fuzz_regressions;
+mod golden;
 mod gradient_check;
 mod images;
 mod lab;

@@ -152,6 +152,8 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist-dcgan-ns",
                 "mnist-dcgan-wgan-gp",
                 "mnist-cdcgan-hinge-sn",
+                "mnist-resnet-sn",
+                "mnist-r3",
                 "ring8-pacgan-gan",
                 "ring8-pacgan4",
                 "ring8-best",

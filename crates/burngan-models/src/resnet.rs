@@ -30,8 +30,9 @@ pub struct ResnetGeneratorConfig {
     #[serde(default = "latent")]
     pub latent_dim: usize,
     /// Output width of each up block, latent side first; the first is also the width of the
-    /// starting feature map (default `[256, 256, 256]`, SNGAN's CIFAR-10 generator). The image
-    /// side must be a multiple of 2^(number of entries).
+    /// starting feature map (default `[256, 256]`: SNGAN's widths, two up blocks for 28×28
+    /// from 7×7; SNGAN's CIFAR-10 generator has three for 32×32 from 4×4). The image side must
+    /// be a multiple of 2^(number of entries).
     #[serde(default = "generator_channels")]
     pub channels: Vec<usize>,
 }
@@ -60,7 +61,7 @@ fn latent() -> usize {
 }
 
 fn generator_channels() -> Vec<usize> {
-    vec![256; 3]
+    vec![256; 2]
 }
 
 fn critic_channels() -> Vec<usize> {

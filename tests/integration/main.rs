@@ -22,6 +22,7 @@ mod penalties;
 mod recipes;
 mod reliability;
 mod residual;
+mod stacked;
 mod support;
 mod toy_protocols;
 mod train_eval;

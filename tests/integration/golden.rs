@@ -421,8 +421,11 @@ fn the_r3gan_critic_matches_pytorchs_double_backward() {
 /// (largest for the layers after the minibatch standard deviation, ≤ 5e-11 before it), above
 /// the 1e-10 asked for. The difference comes with `MinibatchStdDev`: the same critic without
 /// it (a 6 → 8 convolution in its place) agrees to 1.4e-15, and PyTorch's values move by
-/// < 1e-14 under 1e-15 perturbations of the weights and inputs, so it is burngan's
-/// second-order path through that block, not yet located: flex is held to 1e-9 until it is.
+/// < 1e-14 under 1e-15 perturbations of the weights and inputs. burngan's VJP formula for the
+/// block, written in PyTorch as a custom backward and double-backwarded there, agrees with
+/// PyTorch's own to 1e-15, so the difference lies in how Burn's autodiff on flex differentiates
+/// one of the ops of that block's forward or VJP (5-D reshapes, expand, slice, cat, sums), not
+/// yet located: flex is held to 1e-9 until it is.
 /// On ndarray, f64 sigmoid (hence SiLU) is computed in f32 (burn-backend's default `sigmoid`
 /// casts to f32; flex overrides it), which leaves 3e-8 in the input gradient and 7.3e-8 in the
 /// parameter gradients: ndarray is held to 1e-6 in f64.

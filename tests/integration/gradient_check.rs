@@ -383,3 +383,66 @@ fn a_critic_composed_from_blocks_passes_the_checks_on_every_backend() {
         assert!(check.max_rel_error <= 1e-6, "{}: {check}", penalty.name());
     }
 }
+
+/// Adds N(0, 0.05²) to every parameter (so R3GAN's zero-started branches carry gradient).
+struct Jitter(HostRng);
+
+impl burn::module::ModuleMapper for Jitter {
+    fn map_float<const R: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<R>>,
+    ) -> burn::module::Param<Tensor<R>> {
+        let rng = &mut self.0;
+        param.map(|t| {
+            let noise = rng.normal(t.dims(), &t.device()).mul_scalar(0.05);
+            t.add(noise)
+        })
+    }
+}
+
+/// The residual architectures and a critic with StyleGAN's minibatch standard deviation pass
+/// the public input-gradient check on flex, ndarray and wgpu: SNGAN's ResNet critic (spectral
+/// norm), R3GAN's critic (grouped convolutions, a depthwise basis) and a small critic whose
+/// minibatch-std channel couples the samples (its VJP is the whole batch's).
+#[test]
+fn the_residual_critics_pass_the_input_gradient_check_on_every_backend() {
+    use burngan::models::{MinibatchStdDev, R3ganDiscriminatorConfig, ResnetDiscriminatorConfig};
+    for (kind, device) in crate::support::regression_backends() {
+        let device = device.autodiff();
+        let mut rng = HostRng::seed_from(71);
+        let resnet = ResnetDiscriminatorConfig {
+            channels: vec![4, 4, 4],
+            ..ResnetDiscriminatorConfig::default()
+        }
+        .init([1, 12, 12], &mut rng, &device)
+        .unwrap();
+        let r3gan = R3ganDiscriminatorConfig {
+            widths: vec![4, 8],
+            group_width: 4,
+            ..R3ganDiscriminatorConfig::default()
+        }
+        .init([1, 12, 12], &mut rng, &device)
+        .unwrap()
+        .map(&mut Jitter(HostRng::seed_from(72)));
+        let k3 = Conv2dOptions::new([3, 3]).with_padding([1, 1]);
+        let body = Sequential::new(vec![
+            Conv2d::new(1, 3, k3, &mut rng, &device).unwrap().into(),
+            MinibatchStdDev::new(2).into(),
+            Nonlinearity::LeakyRelu(0.2).into(),
+            AvgPool2.into(),
+            Flatten.into(),
+            Dense::new(4 * 6 * 6, 1, false, &mut rng, &device).into(),
+        ]);
+        let mbstd = BlockCritic::<4>::new(&[1, 12, 12], body).unwrap();
+        let x = rng.normal([4, 1, 12, 12], &device);
+        let _ = resnet.forward(x.clone());
+        for (name, check) in [
+            ("resnet", check_input_gradient(&resnet, x.clone())),
+            ("r3gan", check_input_gradient(&r3gan, x.clone())),
+            ("minibatch std", check_input_gradient(&mbstd, x.clone())),
+        ] {
+            let check = check.unwrap();
+            assert!(check.max_rel_error <= 1e-5, "{kind} {name}: {check}");
+        }
+    }
+}

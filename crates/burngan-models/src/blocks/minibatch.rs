@@ -45,11 +45,11 @@ impl MinibatchStdDev {
     }
 }
 
-/// What the VJP needs: x − x̄ and s as `[group, m, c, h, w]`.
+/// What the VJP needs: x − x̄ `[group, m, c·h·w]` and s `[1, m, c·h·w]`.
 #[derive(Debug, Clone)]
 pub(crate) struct StdCache {
-    centred: Tensor<5>,
-    std: Tensor<5>,
+    centred: Tensor<3>,
+    std: Tensor<3>,
 }
 
 impl Block for MinibatchStdDev {
@@ -58,24 +58,22 @@ impl Block for MinibatchStdDev {
         let [n, c, h, w] = x.dims();
         let g = self.group_for(n);
         let m = n / g;
-        let grouped = x.clone().reshape([g, m, c, h, w]);
+        // Rank-3 views only: sample n = i·m + j is member i of group j.
+        let grouped = x.clone().reshape([g, m, c * h * w]);
         let centred = grouped.clone().sub(grouped.mean_dim(0));
         let std = centred
             .clone()
-            .powi_scalar(2)
+            .mul(centred.clone())
             .mean_dim(0)
             .add_scalar(1e-8)
-            .sqrt();
-        let per_group = std.clone().reshape([m, c * h * w]).mean_dim(1); // [m, 1]
+            .sqrt(); // [1, m, c·h·w]
+        let per_group = std.clone().mean_dim(2); // [1, m, 1]
         let extra = per_group
-            .reshape([1, m, 1, 1, 1])
-            .expand([g, m, 1, h, w])
+            .reshape([1, m, 1])
+            .expand([g, m, h * w])
             .reshape([n, 1, h, w]);
         let y = Tensor::cat(vec![x, extra], 1);
-        let cache = StdCache {
-            centred,
-            std: std.expand([g, m, c, h, w]),
-        };
+        let cache = StdCache { centred, std };
         (
             Features::Maps(y),
             Cache(CacheKind::MinibatchStd(Box::new(cache))),
@@ -89,15 +87,13 @@ impl Block for MinibatchStdDev {
         let grad = grad.into_maps("MinibatchStdDev");
         let [n, c1, h, w] = grad.dims();
         let c = c1 - 1;
-        let [g, m, ..] = cache.centred.dims();
+        let [g, m, _] = cache.centred.dims();
         let through = grad.clone().slice([0..n, 0..c, 0..h, 0..w]);
         let extra = grad.slice([0..n, c..c1, 0..h, 0..w]);
         // Gₘ: the extra channel's gradient summed over positions and the group's samples.
         let per_group = extra.reshape([g, m, h * w]).sum_dim(2).sum_dim(0); // [1, m, 1]
-        let scale = per_group
-            .reshape([1, m, 1, 1, 1])
-            .div_scalar((g * c * h * w) as f64);
-        let spread = cache.centred.div(cache.std).mul(scale);
+        let scale = per_group.div_scalar((g * c * h * w) as f64);
+        let spread = cache.centred.div(cache.std).mul(scale); // [g, m, c·h·w]
         Features::Maps(through.add(spread.reshape([n, c, h, w])))
     }
 

@@ -273,10 +273,10 @@ fn minimal(section: &str, kind: Option<&str>) -> String {
         ("generator", Some("conditional-dcgan")) | ("discriminator", Some("projection")) => {
             Sections::images(CONDITIONAL_GENERATOR, PROJECTION)
         }
-        ("generator", Some(kind @ ("image-mlp" | "dcgan"))) => {
+        ("generator", Some(kind @ ("image-mlp" | "dcgan" | "resnet" | "r3gan"))) => {
             Sections::images(&format!("kind = \"{kind}\""), "kind = \"dcgan\"")
         }
-        ("discriminator", Some(kind @ ("image-mlp" | "dcgan"))) => {
+        ("discriminator", Some(kind @ ("image-mlp" | "dcgan" | "resnet" | "r3gan"))) => {
             Sections::images("kind = \"dcgan\"", &format!("kind = \"{kind}\""))
         }
         // The unclipped Wasserstein loss needs a Lipschitz constraint from a penalty.
@@ -349,6 +349,11 @@ fn with_optional_keys() -> Vec<(String, String)> {
             "kind = \"images\"\npath = \"data/faces\"\nsize = [32, 32]\nchannels = \"rgb\"",
         )
         .with("ema", "decay = 0.99\nwarmup = false");
+    let stacked = Sections::images("kind = \"dcgan\"", "kind = \"dcgan\"").with(
+        "data",
+        "kind = \"stacked-mnist\"\npath = \"assets/data/mnist10k-images-idx3-ubyte.gz\"\n\
+         labels = \"assets/data/mnist10k-labels-idx1-ubyte.gz\"",
+    );
     let toy = Sections::toy().with("eval", "every = 5\nsamples = 100\nseed = 3");
     let recipe = Sections::toy()
         .with(
@@ -362,6 +367,7 @@ fn with_optional_keys() -> Vec<(String, String)> {
     vec![
         ("idx images with labels and [eval]".into(), idx.text()),
         ("an image folder".into(), folder.text()),
+        ("stacked digits with labels".into(), stacked.text()),
         ("toy [eval] with samples".into(), toy.text()),
         (
             "schedules, clipping, a half-life and two penalties".into(),

@@ -154,6 +154,7 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist-cdcgan-hinge-sn",
                 "mnist-resnet-sn",
                 "mnist-r3",
+                "stackedmnist-dcgan",
                 "ring8-pacgan-gan",
                 "ring8-pacgan4",
                 "ring8-best",

@@ -69,7 +69,13 @@ fn residual_presets_train_on_flex_and_resume_exactly() {
         let tail: Vec<&StepMetrics> = straight.metrics.iter().skip(1).collect();
         let again: Vec<&StepMetrics> = resumed.metrics.iter().collect();
         assert_eq!(again, tail, "{name}: the resumed steps differ");
-        assert!(tensors(&resumed.generator) == tensors(&straight.generator), "{name}");
-        assert!(tensors(&resumed.discriminator) == tensors(&straight.discriminator), "{name}");
+        assert!(
+            tensors(&resumed.generator) == tensors(&straight.generator),
+            "{name}"
+        );
+        assert!(
+            tensors(&resumed.discriminator) == tensors(&straight.discriminator),
+            "{name}"
+        );
     }
 }

@@ -55,8 +55,7 @@ pub use activation::Activation;
 pub use blocks::{
     AvgPool2, Basis, BatchNorm, Block, BlockCritic, BlockGenerator, Conv2d, Conv2dOptions,
     ConvTranspose2d, Features, Flatten, GlobalSumPool, GroupNorm, Layer, MinibatchStdDev,
-    Nonlinear, Nonlinearity, Residual, Sequential, Unflatten, UpsampleBilinear2,
-    UpsampleNearest2,
+    Nonlinear, Nonlinearity, Residual, Sequential, Unflatten, UpsampleBilinear2, UpsampleNearest2,
 };
 pub use conditional::{
     ConditionalDcganGenerator, ConditionalDcganGeneratorConfig, ProjectionDiscriminator,

@@ -60,12 +60,15 @@ impl SampleSource<4> for Fixed {
     }
 }
 
-/// Reads one parameter back to the host, which waits for every queued update.
-struct Sync;
+/// Reads the first parameter back to the host, which waits for every queued update.
+struct Sync(bool);
 
 impl ModuleVisitor for Sync {
     fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
-        let _ = param.val().into_data();
+        if !self.0 {
+            let _ = param.val().into_data();
+            self.0 = true;
+        }
     }
 }
 
@@ -139,14 +142,14 @@ pub fn time_critic_updates(
     for _ in 0..2 {
         trainer.train_discriminator(&mut source, &mut rng);
     }
-    trainer.discriminator().visit(&mut Sync);
+    trainer.discriminator().visit(&mut Sync(false));
     let start = Instant::now();
     let mut updates = 0;
     while updates < 3 || start.elapsed().as_secs_f64() < min_seconds {
         trainer.train_discriminator(&mut source, &mut rng);
-        trainer.discriminator().visit(&mut Sync);
         updates += 1;
     }
+    trainer.discriminator().visit(&mut Sync(false));
     Ok(CriticTiming {
         name: name.to_string(),
         critic: config.discriminator.kind().to_string(),
@@ -157,4 +160,51 @@ pub fn time_critic_updates(
         updates,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small DCGAN pair with R1: the counts are the layers' (generator z 8 → 16 → 8·7·7, then
+    /// 8 → 4 → 1 channels by 4×4 transposed convolutions; critic 1 → 4 → 8 channels by 4×4
+    /// stride-2 convolutions, then 392 → 16 → 1), and the FLOPs of an update follow
+    /// 2 · batch · (g + 6d + 4d per penalty).
+    #[test]
+    fn a_configs_critic_updates_are_counted_from_its_layers() {
+        let text = r#"
+            [data]
+            kind = "images"
+            [generator]
+            kind = "dcgan"
+            latent_dim = 8
+            hidden = 16
+            channels = [8, 4]
+            [discriminator]
+            kind = "dcgan"
+            channels = [4, 8]
+            hidden = 16
+            [loss]
+            kind = "non-saturating"
+            [penalty]
+            kind = "r1"
+            [optimizer.generator]
+            kind = "adam"
+            lr = 1e-3
+            [optimizer.discriminator]
+            kind = "adam"
+            lr = 1e-3
+        "#;
+        let config = TrainConfig::from_toml(text, "tiny").unwrap();
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let timing = time_critic_updates(&config, "tiny", &device, Some(4), 0.0).unwrap();
+        let g = 8 * 16 + 16 * 392 + 8 * 4 * 16 * 49 + 4 * 16 * 196;
+        let d = 4 * 16 * 196 + 8 * 4 * 16 * 49 + 392 * 16 + 16;
+        assert_eq!(timing.generator_multiply_adds, g as f64);
+        assert_eq!(timing.critic_multiply_adds, d as f64);
+        assert_eq!((timing.batch, timing.penalties, timing.updates), (4, 1, 3));
+        let flops = 2.0 * 4.0 * (g as f64 + 10.0 * d as f64);
+        assert_eq!(timing.flops_per_update(), flops);
+        assert!(timing.seconds > 0.0);
+    }
 }

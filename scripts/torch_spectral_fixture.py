@@ -3,15 +3,15 @@
 
 burngan-models' `SpectralConvention::Pytorch` claims to compute what
 `torch.nn.utils.spectral_norm` computes (defaults: n_power_iterations=1, eps=1e-12,
-dim=0). This script records what PyTorch does on three small layers, the kinds
-burngan's critics spectrally normalise:
+dim=0, or dim=1 for transposed convolutions). This script records what PyTorch does
+on four small layers, the kinds burngan's blocks spectrally normalise:
 
 - linear:    nn.Linear(6, 4)                         (weight [4, 6], PyTorch layout)
 - conv2d:    nn.Conv2d(2, 3, 3, stride=2, padding=1) (weight [3, 2, 3, 3], input 5x5)
 - embedding: nn.Embedding(4, 5)                      (the projection critic's table)
-
-(burngan's generators, the only users of transposed convolutions, have no spectral
-norm, so there is no ConvTranspose2d case.)
+- conv_transpose2d: nn.ConvTranspose2d(2, 3, (4, 3), stride=2, padding=1,
+                    output_padding=(1, 0))           (weight [2, 3, 4, 3], input 3x4;
+                                                      viewed as [3, 2*4*3], dim=1)
 
 Each layer gets fixed weights and fixed initial u and v (written over the random
 ones spectral_norm draws), then runs PASSES training-mode forward passes. After
@@ -70,8 +70,11 @@ def dump(tensor):
 
 def sigma_of(module):
     """dot(u, W v) with the module's current buffers and weight_orig viewed as a matrix
-    [shape[0], rest] (dim=0), the expression the spectral_norm hook divides by."""
+    [shape[dim], rest] (dim=0; dim=1 for a transposed convolution, spectral_norm's
+    default there), the expression the spectral_norm hook divides by."""
     w = module.weight_orig.detach()
+    if isinstance(module, torch.nn.ConvTranspose2d):
+        w = w.transpose(0, 1)
     matrix = w.reshape(w.shape[0], -1)
     return torch.dot(module.weight_u, torch.mv(matrix, module.weight_v))
 
@@ -162,17 +165,29 @@ def main():
             inputs_of=lambda rng: torch.tensor([2, 0, 3, 2], dtype=torch.int64),
             output_shape=[4, 5],
         ),
+        "conv_transpose2d": run(
+            torch.nn.ConvTranspose2d(2, 3, (4, 3), stride=2, padding=1, output_padding=(1, 0)),
+            seed=4,
+            inputs_of=lambda rng: uniform(rng, [2, 2, 3, 4], 1.0),
+            output_shape=[2, 3, 7, 7],
+        ),
     }
     fixture = {
         "made_by": "scripts/torch_spectral_fixture.py",
         "torch_version": torch.__version__.split("+")[0],
-        "spectral_norm": {"n_power_iterations": 1, "eps": 1e-12, "dim": 0},
+        "spectral_norm": {
+            "n_power_iterations": 1,
+            "eps": 1e-12,
+            "dim": "0; 1 for conv_transpose2d",
+        },
         "passes": PASSES,
         "learning_rate": LEARNING_RATE,
         "layers": {
             "linear": "Linear(6, 4)",
             "conv2d": "Conv2d(2, 3, kernel_size=3, stride=2, padding=1)",
             "embedding": "Embedding(4, 5)",
+            "conv_transpose2d": "ConvTranspose2d(2, 3, kernel_size=(4, 3), stride=2, "
+            "padding=1, output_padding=(1, 0))",
         },
         "cases": cases,
     }

@@ -279,11 +279,20 @@ fn docs() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// CubeCL's autotuning level (`minimal`, `balanced`, `extensive`, `full`).
+const AUTOTUNE: &str = "CUBECL_AUTOTUNE_LEVEL";
+
 /// Runs each cargo command in turn, stopping at the first failure.
 fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
     for step in steps {
         let mut command = cargo();
         command.args(*step);
+        // wgpu's kernels are autotuned by timing every candidate on each new shape; on Mesa's
+        // lavapipe (CI has no GPU) that timing is meaningless and took about 45 % of the block
+        // tests' time. Minimal autotuning runs one candidate; a caller's setting is kept.
+        if step.first() == Some(&"test") && std::env::var_os(AUTOTUNE).is_none() {
+            command.env(AUTOTUNE, "minimal");
+        }
         eprintln!("xtask: cargo {}", step.join(" "));
         let code = run(command)?;
         if code != ExitCode::SUCCESS {

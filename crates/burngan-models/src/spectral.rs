@@ -41,13 +41,15 @@ use serde::{Deserialize, Serialize};
 /// against 1.468 was reported on a DCGAN layer after two steps.
 ///
 /// [`Pytorch`](SpectralConvention::Pytorch) is what `torch.nn.utils.spectral_norm` computes with
-/// its defaults (`n_power_iterations=1`, `eps=1e-12`, `dim=0`): u is its buffer `weight_u`, v
+/// its defaults (`n_power_iterations=1`, `eps=1e-12`, `dim=0`, or `dim=1` for a transposed
+/// convolution, which the block `ConvTranspose2d` follows): u is its buffer `weight_u`, v
 /// its buffer `weight_v`, the raw weight its parameter `weight_orig`; in training mode it
 /// iterates and divides by `dot(u, W v)`, in evaluation mode it divides by the same expression
 /// with the stored vectors. A layer under this convention whose raw weight, u and v are given to
 /// PyTorch under those names (a dense layer's weight transposed to `[d_out, d_in]`) reproduces
 /// in both modes: `scripts/torch_spectral_fixture.py` records PyTorch on a linear layer, a
-/// strided convolution and an embedding table over three training passes with weight updates
+/// strided convolution, an embedding table and a transposed convolution (output padding,
+/// non-square kernel) over three training passes with weight updates
 /// and an evaluation pass, and the tests match σ, u, v, W/σ, the outputs and the gradients to
 /// ≤ 1e-6 relative in f32.
 ///

@@ -1,6 +1,6 @@
 //! [`Conv2d`]: a 2-D convolution with any kernel, stride, padding and groups, optionally
 //! spectrally normalised, whose input VJP is the transposed convolution with the forward's
-//! kernel.
+//! kernel; and [`ConvTranspose2d`], its transpose, whose VJP is the convolution.
 
 use burn::module::{Module, Param};
 use burn::tensor::module::{conv_transpose2d, conv2d};
@@ -329,13 +329,16 @@ impl Block for Conv2d {
 /// A transposed 2-D convolution (a generator's learned upsampling) `[batch, c_in, h, w] →
 /// [batch, c_out, h', w']`, h' = (h − 1)·s − 2p + k + output padding (likewise w'), with any
 /// kernel, stride, padding, output padding and groups. Its input VJP is the convolution with
-/// the same kernel. No spectral norm (burngan's generators use none).
+/// the same kernel. Optionally spectrally normalised with the kernel viewed as `[c_out/groups,
+/// c_in·kh·kw]` (PyTorch's `dim=1` for transposed convolutions).
 #[derive(Module, Debug)]
 pub struct ConvTranspose2d {
     /// `[c_in, c_out/groups, kh, kw]`, PyTorch's layout.
     pub weight: Param<Tensor<4>>,
     /// `[c_out]`, when it has a bias.
     pub bias: Option<Param<Tensor<1>>>,
+    /// Power-iteration state when the kernel is spectrally normalised.
+    pub spectral: Option<SpectralNorm>,
     #[module(skip)]
     stride: [usize; 2],
     #[module(skip)]
@@ -379,6 +382,7 @@ impl ConvTranspose2d {
         Ok(Self {
             weight: probe.weight,
             bias,
+            spectral: None,
             stride: options.stride,
             padding: options.padding,
             padding_out,
@@ -386,8 +390,52 @@ impl ConvTranspose2d {
         })
     }
 
-    /// `[batch, c_in, h, w] → [batch, c_out, h', w']`.
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+    /// The transposed convolution spectrally normalised under `convention` (replacing any
+    /// state), the kernel `[c_in, c_out/groups, kh, kw]` viewed as `[c_out/groups, c_in·kh·kw]`
+    /// as `torch.nn.utils.spectral_norm` views a transposed convolution's: u `[c_out/groups]`
+    /// drawn from `rng`, and under the PyTorch convention v = Wᵀu/‖Wᵀu‖.
+    pub fn with_spectral_norm(
+        mut self,
+        convention: SpectralConvention,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let [_, c_group, ..] = self.weight.dims();
+        self.spectral = Some(match convention {
+            SpectralConvention::Burngan => SpectralNorm::new(c_group, rng, device),
+            SpectralConvention::Pytorch => {
+                SpectralNorm::pytorch_from_u(&transposed_matrix(self.weight.val()), rng, device)
+            }
+        });
+        self
+    }
+
+    /// The kernel the forward pass uses, `[c_in, c_out/groups, kh, kw]`: W or W/σ(W).
+    /// `iterate` advances the power iteration first.
+    pub fn kernel(&self, iterate: bool) -> Tensor<4> {
+        let w = self.weight.val();
+        match &self.spectral {
+            Some(state) => {
+                let [c_in, c_group, kh, kw] = w.dims();
+                state
+                    .normalise(transposed_matrix(w), iterate)
+                    .reshape([c_group, c_in, kh, kw])
+                    .swap_dims(0, 1)
+            }
+            None => w,
+        }
+    }
+
+    /// σ of the kernel with the stored vectors (no iteration), detached; `None` without
+    /// spectral norm.
+    pub fn sigma(&self) -> Option<Tensor<1>> {
+        let state = self.spectral.as_ref()?;
+        Some(state.sigma(transposed_matrix(self.weight.val().detach())))
+    }
+
+    /// `[batch, c_in, h, w] → [batch, c_out, h', w']` with `kernel` (the result of
+    /// [`kernel`](ConvTranspose2d::kernel)).
+    fn apply(&self, x: Tensor<4>, kernel: Tensor<4>) -> Tensor<4> {
         let options = ConvTransposeOptions::new(
             self.stride,
             self.padding,
@@ -395,27 +443,40 @@ impl ConvTranspose2d {
             [1, 1],
             self.groups,
         );
-        conv_transpose2d(
-            x,
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
-            options,
-        )
+        conv_transpose2d(x, kernel, self.bias.as_ref().map(|b| b.val()), options)
     }
 }
 
+/// A transposed convolution's kernel `[c_in, c_out/groups, kh, kw]` viewed as the matrix
+/// `[c_out/groups, c_in·kh·kw]` (PyTorch's `dim=1`).
+fn transposed_matrix(kernel: Tensor<4>) -> Tensor<2> {
+    let [c_in, c_group, kh, kw] = kernel.dims();
+    kernel.swap_dims(0, 1).reshape([c_group, c_in * kh * kw])
+}
+
 impl Block for ConvTranspose2d {
-    fn forward_cached(&self, x: Features, _iterate: bool) -> (Features, Cache) {
-        let y = self.apply(x.into_maps("ConvTranspose2d"));
-        (Features::Maps(y), Cache(CacheKind::Dims(Vec::new())))
+    /// `[batch, c_in, h, w] → [batch, c_out, h', w']`, caching the kernel used.
+    fn forward_cached(&self, x: Features, iterate: bool) -> (Features, Cache) {
+        let x = x.into_maps("ConvTranspose2d");
+        let [_, _, h, w] = x.dims();
+        let kernel = self.kernel(iterate && is_training(&self.weight.val()));
+        let y = self.apply(x, kernel.clone());
+        let cache = CacheKind::Conv {
+            kernel,
+            input_hw: [h, w],
+        };
+        (Features::Maps(y), Cache(cache))
     }
 
-    /// The convolution of `grad` `[batch, c_out, h', w']` with the same kernel, stride,
+    /// The convolution of `grad` `[batch, c_out, h', w']` with the forward's kernel, stride,
     /// padding and groups: `[batch, c_in, h, w]`.
-    fn input_vjp(&self, _cache: Cache, grad: Features) -> Features {
+    fn input_vjp(&self, cache: Cache, grad: Features) -> Features {
+        let CacheKind::Conv { kernel, .. } = cache.0 else {
+            wrong_cache("ConvTranspose2d")
+        };
         let options = ConvOptions::new(self.stride, self.padding, [1, 1], self.groups);
         let grad = grad.into_maps("ConvTranspose2d");
-        Features::Maps(conv2d(grad, self.weight.val(), None, options))
+        Features::Maps(conv2d(grad, kernel, None, options))
     }
 
     /// c_in · (c_out/groups) · kh · kw per input position.
@@ -452,6 +513,12 @@ impl Block for ConvTranspose2d {
                      got a per-sample shape {input:?}"
                 ),
             }),
+        }
+    }
+
+    fn sigmas(&self, prefix: &str, out: &mut Vec<(String, Tensor<1>)>) {
+        if let Some(sigma) = self.sigma() {
+            out.push((prefix.to_string(), sigma));
         }
     }
 }

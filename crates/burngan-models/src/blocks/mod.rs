@@ -40,7 +40,7 @@
 //! |---|---|---|
 //! | [`Dense`](crate::Dense) (spectral optional) | `[d_in] → [d_out]` | g·Wᵀ |
 //! | [`Conv2d`] (any kernel, stride, padding, groups; spectral optional) | `[c, h, w] → [c′, h′, w′]` | transposed convolution, output padding (h + 2p − k) mod s |
-//! | [`ConvTranspose2d`] | `[c, h, w] → [c′, h′, w′]` | convolution with the same kernel |
+//! | [`ConvTranspose2d`] (spectral optional) | `[c, h, w] → [c′, h′, w′]` | convolution with the same kernel |
 //! | [`Nonlinear`] ([`Nonlinearity`]: ReLU, LeakyReLU, tanh, sigmoid, SiLU, exact GELU) | any | g ⊙ f′(x) |
 //! | [`GroupNorm`] (LayerNorm with one group) | `[c, h, w]` or `[c]` | (ĝ − mean ĝ − x̂·mean(ĝx̂))/s |
 //! | [`AvgPool2`] | `[c, h, w] → [c, ⌊h/2⌋, ⌊w/2⌋]` | ¼ spread over each 2×2 block |

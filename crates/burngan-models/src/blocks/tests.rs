@@ -1,5 +1,5 @@
-//! Checks of the blocks on flex: every block's input VJP against autodiff's ∂Σ(r ⊙ y)/∂x for a
-//! random cotangent r (relative ≤ 1e-5 in f32), one power-iteration step per training forward,
+//! Checks of the blocks on flex and ndarray: every block's input VJP against autodiff's
+//! ∂Σ(r ⊙ y)/∂x for a random cotangent r (relative ≤ 1e-5 in f32; these also on wgpu), one power-iteration step per training forward,
 //! a composed residual critic's input gradient against autodiff, and the R1 penalty's
 //! parameter gradients through a composed critic against central differences in f64.
 
@@ -19,24 +19,42 @@ thread_local! {
 
 /// The device of the backend under test.
 fn backend_device() -> Device {
-    burngan_backend::device(BACKEND.with(Cell::get)).expect("flex and ndarray are dev features")
+    burngan_backend::device(BACKEND.with(Cell::get))
+        .expect("flex, ndarray and wgpu are dev features; wgpu needs a Vulkan driver")
 }
 
-/// Runs `test` on flex, then on ndarray.
-fn on_each_backend(test: fn()) {
-    for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+/// Runs `test` on each of `kinds` in turn.
+fn on_backends(kinds: &[BackendKind], test: fn()) {
+    for &kind in kinds {
         BACKEND.with(|backend| backend.set(kind));
         eprintln!("backend {kind:?}");
         test();
     }
 }
 
-/// `#[test] fn name()` running `name_on_one_backend` on each backend.
+/// The CPU backends, on which every block test runs.
+const CPU: [BackendKind; 2] = [BackendKind::Flex, BackendKind::Ndarray];
+
+/// The CPU backends and wgpu (a GPU's Vulkan driver, or Mesa's lavapipe on a machine without
+/// one), on which the input-gradient (VJP) checks run.
+const EVERY: [BackendKind; 3] = [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
+
+/// `#[test] fn name()` running `name_on_one_backend` on flex and ndarray.
 macro_rules! on_each_backend {
     ($($name:ident => $body:ident),* $(,)?) => {
         $(#[test]
         fn $name() {
-            on_each_backend($body);
+            on_backends(&CPU, $body);
+        })*
+    };
+}
+
+/// `#[test] fn name()` running `name_on_one_backend` on flex, ndarray and wgpu.
+macro_rules! on_every_backend {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            on_backends(&EVERY, $body);
         })*
     };
 }
@@ -222,6 +240,18 @@ fn spectral_dense_and_convolution_vjps_use_the_forwards_weight_on_one_backend() 
             &format!("spectral grouped conv {convention:?}"),
             &conv,
             &[4, 8, 9],
+        );
+        let up = Conv2dOptions::new([4, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .with_groups(2);
+        let transposed = ConvTranspose2d::new(4, 6, up, [1, 0], &mut rng, &device)
+            .unwrap()
+            .with_spectral_norm(convention, &mut rng, &device);
+        check(
+            &format!("spectral grouped transposed conv {convention:?}"),
+            &transposed,
+            &[4, 3, 5],
         );
         check(
             &format!("plain dense {convention:?}"),
@@ -636,18 +666,21 @@ fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_
 
 on_each_backend!(
     the_dcgan_critic_rebuilt_from_blocks_is_bit_identical => the_dcgan_critic_rebuilt_from_blocks_is_bit_identical_on_one_backend,
-    transposed_and_normalisation_vjps_equal_autodiff => transposed_and_normalisation_vjps_equal_autodiff_on_one_backend,
     a_block_generator_gives_images_of_its_shape => a_block_generator_gives_images_of_its_shape_on_one_backend,
-    every_nonlinearity_vjp_equals_autodiff => every_nonlinearity_vjp_equals_autodiff_on_one_backend,
-    convolution_vjps_equal_autodiff_for_strides_padding_and_groups => convolution_vjps_equal_autodiff_for_strides_padding_and_groups_on_one_backend,
-    spectral_dense_and_convolution_vjps_use_the_forwards_weight => spectral_dense_and_convolution_vjps_use_the_forwards_weight_on_one_backend,
     a_training_forward_advances_the_power_iteration_once => a_training_forward_advances_the_power_iteration_once_on_one_backend,
-    pooling_upsampling_and_reshape_vjps_equal_autodiff => pooling_upsampling_and_reshape_vjps_equal_autodiff_on_one_backend,
-    residual_and_sequential_vjps_equal_autodiff => residual_and_sequential_vjps_equal_autodiff_on_one_backend,
-    a_composed_residual_critic_gives_autodiffs_input_gradient => a_composed_residual_critic_gives_autodiffs_input_gradient_on_one_backend,
     shapes_that_do_not_fit_are_refused_with_the_blocks_path => shapes_that_do_not_fit_are_refused_with_the_blocks_path_on_one_backend,
     a_block_critic_records_and_loads_its_parameters => a_block_critic_records_and_loads_its_parameters_on_one_backend,
     r1_parameter_gradients_through_a_composed_critic_equal_finite_differences => r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend,
+);
+
+on_every_backend!(
+    transposed_and_normalisation_vjps_equal_autodiff => transposed_and_normalisation_vjps_equal_autodiff_on_one_backend,
+    every_nonlinearity_vjp_equals_autodiff => every_nonlinearity_vjp_equals_autodiff_on_one_backend,
+    convolution_vjps_equal_autodiff_for_strides_padding_and_groups => convolution_vjps_equal_autodiff_for_strides_padding_and_groups_on_one_backend,
+    spectral_dense_and_convolution_vjps_use_the_forwards_weight => spectral_dense_and_convolution_vjps_use_the_forwards_weight_on_one_backend,
+    pooling_upsampling_and_reshape_vjps_equal_autodiff => pooling_upsampling_and_reshape_vjps_equal_autodiff_on_one_backend,
+    residual_and_sequential_vjps_equal_autodiff => residual_and_sequential_vjps_equal_autodiff_on_one_backend,
+    a_composed_residual_critic_gives_autodiffs_input_gradient => a_composed_residual_critic_gives_autodiffs_input_gradient_on_one_backend,
 );
 
 mod arch;

@@ -4,9 +4,11 @@
 //! The fixture `fixtures/spectral_norm_pytorch.json` is written by
 //! `scripts/torch_spectral_fixture.py` (run by hand where PyTorch is installed; see
 //! `fixtures/README.md`): `torch.nn.utils.spectral_norm` (defaults) on an `nn.Linear(6, 4)`, an
-//! `nn.Conv2d(2, 3, 3, stride=2, padding=1)` and an `nn.Embedding(4, 5)` with fixed weights and
-//! fixed initial u and v; three training-mode passes, each followed by an SGD step (learning
-//! rate 0.1) on the weight along ∂Σ(output ⊙ loss_weights)/∂W, then one evaluation-mode pass.
+//! `nn.Conv2d(2, 3, 3, stride=2, padding=1)`, an `nn.Embedding(4, 5)` and an
+//! `nn.ConvTranspose2d(2, 3, (4, 3), stride=2, padding=1, output_padding=(1, 0))` (viewed with
+//! `dim=1`) with fixed weights and fixed initial u and v; three training-mode passes, each
+//! followed by an SGD step (learning rate 0.1) on the weight along ∂Σ(output ⊙
+//! loss_weights)/∂W, then one evaluation-mode pass.
 //! The tests give burngan's layers the same weight before each pass and the same initial
 //! vectors, and compare.
 
@@ -17,6 +19,7 @@ use burngan_core::HostRng;
 
 use super::SpectralNorm;
 use super::json::{Json, JsonError, parse};
+use crate::blocks::{Block, Conv2dOptions, ConvTranspose2d, Features};
 use crate::{ClassEmbedding, Conv, Dense};
 
 /// Written by `scripts/torch_spectral_fixture.py` (torch 2.15.0, CPU, float32; see `fixtures/README.md`).
@@ -259,6 +262,66 @@ fn conv_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observe
     observed
 }
 
+/// Runs the fixture's conv_transpose2d case (kernel 4×3, stride 2, padding 1, output padding
+/// [1, 0]) on a block [`ConvTranspose2d`] with `state`: its training forward iterates once, as
+/// PyTorch's hook does.
+fn transposed_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
+    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let options = Conv2dOptions::new([4, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1]);
+    let mut conv =
+        ConvTranspose2d::new(2, 3, options, [1, 0], &mut HostRng::seed_from(0), device).unwrap();
+    conv.bias = Some(Param::from_tensor(read("bias").tensor(device)));
+    conv.spectral = Some(state);
+    let (input, loss_weights) = (read("input"), read("loss_weights"));
+    let forward = |conv: &ConvTranspose2d, x: Tensor<4>| {
+        conv.forward_cached(Features::Maps(x), true)
+            .0
+            .into_maps("test")
+    };
+    let mut observed = Vec::new();
+    for record in records(case) {
+        conv.weight = Param::from_tensor(
+            Host::read(record.get("weight_orig").unwrap())
+                .unwrap()
+                .tensor(device),
+        );
+        if record.get("u").is_err() {
+            let valid = conv.valid();
+            let x = input.tensor(&device.clone().without_autodiff());
+            observed.push(Observed {
+                sigma: values(valid.sigma().unwrap())[0],
+                weight: values(valid.kernel(false)),
+                output: values(forward(&valid, x)),
+                ..Observed::default()
+            });
+            continue;
+        }
+        let x = input.tensor::<4>(device).require_grad();
+        let out = forward(&conv, x.clone());
+        let grads = out
+            .clone()
+            .mul(loss_weights.tensor(device))
+            .sum()
+            .backward();
+        let bias = conv.bias.as_ref().unwrap().val();
+        observed.push(
+            Observed {
+                sigma: values(conv.sigma().unwrap())[0],
+                weight: values(conv.kernel(false)),
+                output: values(out),
+                grad_weight_orig: Some(values(conv.weight.val().grad(&grads).unwrap())),
+                grad_bias: Some(values(bias.grad(&grads).unwrap())),
+                grad_input: Some(values(x.grad(&grads).unwrap())),
+                ..Observed::default()
+            }
+            .with_state(conv.spectral.as_ref().unwrap()),
+        );
+    }
+    observed
+}
+
 /// Runs the fixture's embedding case (labels `[2, 0, 3, 2]`) on a [`ClassEmbedding`] with
 /// `state`.
 fn embedding_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
@@ -340,6 +403,14 @@ fn pytorch_convention_reproduces_torch_on_a_strided_convolution() {
     let case = case("conv2d");
     let observed = conv_passes(&case, pytorch_state(&case, &device), &device);
     assert_matches("conv2d", &case, &observed);
+}
+
+#[test]
+fn pytorch_convention_reproduces_torch_on_a_transposed_convolution() {
+    let device = training_device();
+    let case = case("conv_transpose2d");
+    let observed = transposed_passes(&case, pytorch_state(&case, &device), &device);
+    assert_matches("conv_transpose2d", &case, &observed);
 }
 
 #[test]

@@ -265,14 +265,17 @@ fn sizes_that_do_not_fit_name_the_field_and_the_fix_on_one_backend() {
 }
 
 on_each_backend!(
-    new_block_vjps_equal_autodiff => new_block_vjps_equal_autodiff_on_one_backend,
-    minibatch_std_vjp_with_several_groups_equals_autodiff => minibatch_std_vjp_with_several_groups_equals_autodiff_on_one_backend,
     minibatch_std_appends_each_groups_deviation => minibatch_std_appends_each_groups_deviation_on_one_backend,
-    residual_critics_give_autodiffs_input_gradient => residual_critics_give_autodiffs_input_gradient_on_one_backend,
     r3gan_residual_branches_start_at_zero => r3gan_residual_branches_start_at_zero_on_one_backend,
     r3gan_blocks_use_the_variance_scaled_msr_initialisation => r3gan_blocks_use_the_variance_scaled_msr_initialisation_on_one_backend,
     resnet_generators_give_images_and_batch_norm_is_refused => resnet_generators_give_images_and_batch_norm_is_refused_on_one_backend,
     sizes_that_do_not_fit_name_the_field_and_the_fix => sizes_that_do_not_fit_name_the_field_and_the_fix_on_one_backend,
+);
+
+on_every_backend!(
+    new_block_vjps_equal_autodiff => new_block_vjps_equal_autodiff_on_one_backend,
+    minibatch_std_vjp_with_several_groups_equals_autodiff => minibatch_std_vjp_with_several_groups_equals_autodiff_on_one_backend,
+    residual_critics_give_autodiffs_input_gradient => residual_critics_give_autodiffs_input_gradient_on_one_backend,
 );
 
 /// Multiply-adds by hand for channels [8, 8, 8] on 28×28 (two halvings): first block conv 1→8

@@ -92,7 +92,10 @@ impl Block for MinibatchStdDev {
         let extra = grad.slice([0..n, c..c1, 0..h, 0..w]);
         // Gₘ: the extra channel's gradient summed over positions and the group's samples.
         let per_group = extra.reshape([g, m, h * w]).sum_dim(2).sum_dim(0); // [1, m, 1]
-        let scale = per_group.div_scalar((g * c * h * w) as f64);
+        // A product with 1/(g·c·h·w), not a division: burn-autodiff 0.22.1 differentiates
+        // `div_scalar` with the reciprocal in f32 (`1.0 / rhs.elem::<f32>()`), which cost the
+        // penalty's parameter gradients 4e-10 relative in f64; `mul_scalar` keeps the scalar.
+        let scale = per_group.mul_scalar(1.0 / (g * c * h * w) as f64);
         let spread = cache.centred.div(cache.std).mul(scale); // [g, m, c·h·w]
         Features::Maps(through.add(spread.reshape([n, c, h, w])))
     }

@@ -232,6 +232,52 @@ fn resnet_generators_give_images_and_batch_norm_is_refused_on_one_backend() {
     );
 }
 
+/// 64×64 by configuration (the presets use 28×28 and 32×32): SNGAN's ResNet pair with three
+/// halvings and R3GAN's pair with four stages give `[batch, 3, 64, 64]` images, and both critics
+/// give one logit per sample and autodiff's input gradient.
+fn architectures_configured_for_64_by_64_on_one_backend() {
+    let device = backend_device();
+    let image = [3, 64, 64];
+    let mut rng = HostRng::seed_from(13);
+    let resnet = ResnetGeneratorConfig {
+        latent_dim: 12,
+        channels: vec![8, 8, 8, 8],
+    }
+    .init(image, &mut rng, &device)
+    .unwrap();
+    let r3gan = R3ganGeneratorConfig {
+        latent_dim: 12,
+        widths: vec![16, 8, 8, 8],
+        blocks: 1,
+        expansion: 2,
+        group_width: 8,
+    }
+    .init(image, &mut rng, &device)
+    .unwrap();
+    for generator in [resnet, r3gan] {
+        let images = Generator::<4>::forward(&generator, rng.normal([2, 12], &device));
+        assert_eq!(images.dims(), [2, 3, 64, 64]);
+    }
+    let resnet = ResnetDiscriminatorConfig {
+        downsample: 3,
+        ..small_resnet_critic(Some(SpectralConvention::Burngan))
+    };
+    let r3gan = R3ganDiscriminatorConfig {
+        widths: vec![8, 8, 8, 16],
+        ..small_r3gan_critic()
+    };
+    let critics = [
+        resnet.init(image, &mut HostRng::seed_from(3), &device.clone().autodiff()),
+        r3gan.init(image, &mut HostRng::seed_from(5), &device.clone().autodiff()),
+    ];
+    for critic in critics {
+        let critic = critic.unwrap().map(&mut Jitter(HostRng::seed_from(6)));
+        let error = input_gradient_error(&critic, image, 8);
+        eprintln!("64×64 critic: relative error {error:.2e}");
+        assert!(error <= 1e-5, "{error:.3e}");
+    }
+}
+
 fn sizes_that_do_not_fit_name_the_field_and_the_fix_on_one_backend() {
     let device = backend_device();
     let mut rng = HostRng::seed_from(11);
@@ -270,6 +316,7 @@ on_each_backend!(
     r3gan_blocks_use_the_variance_scaled_msr_initialisation => r3gan_blocks_use_the_variance_scaled_msr_initialisation_on_one_backend,
     resnet_generators_give_images_and_batch_norm_is_refused => resnet_generators_give_images_and_batch_norm_is_refused_on_one_backend,
     sizes_that_do_not_fit_name_the_field_and_the_fix => sizes_that_do_not_fit_name_the_field_and_the_fix_on_one_backend,
+    architectures_configured_for_64_by_64 => architectures_configured_for_64_by_64_on_one_backend,
 );
 
 on_every_backend!(

@@ -267,8 +267,16 @@ fn architectures_configured_for_64_by_64_on_one_backend() {
         ..small_r3gan_critic()
     };
     let critics = [
-        resnet.init(image, &mut HostRng::seed_from(3), &device.clone().autodiff()),
-        r3gan.init(image, &mut HostRng::seed_from(5), &device.clone().autodiff()),
+        resnet.init(
+            image,
+            &mut HostRng::seed_from(3),
+            &device.clone().autodiff(),
+        ),
+        r3gan.init(
+            image,
+            &mut HostRng::seed_from(5),
+            &device.clone().autodiff(),
+        ),
     ];
     for critic in critics {
         let critic = critic.unwrap().map(&mut Jitter(HostRng::seed_from(6)));

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
+/// σ(x) = 1/(1 + e^(−x)), any shape, in the tensor's own precision: burn-backend 0.22.1's
+/// default `sigmoid`, which ndarray uses, computes an f64 tensor through f32.
+pub(crate) fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.neg().exp().add_scalar(1.0).recip()
+}
+
 /// LeakyReLU as relu(x) − slope·relu(−x): the same value as x·[x ≥ 0] + slope·x·[x < 0] in
 /// every float (each side is exact, the other term an exact zero), built from ReLU, whose
 /// forward and backward every backend runs as one branch-free pass. Burn's `leaky_relu` goes
@@ -120,7 +126,7 @@ impl Activation {
             Activation::Relu => activation::relu(x),
             Activation::LeakyRelu(slope) => leaky_relu(x, slope),
             Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => activation::sigmoid(x),
+            Activation::Sigmoid => sigmoid(x),
             Activation::Identity => x,
         }
     }
@@ -148,7 +154,7 @@ impl Activation {
                 t.clone().mul(t).neg().add_scalar(1.0)
             }
             Activation::Sigmoid => {
-                let s = activation::sigmoid(x);
+                let s = sigmoid(x);
                 s.clone().mul(s.neg().add_scalar(1.0))
             }
             Activation::Identity => x.ones_like(),
@@ -181,10 +187,18 @@ mod tests {
     use burn::tensor::{DType, TensorData};
 
     /// Every derivative keeps the input's dtype and equals its closed form (ReLU′ = 1 for
-    /// x > 0 else 0, LeakyReLU′ = 1 or the slope, tanh′ = 1 − tanh², σ′ = σ(1 − σ)).
+    /// x > 0 else 0, LeakyReLU′ = 1 or the slope, tanh′ = 1 − tanh², σ′ = σ(1 − σ)) to 1e-12
+    /// in f64, on flex and on ndarray (whose f64 sigmoid in Burn runs through f32).
     #[test]
     fn derivatives_keep_the_dtype_and_equal_their_closed_forms() {
-        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        use burngan_backend::BackendKind;
+        for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+            derivatives_on(&burngan_backend::device(kind).unwrap());
+        }
+    }
+
+    fn derivatives_on(device: &burn::tensor::Device) {
+        let device = device.clone();
         let xs = [-2.0f64, -0.5, 0.0, 0.25, 3.0];
         let x = Tensor::<1>::from_data(TensorData::from(xs), &device).cast(DType::F64);
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());

@@ -52,12 +52,6 @@ impl Nonlinearity {
         }
     }
 
-    /// σ(x) = 1/(1 + e^(−x)), any shape, in the tensor's own precision (burn-backend 0.22.1's
-    /// default `sigmoid`, which ndarray uses, computes f64 through f32).
-    fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-        x.neg().exp().add_scalar(1.0).recip()
-    }
-
     /// Φ(x) = ½(1 + erf(x/√2)), any shape.
     fn normal_cdf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
@@ -70,7 +64,7 @@ impl Nonlinearity {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match (self.as_activation(), self) {
             (Some(activation), _) => activation.forward(x),
-            (None, Nonlinearity::Silu) => x.clone().mul(Self::sigmoid(x)),
+            (None, Nonlinearity::Silu) => x.clone().mul(crate::activation::sigmoid(x)),
             (None, _) => x.clone().mul(Self::normal_cdf(x)),
         }
     }
@@ -80,7 +74,7 @@ impl Nonlinearity {
         match (self.as_activation(), self) {
             (Some(activation), _) => activation.derivative(x),
             (None, Nonlinearity::Silu) => {
-                let s = Self::sigmoid(x.clone());
+                let s = crate::activation::sigmoid(x.clone());
                 let one_minus = s.clone().neg().add_scalar(1.0);
                 s.mul(x.mul(one_minus).add_scalar(1.0))
             }

@@ -199,13 +199,8 @@ impl Conv {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let [c_out, _, _, _] = self.weight.dims();
-        self.spectral = Some(match convention {
-            SpectralConvention::Burngan => SpectralNorm::new(c_out, rng, device),
-            SpectralConvention::Pytorch => {
-                SpectralNorm::pytorch_from_u(&self.matrix(self.weight.val()), rng, device)
-            }
-        });
+        let matrix = self.matrix(self.weight.val());
+        self.spectral = Some(SpectralNorm::from_u(convention, &matrix, rng, device));
         self
     }
 
@@ -386,13 +381,8 @@ impl ClassEmbedding {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let num_classes = self.num_classes();
-        self.spectral = Some(match convention {
-            SpectralConvention::Burngan => SpectralNorm::new(num_classes, rng, device),
-            SpectralConvention::Pytorch => {
-                SpectralNorm::pytorch_from_u(&self.weight.val(), rng, device)
-            }
-        });
+        let table = self.weight.val();
+        self.spectral = Some(SpectralNorm::from_u(convention, &table, rng, device));
         self
     }
 

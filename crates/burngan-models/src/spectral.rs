@@ -174,6 +174,21 @@ impl SpectralNorm {
         }
     }
 
+    /// A state of `convention` for `matrix` `[rows, cols]` with u drawn from `rng`: burngan's
+    /// as [`new`](Self::new), PyTorch's with v = Wᵀu/‖Wᵀu‖ (a convolution's, whose PyTorch
+    /// `weight_u` is drawn first).
+    pub(crate) fn from_u(
+        convention: SpectralConvention,
+        matrix: &Tensor<2>,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        match convention {
+            SpectralConvention::Burngan => Self::new(matrix.dims()[0], rng, device),
+            SpectralConvention::Pytorch => Self::pytorch_from_u(matrix, rng, device),
+        }
+    }
+
     /// A PyTorch-convention state for `matrix` `[rows, cols]`: u drawn as [`new`](Self::new)
     /// draws it, v = Wᵀu/‖Wᵀu‖.
     pub(crate) fn pytorch_from_u(matrix: &Tensor<2>, rng: &mut HostRng, device: &Device) -> Self {

@@ -180,13 +180,8 @@ impl Conv2d {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let [c_out, ..] = self.weight.dims();
-        self.spectral = Some(match convention {
-            SpectralConvention::Burngan => SpectralNorm::new(c_out, rng, device),
-            SpectralConvention::Pytorch => {
-                SpectralNorm::pytorch_from_u(&matrix(self.weight.val()), rng, device)
-            }
-        });
+        let matrix = matrix(self.weight.val());
+        self.spectral = Some(SpectralNorm::from_u(convention, &matrix, rng, device));
         self
     }
 
@@ -400,13 +395,8 @@ impl ConvTranspose2d {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let [_, c_group, ..] = self.weight.dims();
-        self.spectral = Some(match convention {
-            SpectralConvention::Burngan => SpectralNorm::new(c_group, rng, device),
-            SpectralConvention::Pytorch => {
-                SpectralNorm::pytorch_from_u(&transposed_matrix(self.weight.val()), rng, device)
-            }
-        });
+        let matrix = transposed_matrix(self.weight.val());
+        self.spectral = Some(SpectralNorm::from_u(convention, &matrix, rng, device));
         self
     }
 

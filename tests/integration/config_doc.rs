@@ -25,10 +25,11 @@ const TAGGED: [&str; 6] = [
 /// `data.path`, `eval.samples` from `data.kind`, `eval.classifier` only for image runs). Their
 /// default cells are prose; `eval.samples` and `eval.classifier` are checked against the
 /// functions that resolve them instead.
-/// The optional keys without a default value (`ema.half_life`, `ema.ramp`,
+/// The optional keys without a default value (`data.limit`, `ema.half_life`, `ema.ramp`,
 /// `optimizer.generator.clip`) behave the same way: absent unless given.
-const RESOLVED_WHERE_USED: [&str; 6] = [
+const RESOLVED_WHERE_USED: [&str; 7] = [
     "data.labels",
+    "data.limit",
     "eval.samples",
     "eval.classifier",
     "ema.half_life",
@@ -352,7 +353,7 @@ fn with_optional_keys() -> Vec<(String, String)> {
     let stacked = Sections::images("kind = \"dcgan\"", "kind = \"dcgan\"").with(
         "data",
         "kind = \"stacked-mnist\"\npath = \"assets/data/mnist10k-images-idx3-ubyte.gz\"\n\
-         labels = \"assets/data/mnist10k-labels-idx1-ubyte.gz\"",
+         labels = \"assets/data/mnist10k-labels-idx1-ubyte.gz\"\nlimit = 1000",
     );
     let toy = Sections::toy().with("eval", "every = 5\nsamples = 100\nseed = 3");
     let recipe = Sections::toy()

@@ -458,6 +458,9 @@ impl TrainConfig {
         if let Some(eval) = &self.eval {
             eval.validate(&self.data)?;
         }
+        if let DataConfig::Images(images) = &self.data {
+            images.validate_limit()?;
+        }
         self.validate_penalties()?;
         self.validate_augment()?;
         self.validate_networks()

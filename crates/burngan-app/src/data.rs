@@ -49,6 +49,7 @@ pub enum ImageKind {
 /// # labels = "…-labels-idx1-ubyte.gz"  # IDX labels; default: the file beside `path`
 /// size = [28, 28]          # [height, width]; folders are resized to it, IDX must match
 /// channels = "grayscale"   # or "rgb"
+/// # limit = 1000           # train on the first 1000 images only (default: all)
 /// ```
 ///
 /// or with `kind = "stacked-mnist"` (`path`, `labels` and `size` name the grayscale digits;
@@ -76,6 +77,12 @@ pub struct ImageDataConfig {
     /// `"grayscale"` (default) or `"rgb"`; StackedMNIST reads grayscale digits.
     #[serde(default = "default_channels")]
     pub channels: Channels,
+    /// Train on the first `limit` images of `path` only (file order for IDX, sorted paths
+    /// for folders), their labels alike; StackedMNIST draws its digits from them. `[eval]`
+    /// still scores against all images of `path`. `None` (default, not written into the
+    /// resolved config): all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
     /// Whether the run trains on the images or on stacked digits: set by `[data] kind`, not a
     /// field of its own.
     #[serde(skip)]
@@ -101,6 +108,7 @@ impl Default for ImageDataConfig {
             labels: None,
             size: default_size(),
             channels: default_channels(),
+            limit: None,
             kind: ImageKind::Dataset,
         }
     }
@@ -146,9 +154,45 @@ impl ImageDataConfig {
         }
     }
 
-    /// Loads the dataset (for StackedMNIST: the one-channel digits). Errors name the file and
-    /// the fix; nothing panics on bad files.
+    /// Refuses `limit = 0`, which would leave no images; a limit beyond the dataset is
+    /// refused by [`load`](Self::load), which knows its size.
+    pub fn validate_limit(&self) -> Result<(), AppError> {
+        if self.limit == Some(0) {
+            return Err(AppError::config(
+                "data.limit = 0 leaves no images to train on; set it to a count from 1 to the \
+                 number of images in data.path, or remove it to train on all of them",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Loads the images the run trains on: [`load_all`](Self::load_all), cut to the first
+    /// `limit` images when `limit` is set.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`load_all`](Self::load_all); [`AppError::Config`] when `limit` is 0 or more
+    /// than the images in `path`, naming the value and the fix.
     pub fn load(&self) -> Result<ImageDataset, AppError> {
+        self.validate_limit()?;
+        let dataset = self.load_all()?;
+        let Some(limit) = self.limit else {
+            return Ok(dataset);
+        };
+        let available = dataset.len();
+        dataset.first(limit).ok_or_else(|| {
+            AppError::config(format!(
+                "data.limit = {limit} is more than the {available} images of {}; set data.limit \
+                 to at most {available}, or remove it to train on all of them",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Loads every image of `path`, ignoring `limit` (for StackedMNIST: the one-channel
+    /// digits): the real reference of `[eval]`. Errors name the file and the fix; nothing
+    /// panics on bad files.
+    pub fn load_all(&self) -> Result<ImageDataset, AppError> {
         let channels = match self.kind {
             ImageKind::Dataset => self.channels,
             ImageKind::StackedMnist => Channels::Grayscale,
@@ -211,6 +255,8 @@ impl Serialize for DataConfig {
             #[serde(skip_serializing_if = "Option::is_none")]
             labels: &'a Option<PathBuf>,
             size: [usize; 2],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            limit: Option<usize>,
         }
         match self {
             DataConfig::Toy(toy) => toy.serialize(serializer),
@@ -219,6 +265,7 @@ impl Serialize for DataConfig {
                 path: &config.path,
                 labels: &config.labels,
                 size: config.size,
+                limit: config.limit,
             }
             .serialize(serializer),
             DataConfig::Images(config) => Tagged {
@@ -384,6 +431,132 @@ mod tests {
         let error = image_source(&config, digits).unwrap_err().to_string();
         assert!(error.contains("trains unconditional networks"), "{error}");
         assert!(error.contains("num_classes = 10"), "{error}");
+    }
+
+    /// The shipped digits and labels, by absolute path (tests run from the crate folder).
+    fn shipped(limit: Option<usize>) -> ImageDataConfig {
+        let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/data");
+        ImageDataConfig {
+            path: PathBuf::from(format!("{assets}/mnist10k-images-idx3-ubyte.gz")),
+            labels: Some(PathBuf::from(format!(
+                "{assets}/mnist10k-labels-idx1-ubyte.gz"
+            ))),
+            limit,
+            ..ImageDataConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_limit_keeps_the_first_images_of_the_file_byte_for_byte_and_their_labels() {
+        let config = shipped(Some(100));
+        let limited = config.load().unwrap();
+        assert_eq!(limited.len(), 100);
+        assert_eq!(limited.shape(), [1, 28, 28]);
+        let images = burngan_data::idx::read_idx_images(&config.path).unwrap();
+        let labels = burngan_data::idx::read_idx_labels(config.labels.as_ref().unwrap()).unwrap();
+        assert_eq!(images.dims(), &[10_000, 28, 28]);
+        let bytes = &images.data()[..100 * 784];
+        assert_eq!(limited.pixels().len(), bytes.len());
+        for (i, (&pixel, &byte)) in limited.pixels().iter().zip(bytes).enumerate() {
+            assert_eq!(pixel, f32::from(byte) / 127.5 - 1.0, "value {i}");
+        }
+        let first: Vec<usize> = labels.data()[..100]
+            .iter()
+            .map(|&l| usize::from(l))
+            .collect();
+        assert_eq!(limited.labels(), Some(&first[..]));
+        // The reference of [eval] and an absent limit see all 10,000 images.
+        assert_eq!(config.load_all().unwrap().len(), 10_000);
+        assert_eq!(shipped(None).load().unwrap().len(), 10_000);
+        assert_eq!(shipped(Some(10_000)).load().unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn a_limit_of_zero_or_beyond_the_dataset_is_refused_with_the_value_and_the_fix() {
+        let zero = shipped(Some(0)).load().unwrap_err().to_string();
+        assert!(zero.contains("data.limit = 0 leaves no images"), "{zero}");
+        assert!(zero.contains("remove it to train on all of them"), "{zero}");
+        let over = shipped(Some(10_001)).load().unwrap_err().to_string();
+        assert!(
+            over.contains("data.limit = 10001 is more than the 10000 images of"),
+            "{over}"
+        );
+        assert!(over.contains("set data.limit to at most 10000"), "{over}");
+        // validate() refuses 0 before any file is read.
+        let text = stacked("limit = 0", "dcgan");
+        let config = TrainConfig::from_toml(&text, "t").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("data.limit = 0"), "{error}");
+    }
+
+    #[test]
+    fn a_limit_round_trips_and_is_absent_from_the_resolved_config_unless_given() {
+        for kind in ["images", "stacked-mnist"] {
+            let plain = stacked("", "dcgan").replace("stacked-mnist", kind);
+            let config = TrainConfig::from_toml(&plain, "t").unwrap();
+            assert!(!config.to_toml().contains("limit"), "{}", config.to_toml());
+            let limited = stacked("limit = 1000", "dcgan").replace("stacked-mnist", kind);
+            let config = TrainConfig::from_toml(&limited, "t").unwrap();
+            let DataConfig::Images(images) = &config.data else {
+                panic!("image data expected");
+            };
+            assert_eq!(images.limit, Some(1000));
+            let text = config.to_toml();
+            assert!(text.contains("limit = 1000"), "{text}");
+            assert_eq!(TrainConfig::from_toml(&text, "resolved").unwrap(), config);
+        }
+    }
+
+    #[test]
+    fn the_evaluator_of_a_limited_run_keeps_all_images_as_its_reference() {
+        let device = burngan_backend::device(burngan_backend::BackendKind::Flex).unwrap();
+        let classifier = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../assets/eval/mnist-classifier.bpk"
+        );
+        let config = shipped(Some(100));
+        let limited = config.load().unwrap();
+        let evaluator = crate::ImageEvaluator::for_data(
+            Path::new(classifier),
+            &limited,
+            &config,
+            burngan_metrics::DEFAULT_K,
+            &device,
+        )
+        .unwrap();
+        let all = shipped(None);
+        let full = crate::ImageEvaluator::for_data(
+            Path::new(classifier),
+            &all.load().unwrap(),
+            &all,
+            burngan_metrics::DEFAULT_K,
+            &device,
+        )
+        .unwrap();
+        assert_eq!(evaluator.reference_len(), 5_000);
+        // The same reference and held-out digits: the held-out row scores identically.
+        let settings = crate::periodic_score_settings();
+        assert_eq!(
+            evaluator.score_held_out(&settings).unwrap(),
+            full.score_held_out(&settings).unwrap()
+        );
+        // The card names the shipped set: the 100 digits, hashed alone, would not match it.
+        assert_eq!(
+            evaluator.data_warnings(&limited, &config.path),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn stacked_mnist_draws_its_digits_from_the_limited_set() {
+        let mut config = shipped(Some(3));
+        config.kind = ImageKind::StackedMnist;
+        let digits = config.load().unwrap();
+        assert_eq!(digits.len(), 3);
+        let ImageSource::Stacked(stacked) = config.source(digits.clone()).unwrap() else {
+            panic!("stacked source expected");
+        };
+        assert_eq!(stacked.digits(), &digits);
     }
 
     #[test]

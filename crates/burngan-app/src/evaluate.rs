@@ -5,6 +5,8 @@
 //!
 //! Protocol: the real images of the run's dataset are split by a fixed permutation
 //! ([`real_split`], seed [`EVAL_SPLIT_SEED`]) into a reference half and a held-out half.
+//! A run that trains on a subset (`data.limit`) is still scored against all images of its
+//! `data.path` ([`ImageEvaluator::for_data`]).
 //! Generated images use latent codes from `HostRng::seed_from(seed)` (and, for a
 //! class-conditional generator, labels 0, 1, …, C−1 in turn, so the classes are balanced).
 //!
@@ -54,6 +56,10 @@ pub struct ImageEvaluator {
     shape: [usize; 3],
     stacked: bool,
     device: Device,
+    /// With `data.limit`: the class count and [`burngan_eval::dataset_sha256`] of all the
+    /// images the reference came from, which [`data_warnings`](Self::data_warnings) checks
+    /// instead of the subset it is given.
+    all_images: Option<(Option<usize>, String)>,
 }
 
 impl std::fmt::Debug for ImageEvaluator {
@@ -99,7 +105,10 @@ impl ImageEvaluator {
 
     /// The evaluator of a run whose `[data]` is `data`, over its loaded `dataset`: as
     /// [`with_k`](Self::with_k), and for StackedMNIST one that reads each channel of the
-    /// generated images as a digit of `dataset` and adds the mode metric.
+    /// generated images as a digit of `dataset` and adds the mode metric. When `data.limit`
+    /// cuts the training set, the reference and held-out halves come from all images of
+    /// `data.path` ([`ImageDataConfig::load_all`]), so the scores measure the generator against
+    /// the distribution rather than against the few images it was trained on.
     pub fn for_data(
         classifier: &Path,
         dataset: &ImageDataset,
@@ -107,7 +116,13 @@ impl ImageEvaluator {
         k: usize,
         device: &Device,
     ) -> Result<Self, AppError> {
-        Self::build(classifier, dataset, k, data.is_stacked(), device)
+        if data.limit.is_none() {
+            return Self::build(classifier, dataset, k, data.is_stacked(), device);
+        }
+        let all = data.load_all()?;
+        let mut evaluator = Self::build(classifier, &all, k, data.is_stacked(), device)?;
+        evaluator.all_images = Some((all.num_classes(), burngan_eval::dataset_sha256(&all)));
+        Ok(evaluator)
     }
 
     /// True when the generated images are StackedMNIST: three digits each.
@@ -163,6 +178,7 @@ impl ImageEvaluator {
             shape,
             stacked,
             device,
+            all_images: None,
         })
     }
 
@@ -183,7 +199,11 @@ impl ImageEvaluator {
                    --data PATH --out DIR` and use it (eval.classifier, or --classifier)";
         let mut warnings = Vec::new();
         let classes = self.card.config.classes;
-        if let Some(found) = dataset.num_classes()
+        let (found_classes, found_sha) = match &self.all_images {
+            Some((classes, sha)) => (*classes, Some(sha.clone())),
+            None => (dataset.num_classes(), None),
+        };
+        if let Some(found) = found_classes
             && found != classes
         {
             warnings.push(format!(
@@ -194,7 +214,7 @@ impl ImageEvaluator {
             ));
         }
         if let Some(expected) = &self.card.data_sha256
-            && &burngan_eval::dataset_sha256(dataset) != expected
+            && &found_sha.unwrap_or_else(|| burngan_eval::dataset_sha256(dataset)) != expected
         {
             warnings.push(format!(
                 "the feature network was trained on {}, and {} holds other images: unless they \

@@ -329,6 +329,28 @@ impl ImageDataset {
         self.class_names.as_deref()
     }
 
+    /// The first `n` images in the dataset's order (file order for IDX, sorted paths for
+    /// folders), with their labels; class names are kept. `None` when `n` is 0 (a dataset is
+    /// never empty) or more than [`len`](Self::len).
+    pub fn first(mut self, n: usize) -> Option<Self> {
+        if n == 0 || n > self.len {
+            return None;
+        }
+        self.pixels.truncate(n * self.image_len());
+        self.pixels.shrink_to_fit();
+        if let Some(labels) = &mut self.labels {
+            labels.truncate(n);
+        }
+        self.len = n;
+        if self.class_names.is_none() {
+            self.num_classes = self
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.iter().max().map(|&max| max.saturating_add(1)));
+        }
+        Some(self)
+    }
+
     /// Assembles a dataset, checking that the labels (when present) number `len`.
     fn new(
         pixels: Vec<f32>,
@@ -490,6 +512,21 @@ mod tests {
 
     fn gray(size: [usize; 2]) -> FolderOptions {
         FolderOptions::new(size, Channels::Grayscale)
+    }
+
+    #[test]
+    fn first_keeps_the_leading_images_and_labels_and_refuses_zero_or_too_many() {
+        let pixels: Vec<u8> = (0..5 * 4).map(|i| i as u8 * 10).collect();
+        let labels = vec![3, 1, 4, 1, 5];
+        let all = ImageDataset::from_u8(&pixels, [5, 1, 2, 2], Some(labels)).unwrap();
+        let two = all.clone().first(2).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(two.pixels(), &all.pixels()[..8]);
+        assert_eq!(two.labels(), Some(&[3, 1][..]));
+        assert_eq!(two.num_classes(), Some(4));
+        assert_eq!(all.clone().first(5).unwrap(), all);
+        assert!(all.clone().first(0).is_none());
+        assert!(all.first(6).is_none());
     }
 
     #[test]

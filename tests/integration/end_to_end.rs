@@ -155,6 +155,7 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist-resnet-sn",
                 "mnist-r3",
                 "stackedmnist-dcgan",
+                "stackedmnist-r3",
                 "mnist10pct-dcgan",
                 "mnist10pct-diffaug",
                 "mnist10pct-ada",

@@ -624,44 +624,79 @@ fn true_r1(critic: &BlockCritic<4>, x: &Tensor<4>) -> f64 {
     host_f64(r1(x.grad(&grads).unwrap().detach()))[0]
 }
 
+/// The largest relative difference between R1's parameter gradients by autodiff through the
+/// derived input gradient and central differences of R1 computed from autodiff's input
+/// gradient, in f64, over every parameter of `critic` at the batch `x`; and how many there are.
+fn r1_difference_error(critic: BlockCritic<4>, x: Tensor<4>) -> (f64, usize) {
+    let critic = critic.valid().map(&mut CastF64).train();
+    let x = x.cast(DType::F64);
+    let grads = r1(critic.input_gradient(x.clone())).backward();
+    let mut trainable = Trainable(&grads, Vec::new());
+    critic.visit(&mut trainable);
+    let frozen = critic.no_grad();
+    let (mut autodiff, mut differences) = (Vec::new(), Vec::new());
+    for (id, values, grad) in &trainable.1 {
+        for (i, &theta) in values.iter().enumerate() {
+            let h = 1e-6 * theta.abs().max(1.0);
+            let moved = |value: f64| {
+                let mut values = values.clone();
+                values[i] = value;
+                frozen.clone().map(&mut Replace(*id, values))
+            };
+            let up = true_r1(&moved(theta + h), &x);
+            let down = true_r1(&moved(theta - h), &x);
+            differences.push((up - down) / (2.0 * h));
+            autodiff.push(grad[i]);
+        }
+    }
+    (relative_error(&autodiff, &differences), autodiff.len())
+}
+
+/// A critic of the blocks [`residual_critic`] leaves out, `[2, 4, 4] → 1`: a transposed
+/// convolution (output padding), LeakyReLU, the minibatch standard deviation over the batch of
+/// 3, SiLU, a strided convolution, bilinear upsampling, tanh, a convolution, sigmoid, global
+/// sum pooling and a dense layer.
+fn other_blocks_critic(seed: u64, device: &Device) -> BlockCritic<4> {
+    let mut rng = HostRng::seed_from(seed);
+    let k3s2 = Conv2dOptions::new([3, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1]);
+    let up = ConvTranspose2d::new(2, 3, k3s2, [1, 1], &mut rng, device).unwrap();
+    let body = Sequential::new(vec![
+        up.into(),
+        Nonlinearity::LeakyRelu(0.2).into(),
+        MinibatchStdDev::new(3).into(),
+        Nonlinearity::Silu.into(),
+        conv(4, 4, k3s2, &mut rng).into(),
+        UpsampleBilinear2.into(),
+        Nonlinearity::Tanh.into(),
+        conv(4, 2, k3s2, &mut rng).into(),
+        Nonlinearity::Sigmoid.into(),
+        GlobalSumPool.into(),
+        Dense::new(2, 1, false, &mut rng, device).into(),
+    ]);
+    BlockCritic::<4>::new(&[2, 4, 4], body).unwrap()
+}
+
 /// The R1 penalty's parameter gradients by autodiff through the derived input gradient equal
-/// central differences of R1 computed from autodiff's input gradient, in f64.
+/// central differences of R1 computed from autodiff's input gradient, in f64, through the
+/// residual critic (with and without spectral norm) and through [`other_blocks_critic`].
 fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend() {
     let device = backend_device().autodiff();
     for spectral in [false, true] {
-        let critic = residual_critic(spectral, 13, &device)
-            .valid()
-            .map(&mut CastF64)
-            .train();
-        let x = HostRng::seed_from(14)
-            .normal([3, 2, 8, 8], &device)
-            .cast(DType::F64);
-        let grads = r1(critic.input_gradient(x.clone())).backward();
-        let mut trainable = Trainable(&grads, Vec::new());
-        critic.visit(&mut trainable);
-        let frozen = critic.no_grad();
-        let (mut autodiff, mut differences) = (Vec::new(), Vec::new());
-        for (id, values, grad) in &trainable.1 {
-            for (i, &theta) in values.iter().enumerate() {
-                let h = 1e-6 * theta.abs().max(1.0);
-                let moved = |value: f64| {
-                    let mut values = values.clone();
-                    values[i] = value;
-                    frozen.clone().map(&mut Replace(*id, values))
-                };
-                let up = true_r1(&moved(theta + h), &x);
-                let down = true_r1(&moved(theta - h), &x);
-                differences.push((up - down) / (2.0 * h));
-                autodiff.push(grad[i]);
-            }
-        }
-        let error = relative_error(&autodiff, &differences);
+        let critic = residual_critic(spectral, 13, &device);
+        let x = HostRng::seed_from(14).normal([3, 2, 8, 8], &device);
+        let (error, count) = r1_difference_error(critic, x);
         eprintln!(
-            "R1 through the residual critic (spectral {spectral}, {} values): relative error {error:.2e}",
-            autodiff.len()
+            "R1 through the residual critic (spectral {spectral}, {count} values): relative error {error:.2e}"
         );
         assert!(error <= 1e-6, "{error:.3e}");
     }
+    let critic = other_blocks_critic(15, &device);
+    let x = HostRng::seed_from(16).normal([3, 2, 4, 4], &device);
+    let (error, count) = r1_difference_error(critic, x);
+    eprintln!("R1 through the other blocks ({count} values): relative error {error:.2e}");
+    assert!(error <= 1e-6, "{error:.3e}");
 }
 
 on_each_backend!(

@@ -258,6 +258,35 @@ impl From<BackendError> for Failure {
     }
 }
 
+/// Makes the calling thread one of the CPU backends' compute threads (rayon's global pool,
+/// `RAYON_NUM_THREADS` of them, this one included) unless `args` run `lab`. The binary calls
+/// it first, from its main thread, before any tensor exists.
+///
+/// Without it the training loop's thread hands every parallel kernel to the pool's threads and
+/// sleeps until they finish: with two threads on two cores, three threads take turns, and a
+/// small kernel costs a wake-up on each side. As a pool thread, the loop's thread runs its share
+/// of each kernel itself (with one thread, all of it, with no hand-over). `lab` is left out: it
+/// runs its experiments on threads of its own and waits for them, and a pool whose only thread
+/// waits would never run their kernels. Returns whether the pool was built here (false when
+/// `lab` runs, or a pool already exists).
+pub fn join_compute_pool<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> bool {
+    !runs_lab(args)
+        && rayon::ThreadPoolBuilder::new()
+            .use_current_thread()
+            .build_global()
+            .is_ok()
+}
+
+/// Whether the command line `args` (program name first) names the `lab` subcommand: its first
+/// argument that is not an option.
+fn runs_lab<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> bool {
+    args.iter()
+        .skip(1)
+        .map(AsRef::as_ref)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        == Some(std::ffi::OsStr::new("lab"))
+}
+
 /// Runs the command line `args` (the first item is the program name).
 ///
 /// `--help` and `--version` print and return `Ok`.
@@ -1203,5 +1232,21 @@ mod wayland_note_tests {
             assert!(note.is_none_or(|n| n.contains("XDG_RUNTIME_DIR is invalid or not set")));
         }
         assert_eq!(wayland_note(Some(OsStr::new("/run/user/0"))), None);
+    }
+}
+
+#[cfg(test)]
+mod compute_pool_tests {
+    use super::{join_compute_pool, runs_lab};
+
+    #[test]
+    fn lab_alone_keeps_its_thread_out_of_the_pool() {
+        assert!(runs_lab(&["burngan", "lab", "--quick"]));
+        assert!(runs_lab(&["burngan", "--verbose", "lab"]));
+        assert!(!runs_lab(&["burngan", "train", "--config", "lab"]));
+        assert!(!runs_lab(&["burngan", "bench"]));
+        assert!(!runs_lab(&["burngan"]));
+        // For `lab` nothing is built, so the test thread stays outside any pool.
+        assert!(!join_compute_pool(&["burngan", "lab"]));
     }
 }

@@ -1,9 +1,12 @@
-//! The `burngan` binary: runs the command line and turns a failure into its exit code.
+//! The `burngan` binary: makes its thread a compute thread ([`burngan_cli::join_compute_pool`]),
+//! runs the command line and turns a failure into its exit code.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match burngan_cli::run(std::env::args_os()) {
+    let args: Vec<_> = std::env::args_os().collect();
+    burngan_cli::join_compute_pool(&args);
+    match burngan_cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{}", failure.message().trim_end());

@@ -372,6 +372,8 @@ mod tests {
             eval: eval.map(|e| e.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             skipped_updates: 0,
             augment_p: None,
+            lr_g: None,
+            lr_d: None,
         }
     }
 

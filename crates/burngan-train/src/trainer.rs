@@ -101,6 +101,13 @@ pub struct StepMetrics {
     /// ([`GanTrainer::with_augment`]); left out of JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment_p: Option<f64>,
+    /// The generator's learning rate in this step's update (its schedule's value at the step,
+    /// [`Optimizer::learning_rate`]); `None` only in lines written before it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_g: Option<f64>,
+    /// The discriminator's learning rate in this step's updates, as `lr_g`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_d: Option<f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -856,6 +863,11 @@ where
             .map(|(name, t)| (name, read.push(t.to_device(&device))))
             .collect();
         let values = read.values();
+        // `measure` runs after the step counter moved on: the updates ran one step earlier.
+        let updated = TrainingTime {
+            step: self.step.saturating_sub(1),
+            total: self.total_steps,
+        };
         let by_name = |list: Vec<(String, usize)>| -> BTreeMap<String, f64> {
             list.into_iter()
                 .map(|(name, at)| (name, values[at]))
@@ -878,6 +890,8 @@ where
             eval: None,
             skipped_updates: self.skipped_in_step,
             augment_p: self.augment.as_ref().map(|a| a.probability()),
+            lr_g: Some(self.optimizer_g.learning_rate(updated)),
+            lr_d: Some(self.optimizer_d.learning_rate(updated)),
         }
     }
 
@@ -1588,6 +1602,7 @@ pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Schedule, Scheduled, Shape};
     use burn::module::{Module, ModuleVisitor, Param};
     use burngan_backend::{BackendKind, device};
     use burngan_data::{GaussianMixture, ToyConfig};
@@ -2098,6 +2113,33 @@ mod tests {
         assert!((m.value + m.loss_d).abs() < 1e-6, "{m:?}");
         assert!(m.d_real > 0.0 && m.d_real < 1.0 && m.d_fake > 0.0 && m.d_fake < 1.0);
         assert!(m.grad_norm_g > 0.0 && m.grad_norm_d > 0.0);
+    }
+
+    #[test]
+    fn logged_learning_rates_are_the_schedules_values_at_the_updated_step() {
+        // Generator: 1e-3 falling linearly to 0 over a 10-step run, so the update of step k
+        // (counted from 1) runs at 1e-3·(1 − (k − 1)/10); the discriminator keeps 2e-4.
+        let (mut trainer, mut rng, mut ring) =
+            toy_trainer(3, 32, 1, adam(2e-4), LossConfig::NonSaturating);
+        let mut generator = adam(1e-3);
+        *generator.learning_rate_mut() = Scheduled::Ramp(Schedule {
+            from: 1e-3,
+            to: Some(0.0),
+            shape: Shape::Linear,
+            warmup: 0,
+            steps: None,
+            every: None,
+            factor: None,
+        });
+        trainer.optimizer_g = generator.init();
+        trainer.set_total_steps(10);
+        for k in 1..=4 {
+            let m = trainer.step_with(&mut ring, &mut rng, true).unwrap();
+            let expected = 1e-3 * (1.0 - (k - 1) as f64 / 10.0);
+            assert_eq!(m.step, k);
+            assert!((m.lr_g.unwrap() - expected).abs() < 1e-18, "{k}: {m:?}");
+            assert_eq!(m.lr_d, Some(2e-4));
+        }
     }
 
     #[test]

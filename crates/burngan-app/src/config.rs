@@ -89,8 +89,9 @@ pub struct EvalConfig {
     /// Evaluate at every step that is a multiple of this (and at the last step); an
     /// evaluation step is always a logged step.
     pub every: usize,
-    /// Images (image runs, default [`IMAGE_EVAL_SAMPLES`]) or points (toy runs, default
-    /// [`burngan_metrics::TOY_EVAL_SAMPLES`]) per evaluation.
+    /// Images (image runs, default [`IMAGE_EVAL_SAMPLES`]; StackedMNIST runs, default
+    /// [`burngan_eval::STACKED_SAMPLES`], the mode metric's protocol) or points (toy runs,
+    /// default [`burngan_metrics::TOY_EVAL_SAMPLES`]) per evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<usize>,
     /// The feature network's weights, image runs only (default
@@ -109,6 +110,7 @@ impl EvalConfig {
     pub fn samples_for(&self, data: &DataConfig) -> usize {
         self.samples.unwrap_or(match data {
             DataConfig::Toy(_) => burngan_metrics::TOY_EVAL_SAMPLES,
+            DataConfig::Images(images) if images.is_stacked() => burngan_eval::STACKED_SAMPLES,
             DataConfig::Images(_) => IMAGE_EVAL_SAMPLES,
         })
     }
@@ -948,6 +950,9 @@ mod tests {
             .eval
             .unwrap();
         assert_eq!(default.samples_for(&images.data), IMAGE_EVAL_SAMPLES);
+        // StackedMNIST's default is the mode protocol's sample count, 26,000.
+        let stacked = DataConfig::Images(crate::ImageDataConfig::stacked_mnist("digits.gz"));
+        assert_eq!(default.samples_for(&stacked), 26_000);
         assert_eq!(
             default.classifier_path(),
             PathBuf::from(burngan_eval::MNIST_CLASSIFIER)

@@ -452,8 +452,9 @@ pub fn train_toy_with(
 }
 
 /// The names of the periodic evaluation's metrics ([`StepMetrics::eval`]) in display order:
-/// those of image runs, then those of toy runs.
-pub const EVAL_METRICS: [&str; 11] = [
+/// those of image runs (StackedMNIST's two mode metrics after the others), then those of toy
+/// runs.
+pub const EVAL_METRICS: [&str; 13] = [
     "fd",
     "classifier_score",
     "class_kl",
@@ -462,6 +463,8 @@ pub const EVAL_METRICS: [&str; 11] = [
     "recall",
     "density",
     "coverage",
+    "stacked_modes",
+    "stacked_reverse_kl",
     "modes_covered",
     "high_quality_fraction",
     "mode_kl",

@@ -12,6 +12,15 @@
 //!   `--device cuda`, `--workload` … are the script's).
 //! - `cargo xtask lab [ARGS]`: builds `burngan` in release mode and runs `burngan lab ARGS`
 //!   (the theory lab's experiments; without `--backend`, flex).
+//! - `cargo xtask results [--only ID,…] [--list] [--render-only] [--runs DIR] [--threads N]
+//!   [--backend B] [--page FILE] [--manifest FILE]`: regenerates the tables of
+//!   `docs/results.md` that `docs/results.toml` lists. Each run lives in
+//!   `runs/results/PRESET/seed-S/`: one that finished is reused, one with a checkpoint is
+//!   resumed (`burngan train --resume`; Ctrl-C stops a run with a checkpoint, and the same
+//!   command continues it), any other is started. Each table is rewritten between its
+//!   `<!-- results:ID:begin -->` / `<!-- results:ID:end -->` markers once all its runs are
+//!   done (command, machine, commit, seeds, wall time, published rows first); a table with runs
+//!   missing keeps its block. `BURNGAN_BIN=PATH` runs a prebuilt binary instead of building.
 //! - `cargo xtask soak [--backend B] [--steps N] [--config FILE] [--out DIR] [--warmup N]`:
 //!   trains the `mnist-dcgan` preset for N steps (default 20,000; 2,000 on wgpu) in a child
 //!   `burngan train` while sampling its resident memory every second, then fits memory
@@ -26,8 +35,8 @@
 //!
 //! The commands that run `burngan` build it first with cargo's progress on standard error
 //! (a first build compiles Burn: about 20 minutes on a 2-core machine), then run it quietly,
-//! so that what follows is the command's own output. `train`, `bench` and `lab` (and both
-//! sides of `--compare-torch`) run with glibc malloc settings that keep freed pages
+//! so that what follows is the command's own output. `train`, `bench`, `lab` and `results` (and
+//! both sides of `--compare-torch`) run with glibc malloc settings that keep freed pages
 //! ([`MALLOC_TUNABLES`], unless `GLIBC_TUNABLES` is set); `soak` measures the binary as it is.
 
 use std::path::{Path, PathBuf};
@@ -35,9 +44,11 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
+mod results;
 mod soak;
 
-const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci|lint>
+const USAGE: &str =
+    "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|results [ARGS]|soak|ci|lint>
   train [ARGS]  build burngan (release) and run `burngan train ARGS`
                 (defaults: --config assets/configs/ring8-ns.toml --backend flex)
   bench [ARGS]  build burngan (release) and run `burngan bench ARGS`
@@ -48,6 +59,11 @@ const USAGE: &str = "usage: cargo xtask <train [ARGS]|bench [ARGS]|lab [ARGS]|ci
                 writes BENCHMARKS.md and docs/bench/compare.json
   lab [ARGS]    build burngan (release) and run `burngan lab ARGS`
                 (the theory lab's experiments and report; default --backend flex)
+  results [--only ID,..] [--list] [--render-only] [--runs DIR] [--threads N] [--backend B]
+          [--page FILE] [--manifest FILE]
+                train, resume or reuse the runs docs/results.toml lists (runs/results/) and
+                regenerate docs/results.md's tables between their markers; defaults:
+                --threads 1 (RAYON_NUM_THREADS), --backend flex; BURNGAN_BIN=PATH skips the build
   soak [--backend B] [--steps N] [--config F] [--out DIR] [--warmup N]
                 train mnist-dcgan N steps (default 20000, wgpu 2000) sampling resident
                 memory each second; fails unless it completes with memory flat
@@ -74,6 +90,7 @@ fn main() -> ExitCode {
         Some("bench") => burngan("bench", args[1..].to_vec()),
         Some("lab") => burngan("lab", args[1..].to_vec()),
         Some("soak") => soak::run(&args[1..]),
+        Some("results") => results::run(&args[1..]),
         Some("ci") => cargo_steps(&[
             &["fmt", "--all", "--check"],
             &["test", "--release", "--workspace"],
@@ -132,7 +149,7 @@ fn run(mut command: Command) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn has_flag(args: &[String], flag: &str) -> bool {
+pub(crate) fn has_flag(args: &[String], flag: &str) -> bool {
     args.iter()
         .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
@@ -191,14 +208,14 @@ const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:\
 
 /// Sets `GLIBC_TUNABLES` to [`MALLOC_TUNABLES`] for `command` unless the caller set it (only
 /// glibc reads it; other C libraries ignore it).
-fn with_malloc_tunables(command: &mut Command) {
+pub(crate) fn with_malloc_tunables(command: &mut Command) {
     if std::env::var_os("GLIBC_TUNABLES").is_none() {
         command.env("GLIBC_TUNABLES", MALLOC_TUNABLES);
     }
 }
 
 /// Builds the `burngan` binary in release mode, with cargo's progress on standard error.
-fn build_burngan() -> anyhow::Result<()> {
+pub(crate) fn build_burngan() -> anyhow::Result<()> {
     eprintln!(
         "xtask: building burngan (release; a first build compiles Burn, about 20 minutes on \
          2 cores)"

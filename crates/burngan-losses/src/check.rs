@@ -203,7 +203,9 @@ pub enum CheckError {
 }
 
 /// Compares `critic.input_gradient(x)` with autodiff's ∂(Σ D(x))/∂x on the batch `x`
-/// `[batch, …]` (the critic's input shape), in `x`'s precision.
+/// `[batch, …]` (the critic's input shape), in `x`'s precision. The logits are `[batch, 1]`, or
+/// `[batch/m, 1]` for a critic that packs m samples into one input (PacGAN); the sum runs over
+/// them either way.
 ///
 /// `x` must be on an autodiff device (`device.autodiff()`), as must the critic's parameters.
 /// The check works on a copy of the critic, so the critic's own state (spectral norm's
@@ -286,11 +288,13 @@ where
         Some(labels) => copy.forward_labeled(x.clone(), labels.clone()),
         None => copy.forward(x.clone()),
     };
-    if out.dims() != [dims[0], 1] {
+    // One logit per sample, or per pack of m samples (PacGAN): [batch/m, 1].
+    let [logits, width] = out.dims();
+    if width != 1 || logits == 0 || !dims[0].is_multiple_of(logits) {
         return Err(CheckError::Shape {
             message: format!(
                 "the critic's forward gave logits of shape {:?} for a batch of {}; a critic \
-                 gives [batch, 1]",
+                 gives [batch, 1], or [batch/m, 1] when it packs m samples",
                 out.dims(),
                 dims[0]
             ),
@@ -931,6 +935,42 @@ mod tests {
             "{message}"
         );
         assert!(message.ends_with("the tolerance is 1.0e-5"), "{message}");
+    }
+
+    /// PacGAN-style: pairs of rows `[2i, 2i + 1]` form one input, D = a·Σ x³ over the pair,
+    /// so ∇ₓD = 3a·x² per element (`wrong`: a·x², the factor 3 left out).
+    #[derive(Module, Debug)]
+    struct PackedCubic {
+        #[module(skip)]
+        wrong: bool,
+    }
+
+    impl Discriminator<2> for PackedCubic {
+        fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+            let [b, d] = x.dims();
+            x.powi_scalar(3).reshape([b / 2, 2 * d]).sum_dim(1).mul_scalar(0.5)
+        }
+    }
+
+    impl InputGradient<2> for PackedCubic {
+        fn input_gradient(&self, x: Tensor<2>) -> Tensor<2> {
+            let factor = if self.wrong { 0.5 } else { 1.5 };
+            x.clone().mul(x).mul_scalar(factor)
+        }
+    }
+
+    #[test]
+    fn a_packed_critic_is_checked_on_its_packs() {
+        let device = flex().autodiff();
+        let x = rows(&[[1.0, -0.5], [0.25, 3.0], [-2.0, 0.5], [0.5, 1.0]], &device);
+        let check = check_input_gradient(&PackedCubic { wrong: false }, x.clone()).unwrap();
+        assert_eq!(check.compared, 8);
+        // The gradient 1.5·x² is largest at x[1, 1] = 3: 13.5.
+        assert_eq!((check.scale, check.max_abs_error), (13.5, 0.0), "{check}");
+        let check = check_input_gradient(&PackedCubic { wrong: true }, x).unwrap();
+        // 0.5·9 instead of 1.5·9 at x[1, 1]: 9 absolute, 9/13.5 relative.
+        assert_eq!(check.worst_element, "x[1, 1]");
+        assert_eq!(check.max_abs_error, 9.0);
     }
 
     #[test]

@@ -948,7 +948,10 @@ mod tests {
     impl Discriminator<2> for PackedCubic {
         fn forward(&self, x: Tensor<2>) -> Tensor<2> {
             let [b, d] = x.dims();
-            x.powi_scalar(3).reshape([b / 2, 2 * d]).sum_dim(1).mul_scalar(0.5)
+            x.powi_scalar(3)
+                .reshape([b / 2, 2 * d])
+                .sum_dim(1)
+                .mul_scalar(0.5)
         }
     }
 
@@ -962,7 +965,10 @@ mod tests {
     #[test]
     fn a_packed_critic_is_checked_on_its_packs() {
         let device = flex().autodiff();
-        let x = rows(&[[1.0, -0.5], [0.25, 3.0], [-2.0, 0.5], [0.5, 1.0]], &device);
+        let x = rows(
+            &[[1.0, -0.5], [0.25, 3.0], [-2.0, 0.5], [0.5, 1.0]],
+            &device,
+        );
         let check = check_input_gradient(&PackedCubic { wrong: false }, x.clone()).unwrap();
         assert_eq!(check.compared, 8);
         // The gradient 1.5·x² is largest at x[1, 1] = 3: 13.5.

@@ -165,6 +165,8 @@ fn a_stopped_and_resumed_conditional_run_equals_an_uninterrupted_one() {
     text.push('\n');
     std::fs::write(&metrics, text).unwrap();
     train_ok(&["train", "--resume", r, "--steps", "8"]);
+    sittings_add_up(&resumed, &[(0, 4), (4, 8)]);
+    sittings_add_up(&straight, &[(0, 8)]);
 
     let (g1, e1, m1) = outcome(&straight);
     let (g2, e2, m2) = outcome(&resumed);
@@ -205,6 +207,34 @@ fn a_stopped_and_resumed_conditional_run_equals_an_uninterrupted_one() {
     let state = read_checkpoint_state(&find_checkpoint(&resumed).unwrap()).unwrap();
     assert_eq!(state.step, 2);
     assert!(!resumed.join("checkpoints/step-00000008").exists());
+    sittings_add_up(&resumed, &[(0, 2)]);
+}
+
+/// `run`'s sittings.jsonl holds exactly the sittings `steps` (from, to), and eval.json's
+/// `run_train_seconds` is their seconds' sum, its `train_seconds` the last one's.
+fn sittings_add_up(run: &Path, steps: &[(u64, u64)]) {
+    let text = std::fs::read_to_string(run.join("sittings.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let found: Vec<(u64, u64)> = lines
+        .iter()
+        .map(|l| (l["from"].as_u64().unwrap(), l["to"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(found, steps, "{text}");
+    let seconds: Vec<f64> = lines
+        .iter()
+        .map(|l| l["seconds"].as_f64().unwrap())
+        .collect();
+    assert!(seconds.iter().all(|s| *s > 0.0), "{text}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["train_seconds"].as_f64(), seconds.last().copied());
+    assert_eq!(
+        eval["run_train_seconds"].as_f64(),
+        Some(seconds.iter().sum::<f64>())
+    );
 }
 
 #[test]

@@ -46,6 +46,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod eval;
 mod lab;
+mod sittings;
 
 /// A GAN framework on Burn: the same models, losses and trainer on every backend.
 #[derive(Parser, Debug)]
@@ -833,8 +834,10 @@ impl Outcome {
 /// A finished (or stopped) run, with what the command keeps until it ends.
 struct Finished {
     outcome: Outcome,
-    /// Seconds the run took.
+    /// Seconds this sitting took.
     seconds: f64,
+    /// Seconds of every sitting of the run ([`sittings`]), when they chain from step 0.
+    run_seconds: Option<f64>,
     observers: RunObservers,
     /// Dropped last, after the observers.
     _lock: RunLock,
@@ -869,6 +872,7 @@ fn run_training(
         &mut observers,
         &control,
     );
+    let seconds = started.elapsed().as_secs_f64();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(failure) => {
@@ -877,16 +881,44 @@ fn run_training(
                 for (path, bytes) in &run_dir.originals {
                     write_atomically(path, bytes)?;
                 }
+            } else if matches!(failure, Failure::Interrupted(_))
+                && let Ok(state) =
+                    find_checkpoint(&plan.out).and_then(|c| read_checkpoint_state(&c))
+            {
+                // Ctrl-C checkpointed its last step: the sitting's steps are kept.
+                record_sitting(plan, kind, state.step, seconds)?;
             }
             return Err(failure);
         }
     };
+    let run_seconds = record_sitting(plan, kind, outcome.steps, seconds)?;
     Ok(Finished {
         outcome,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
+        run_seconds,
         observers,
         _lock: run_dir.lock,
     })
+}
+
+/// Adds this sitting (from the resumed checkpoint's step, or 0, to `to`) to the run's
+/// `sittings.jsonl`; returns the seconds of all its sittings when they chain from step 0.
+fn record_sitting(
+    plan: &TrainPlan,
+    kind: BackendKind,
+    to: usize,
+    seconds: f64,
+) -> Result<Option<f64>, Failure> {
+    let from = plan.resume_from.as_ref().map(|state| state.step);
+    let mut ledger = sittings::kept(&plan.out, from);
+    ledger.push(sittings::Sitting {
+        from: from.unwrap_or(0),
+        to,
+        seconds,
+        backend: kind.name().to_string(),
+    });
+    sittings::write(&plan.out, &ledger)?;
+    Ok(sittings::total_seconds(&ledger, to))
 }
 
 /// Trains a toy or an image run, as `config` says, under `control`.
@@ -969,6 +1001,9 @@ fn eval_report(
         "backend": kind.name(),
         "train_seconds": finished.seconds,
     });
+    if let Some(seconds) = finished.run_seconds {
+        report["run_train_seconds"] = seconds.into();
+    }
     if let Some(evaluation) = &finished.outcome.evaluation {
         report["modes_covered"] = evaluation.modes_covered.into();
         report["modes_total"] = evaluation.modes_total.into();

@@ -204,14 +204,21 @@ pub(crate) fn table_markdown(
             .collect();
         let steps: Vec<String> = steps.into_iter().map(thousands).collect();
         cells.push(steps.join(" / "));
-        cells.push(format_seconds(&column_values(
-            runs,
-            "train_seconds",
-            &table.id,
-        )?));
+        cells.push(format_seconds(&wall_seconds(runs, &table.id)?));
         writeln!(out, "| {} |", cells.join(" | "))?;
     }
     Ok(out)
+}
+
+/// Each run's wall time: `run_train_seconds` of eval.json (every sitting's training,
+/// `burngan train`'s `sittings.jsonl`) where it has one, else `train_seconds`.
+fn wall_seconds(runs: &[RunResult], table: &str) -> anyhow::Result<Vec<f64>> {
+    let fallback = column_values(runs, "train_seconds", table)?;
+    Ok(runs
+        .iter()
+        .zip(fallback)
+        .map(|(run, last)| metric(&run.eval, "run_train_seconds").unwrap_or(last))
+        .collect())
 }
 
 /// The machine line: each distinct machine, thread count and backend of the runs' sittings,
@@ -314,16 +321,22 @@ pub(crate) fn block(
     }
     out.push_str(
         "burngan's rows: mean ± sample standard deviation over the seeds, each seed's value in \
-         parentheses; wall time is training only (`train_seconds` of `eval.json`).\n\n",
+         parentheses; wall time is training only (`run_train_seconds` of `eval.json`, or \
+         `train_seconds` where a run has no sittings ledger).\n\n",
     );
     for (preset, runs) in rows {
         for run in runs {
             let sittings = run.sidecar.as_ref().map_or(1, |s| s.sittings.len());
+            let whole = if run.eval.get("run_train_seconds").is_some() {
+                "the sum of its sittings' (`run_train_seconds`)"
+            } else {
+                "the last sitting's"
+            };
             if sittings > 1 {
                 writeln!(
                     out,
                     "`{preset}` seed {} ran in {sittings} sittings (resumed); its wall time is \
-                     the last sitting's.\n",
+                     {whole}.\n",
                     run.seed
                 )?;
             }
@@ -457,6 +470,22 @@ source = "Lin et al. 2018, Table 1"
                 "high_quality_fraction": hq, "eval": {"mode_kl": kl}}),
             sidecar: None,
         }
+    }
+
+    /// A resumed run's eval.json holds its last sitting (`train_seconds`) and the whole run
+    /// (`run_train_seconds`): the whole run is its wall time; a run without the ledger keeps
+    /// `train_seconds`. (300 + 240)/2 = 270 s, stdev 60/√2 = 42.4 s.
+    #[test]
+    fn a_resumed_runs_wall_time_is_every_sittings() {
+        let manifest = table();
+        let mut resumed = run(0, 0.95, 0.004, 100.0);
+        resumed.eval["run_train_seconds"] = serde_json::json!(300.0);
+        let rows = vec![(
+            "ring8-best".to_string(),
+            vec![resumed, run(1, 0.93, 0.002, 240.0)],
+        )];
+        let text = table_markdown(&manifest.tables[0], &rows).unwrap();
+        assert!(text.ends_with("| 270 ± 42 s |\n"), "{text}");
     }
 
     /// Means by hand: (0.950 + 0.930)/2 = 94.0 %, stdev = 0.02/√2 = 1.41 %; (0.004 +

@@ -150,6 +150,7 @@ fn every_shipped_preset_is_a_valid_config() {
                 "ring8-wgan-gp",
                 "mnist-mlp-ns",
                 "mnist-dcgan-ns",
+                "mnist-best",
                 "mnist-dcgan-wgan-gp",
                 "mnist-cdcgan-hinge-sn",
                 "mnist-resnet-sn",

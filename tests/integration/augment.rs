@@ -16,7 +16,7 @@ use burngan_backend::{BackendKind, device};
 use burngan_core::HostRng;
 use burngan_train::{AugmentTransform, Augmented, StepMetrics, find_checkpoint};
 
-use crate::support::{burngan, regression_backends, root, tensors};
+use crate::support::{burngan, regression_backends, shipped_mnist, tensors, train_in};
 
 const ALL: [Op; 5] = [
     Op::Brightness,
@@ -226,9 +226,7 @@ kind = "adam"
 lr = 1e-3
 {augment}
 "#,
-        mnist = root()
-            .join("assets/data/mnist10k-images-idx3-ubyte.gz")
-            .display()
+        mnist = shipped_mnist().display()
     )
 }
 
@@ -237,28 +235,9 @@ p = "adaptive"
 adaptive = { interval = 1, speed_images = 64, initial_p = 0.5 }
 "#;
 
-fn train(dir: &Path, name: &str, text: &str, extra: &[&str]) -> String {
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, text).unwrap();
-    let out = dir.join(name);
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "flex",
-    ];
-    args.extend_from_slice(extra);
-    let (code, message) = burngan(&args);
-    assert_eq!(code, 0, "{name}: {message}");
-    out.to_str().unwrap().to_string()
-}
-
 /// The generator of a run's newest checkpoint, as the command loads it.
-fn generator_of(run: &str) -> Vec<f32> {
-    let checkpoint = find_checkpoint(Path::new(run)).unwrap();
+fn generator_of(run: &Path) -> Vec<f32> {
+    let checkpoint = find_checkpoint(run).unwrap();
     let config = burngan_app::TrainConfig::load(&checkpoint.join("config.toml")).unwrap();
     let device = device(BackendKind::Flex).unwrap();
     let generator = burngan_app::load_image_generator(&config, &checkpoint, false, &device);
@@ -269,18 +248,17 @@ fn generator_of(run: &str) -> Vec<f32> {
 fn an_augmented_run_resumes_bit_for_bit_and_logs_p() {
     let dir = tempfile::tempdir().unwrap();
     let text = augmented_config(ADAPTIVE);
-    let straight = train(dir.path(), "straight", &text, &[]);
-    let resumed = train(dir.path(), "resumed", &text, &["--stop-at", "3"]);
-    let augment_json = find_checkpoint(Path::new(&resumed))
-        .unwrap()
-        .join("augment.json");
+    let straight = train_in(dir.path(), "straight", &text, &[]);
+    let resumed = train_in(dir.path(), "resumed", &text, &["--stop-at", "3"]);
+    let augment_json = find_checkpoint(&resumed).unwrap().join("augment.json");
     assert!(
         augment_json.is_file(),
         "the checkpoint holds the augmentation state"
     );
-    let (code, message) = burngan(&["train", "--resume", &resumed, "--backend", "flex"]);
+    let resumed_arg = resumed.to_str().unwrap();
+    let (code, message) = burngan(&["train", "--resume", resumed_arg, "--backend", "flex"]);
     assert_eq!(code, 0, "{message}");
-    let metrics = |run: &str| std::fs::read_to_string(Path::new(run).join("metrics.jsonl"));
+    let metrics = |run: &Path| std::fs::read_to_string(run.join("metrics.jsonl"));
     let (m1, m2) = (metrics(&straight).unwrap(), metrics(&resumed).unwrap());
     assert_eq!(m1, m2, "metrics.jsonl differs after the resume");
     assert_eq!(generator_of(&straight), generator_of(&resumed));
@@ -303,7 +281,7 @@ fn an_augmented_run_resumes_bit_for_bit_and_logs_p() {
     }
     assert!(lines.iter().any(|l| l.augment_p != Some(0.5)), "p moved");
     // Without [augment] nothing is logged for it, and the run differs.
-    let plain = train(dir.path(), "plain", &augmented_config(""), &[]);
+    let plain = train_in(dir.path(), "plain", &augmented_config(""), &[]);
     let m3 = metrics(&plain).unwrap();
     assert!(!m3.contains("augment_p"), "{m3}");
     assert_ne!(generator_of(&plain), generator_of(&straight));

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use burngan_backend::BackendKind;
 
-use crate::support::{burngan, burngan_process, preset, root};
+use crate::support::{burngan, burngan_process, preset, root, shipped_mnist, tiny_dcgan_config};
 
 /// One case of the catalogue: its name (as `docs/reliability.md` cites it), the exit code it
 /// must end with, and how to build it in a fresh directory of its own.
@@ -455,34 +455,8 @@ fn a_batch_too_large_for_memory_is_a_usage_error() {
 
 /// A tiny 28×28 grayscale DCGAN config for `--data`, as `dir/images.toml`.
 fn image_config(dir: &Path) -> PathBuf {
-    let text = r#"
-[run]
-steps = 2
-sample_every = 2
-[data]
-kind = "images"
-[generator]
-kind = "dcgan"
-latent_dim = 4
-hidden = 8
-channels = [4, 2]
-[discriminator]
-kind = "dcgan"
-channels = [2, 4]
-hidden = 8
-[loss]
-kind = "non-saturating"
-[train]
-batch_size = 4
-[optimizer.generator]
-kind = "adam"
-lr = 1e-3
-[optimizer.discriminator]
-kind = "adam"
-lr = 1e-3
-"#;
     let path = dir.join("images.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, tiny_dcgan_config("")).unwrap();
     path
 }
 
@@ -548,7 +522,7 @@ fn data_cases() -> Vec<Case> {
         }),
         case("a_truncated_gzip_file_is_a_usage_error", 2, |dir| {
             // The shipped digits cut off after 4 KiB, as by an interrupted download.
-            let shipped = root().join("assets/data/mnist10k-images-idx3-ubyte.gz");
+            let shipped = shipped_mnist();
             let zipped = std::fs::read(shipped).unwrap();
             let path = file(dir, "cut-images-idx3-ubyte.gz", &zipped[..4096]);
             with_data(dir, &path, &[]).expect(&[

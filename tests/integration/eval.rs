@@ -10,7 +10,7 @@ use burngan_eval::{
     ClassifierTraining, MNIST_CLASSIFIER, accuracy, card_path, load_classifier, sha256_hex,
 };
 
-use crate::support::{burngan, regression_backends, root};
+use crate::support::{burngan, regression_backends, root, shipped_mnist};
 
 /// The shipped network's weights.
 fn shipped() -> PathBuf {
@@ -18,7 +18,7 @@ fn shipped() -> PathBuf {
 }
 
 fn mnist() -> ImageDataset {
-    ImageDataset::open_idx(&root().join("assets/data/mnist10k-images-idx3-ubyte.gz")).unwrap()
+    ImageDataset::open_idx(&shipped_mnist()).unwrap()
 }
 
 #[test]
@@ -66,11 +66,7 @@ fn features_and_predictions_agree_across_backends() {
 
 /// A tiny unconditional DCGAN trained for `steps` steps on the shipped digits into `out`.
 fn train_tiny(out: &Path, steps: usize) {
-    train_tiny_on(
-        out,
-        steps,
-        &root().join("assets/data/mnist10k-images-idx3-ubyte.gz"),
-    );
+    train_tiny_on(out, steps, &shipped_mnist());
 }
 
 /// [`train_tiny`] on the images of IDX file `data`.
@@ -284,7 +280,7 @@ fn eval_refuses_toy_runs_and_missing_checkpoints_with_exit_2() {
 fn train_classifier_writes_a_network_whose_card_matches_its_bytes_and_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net.bpk");
-    let images = root().join("assets/data/mnist10k-images-idx3-ubyte.gz");
+    let images = shipped_mnist();
     let (code, message) = burngan(&[
         "eval",
         "train-classifier",

@@ -14,12 +14,9 @@ use burngan_backend::BackendKind;
 use burngan_core::HostRng;
 use burngan_train::{StepMetrics, find_checkpoint, read_checkpoint_state};
 
-use crate::support::{burngan, root, tensors};
-
-/// The MNIST images shipped in assets/data.
-fn mnist() -> PathBuf {
-    root().join("assets/data/mnist10k-images-idx3-ubyte.gz")
-}
+use crate::support::{
+    TINY_CONDITIONAL_NETWORKS, burngan, shipped_mnist, tensors, tiny_dcgan_config,
+};
 
 /// A small conditional image config (tiny DCGAN networks, batch 8) on the shipped digits:
 /// projection critic with spectral norm, hinge loss, EMA, linear decay, TTUR rates.
@@ -35,19 +32,7 @@ checkpoint_every = 3
 [data]
 kind = "images"
 path = "{}"
-[generator]
-kind = "conditional-dcgan"
-latent_dim = 8
-hidden = 16
-channels = [8, 4]
-num_classes = 10
-embedding_dim = 4
-[discriminator]
-kind = "projection"
-channels = [4, 8]
-hidden = 16
-spectral_norm = true
-num_classes = 10
+{TINY_CONDITIONAL_NETWORKS}
 [loss]
 kind = "hinge"
 [train]
@@ -66,7 +51,7 @@ beta2 = 0.9
 [ema]
 decay = 0.9
 "#,
-        mnist().display()
+        shipped_mnist().display()
     )
 }
 
@@ -108,7 +93,7 @@ kind = "rmsprop"
 lr = 1e-3
 momentum = 0.5
 "#,
-        mnist().display()
+        shipped_mnist().display()
     )
 }
 
@@ -293,36 +278,7 @@ fn write_idx_pair(dir: &Path, name: &str, n: usize) -> (PathBuf, PathBuf) {
 
 /// A tiny unconditional DCGAN config, 2 steps.
 fn tiny_dcgan(dir: &Path, extra_data: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[run]
-steps = 2
-sample_every = 2
-[data]
-kind = "images"
-{extra_data}
-[generator]
-kind = "dcgan"
-latent_dim = 4
-hidden = 8
-channels = [4, 2]
-[discriminator]
-kind = "dcgan"
-channels = [2, 4]
-hidden = 8
-[loss]
-kind = "non-saturating"
-[train]
-batch_size = 4
-[optimizer.generator]
-kind = "adam"
-lr = 1e-3
-[optimizer.discriminator]
-kind = "adam"
-lr = 1e-3
-"#
-    );
-    write_config(dir, &text)
+    write_config(dir, &tiny_dcgan_config(extra_data))
 }
 
 #[test]
@@ -456,7 +412,7 @@ fn bad_image_data_is_a_usage_error_naming_the_file() {
 
     // A conditional config on unlabelled data.
     let text = conditional_config().replace(
-        &format!("path = \"{}\"", mnist().display()),
+        &format!("path = \"{}\"", shipped_mnist().display()),
         &format!("path = \"{}\"", path.display()),
     );
     let unlabelled = dir.path().join("cond.toml");

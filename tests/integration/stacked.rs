@@ -9,12 +9,7 @@ use burngan_train::{StepMetrics, files, find_checkpoint, read_checkpoint_state};
 
 use burngan_app::{TrainConfig, load_image_generator};
 
-use crate::support::{burngan, root, tensors};
-
-/// The MNIST digits shipped in assets/data (labels beside them).
-fn mnist() -> PathBuf {
-    root().join("assets/data/mnist10k-images-idx3-ubyte.gz")
-}
+use crate::support::{burngan, root, shipped_mnist, tensors};
 
 /// The shipped feature network.
 fn classifier() -> PathBuf {
@@ -63,7 +58,7 @@ every = 4
 samples = 300
 classifier = "{}"
 "#,
-        mnist().display(),
+        shipped_mnist().display(),
         classifier().display()
     )
 }

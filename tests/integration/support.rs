@@ -1,7 +1,7 @@
 //! Shared helpers: paths into the workspace, running the CLI in-process or as a child process,
 //! backend lists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
@@ -13,6 +13,85 @@ pub fn root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
+}
+
+/// The 10,000 MNIST digits shipped in assets/data (gzipped IDX, 28×28).
+pub fn shipped_mnist() -> PathBuf {
+    root().join("assets/data/mnist10k-images-idx3-ubyte.gz")
+}
+
+/// Writes `text` as `NAME.toml` in `dir`, trains it on flex with `burngan train` (in-process,
+/// `extra` appended to the command line) into `dir/NAME`, asserts that it succeeded and
+/// returns that run directory.
+pub fn train_in(dir: &Path, name: &str, text: &str, extra: &[&str]) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, text).unwrap();
+    let out = dir.join(name);
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "flex",
+    ];
+    args.extend_from_slice(extra);
+    let (code, message) = burngan(&args);
+    assert_eq!(code, 0, "{name}: {message}");
+    out
+}
+
+/// The `[generator]` and `[discriminator]` sections of the tiny class-conditional image runs
+/// (a DCGAN generator with a 4-wide class embedding: latent 8 → 16 → 8×7×7 → 4 → 1×28×28;
+/// a projection critic 4/8 channels → 16 with spectral norm; 10 classes).
+pub const TINY_CONDITIONAL_NETWORKS: &str = r#"[generator]
+kind = "conditional-dcgan"
+latent_dim = 8
+hidden = 16
+channels = [8, 4]
+num_classes = 10
+embedding_dim = 4
+[discriminator]
+kind = "projection"
+channels = [4, 8]
+hidden = 16
+spectral_norm = true
+num_classes = 10"#;
+
+/// A tiny unconditional 28×28 grayscale DCGAN run of 2 steps (latent 4 → 8 → 4×7×7 → 2 →
+/// 1×28×28; critic 2/4 channels → 8; non-saturating loss, batch 4, Adam 1e-3), with
+/// `extra_data` added to its `[data]` section (e.g. a `path`).
+pub fn tiny_dcgan_config(extra_data: &str) -> String {
+    format!(
+        r#"
+[run]
+steps = 2
+sample_every = 2
+[data]
+kind = "images"
+{extra_data}
+[generator]
+kind = "dcgan"
+latent_dim = 4
+hidden = 8
+channels = [4, 2]
+[discriminator]
+kind = "dcgan"
+channels = [2, 4]
+hidden = 8
+[loss]
+kind = "non-saturating"
+[train]
+batch_size = 4
+[optimizer.generator]
+kind = "adam"
+lr = 1e-3
+[optimizer.discriminator]
+kind = "adam"
+lr = 1e-3
+"#
+    )
 }
 
 /// The path of a preset under `assets/configs`.

@@ -16,7 +16,7 @@ use burngan_backend::BackendKind;
 use burngan_core::HostRng;
 use burngan_train::{StepMetrics, files, find_checkpoint, load_module};
 
-use crate::support::{burngan, root};
+use crate::support::{TINY_CONDITIONAL_NETWORKS, burngan, root, shipped_mnist, train_in};
 
 /// The shipped MNIST feature network, by absolute path.
 fn classifier() -> PathBuf {
@@ -39,19 +39,7 @@ checkpoint_every = 0
 [data]
 kind = "images"
 path = "{}"
-[generator]
-kind = "conditional-dcgan"
-latent_dim = 8
-hidden = 16
-channels = [8, 4]
-num_classes = 10
-embedding_dim = 4
-[discriminator]
-kind = "projection"
-channels = [4, 8]
-hidden = 16
-spectral_norm = true
-num_classes = 10
+{TINY_CONDITIONAL_NETWORKS}
 [loss]
 kind = "non-saturating"
 [train]
@@ -64,9 +52,7 @@ kind = "adam"
 lr = 1e-3
 {extra}
 "#,
-        root()
-            .join("assets/data/mnist10k-images-idx3-ubyte.gz")
-            .display()
+        shipped_mnist().display()
     )
 }
 
@@ -85,19 +71,7 @@ checkpoint_every = 0
 [data]
 kind = "images"
 path = "{}"
-[generator]
-kind = "conditional-dcgan"
-latent_dim = 8
-hidden = 16
-channels = [8, 4]
-num_classes = 10
-embedding_dim = 4
-[discriminator]
-kind = "projection"
-channels = [4, 8]
-hidden = 16
-spectral_norm = true
-num_classes = 10
+{TINY_CONDITIONAL_NETWORKS}
 [loss]
 kind = "hinge"
 [train]
@@ -120,9 +94,7 @@ samples = 64
 seed = 12
 classifier = "{}"
 "#,
-        root()
-            .join("assets/data/mnist10k-images-idx3-ubyte.gz")
-            .display(),
+        shipped_mnist().display(),
         classifier().display()
     )
 }
@@ -161,27 +133,6 @@ lr = 1e-3
 {extra}
 "#
     )
-}
-
-/// Writes `text` as `NAME.toml` in `dir`, trains it on flex into `dir/NAME` and returns that
-/// run directory.
-fn train(dir: &Path, name: &str, text: &str, more: &[&str]) -> PathBuf {
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, text).unwrap();
-    let out = dir.join(name);
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "flex",
-    ];
-    args.extend_from_slice(more);
-    let (code, message) = burngan(&args);
-    assert_eq!(code, 0, "{name}: {message}");
-    out
 }
 
 fn metrics(run: &Path) -> Vec<StepMetrics> {
@@ -302,12 +253,12 @@ fn assert_same_training(plain: &Path, evaluated: &Path, steps: &[usize]) {
 #[test]
 fn evaluation_leaves_an_image_run_bit_for_bit_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = train(dir.path(), "plain", &image_config(""), &[]);
+    let plain = train_in(dir.path(), "plain", &image_config(""), &[]);
     let eval = format!(
         "[eval]\nevery = 1\nsamples = 32\nclassifier = \"{}\"\n",
         classifier().display()
     );
-    let evaluated = train(dir.path(), "evaluated", &image_config(&eval), &[]);
+    let evaluated = train_in(dir.path(), "evaluated", &image_config(&eval), &[]);
     assert_same_training(&plain, &evaluated, &[1, 2, 3, 4]);
     // Every step was evaluated, with a generator whose BatchNorm statistics the training
     // steps keep updating.
@@ -329,9 +280,9 @@ fn evaluation_leaves_an_image_run_bit_for_bit_unchanged() {
 #[test]
 fn evaluation_leaves_a_toy_run_bit_for_bit_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = train(dir.path(), "plain", &toy_config(""), &[]);
+    let plain = train_in(dir.path(), "plain", &toy_config(""), &[]);
     // Logged at steps 5 and 6 (the last) only, but evaluated (and so logged) at 2 and 4 too.
-    let evaluated = train(
+    let evaluated = train_in(
         dir.path(),
         "evaluated",
         &toy_config("[eval]\nevery = 2\nsamples = 300\n").replace("log_every = 1", "log_every = 5"),
@@ -377,7 +328,7 @@ fn assert_plausible_image_scores(values: &BTreeMap<String, f64>) {
 #[test]
 fn an_image_run_logs_its_evaluation_every_n_steps_and_plots_it() {
     let dir = tempfile::tempdir().unwrap();
-    let run = train(dir.path(), "run", &conditional_config(), &[]);
+    let run = train_in(dir.path(), "run", &conditional_config(), &[]);
     let logged = metrics(&run);
     let steps: Vec<usize> = logged.iter().map(|m| m.step).collect();
     // Steps 2 and 4 are logged because they are evaluated; 3 by log_every; 5 is the last.
@@ -420,8 +371,8 @@ fn an_image_run_logs_its_evaluation_every_n_steps_and_plots_it() {
 #[test]
 fn an_evaluated_run_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let straight = train(dir.path(), "straight", &conditional_config(), &[]);
-    let resumed = train(
+    let straight = train_in(dir.path(), "straight", &conditional_config(), &[]);
+    let resumed = train_in(
         dir.path(),
         "resumed",
         &conditional_config(),
@@ -441,7 +392,7 @@ fn an_evaluated_run_resumes_to_the_same_metrics() {
 fn a_toy_runs_last_evaluation_is_its_end_of_run_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     // samples defaults to the protocol's 2,500 points.
-    let run = train(
+    let run = train_in(
         dir.path(),
         "toy",
         &toy_config("[eval]\nevery = 4\nseed = 11\n"),

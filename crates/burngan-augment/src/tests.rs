@@ -420,6 +420,36 @@ fn ada_state_round_trips_mid_interval_and_bad_states_are_refused() {
     }
 }
 
+/// Probabilities whose shortest decimal form serde_json's default (fast, not correctly
+/// rounded) parser reads back one ulp off; `float_roundtrip` reads them exactly.
+const HARD_DECIMALS: [f64; 2] = [0.11801793343883843, 0.09858908599999999];
+
+#[test]
+fn an_adaptive_p_survives_its_state_file_bit_for_bit() {
+    let config = AugmentConfig {
+        p: Probability::Adaptive,
+        ..AugmentConfig::default()
+    };
+    // p values as a run reaches them: sums of steps N/S, and decimals that are hard to parse.
+    let mut values: Vec<f64> = HARD_DECIMALS.to_vec();
+    values.extend((1..200).scan(0.0, |p, _| {
+        *p += 64.0 / 500_000.0 * 7.0;
+        Some(*p)
+    }));
+    for p in values {
+        let mut saved = DiffAugment::new(&config).unwrap();
+        let state = serde_json::json!({"mode": "adaptive", "p": p, "sign_sum": 0.0, "observed": 0, "updates": 0});
+        saved.load_state(&state).unwrap();
+        // The trainer writes the state as text and reads it back on resume.
+        let text = saved.state().to_string();
+        let mut restored = DiffAugment::new(&config).unwrap();
+        restored
+            .load_state(&serde_json::from_str(&text).unwrap())
+            .unwrap();
+        assert_eq!(restored.probability().to_bits(), p.to_bits(), "{text}");
+    }
+}
+
 #[test]
 fn diffaugment_describes_saves_and_restores_its_state() {
     let fixed = DiffAugment::new(&AugmentConfig::default()).unwrap();

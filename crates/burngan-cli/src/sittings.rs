@@ -103,6 +103,17 @@ mod tests {
     }
 
     #[test]
+    fn a_sittings_seconds_survive_the_ledger_bit_for_bit() {
+        // Decimals that serde_json's default parser reads one ulp off (`float_roundtrip`
+        // reads them exactly): a resumed run's total must equal the sum of its lines.
+        for seconds in [0.11801793343883843, 0.09858908599999999, 1234.5678901234567] {
+            let line = sitting(0, 4, seconds).to_line();
+            let back = Sitting::from_line(&line).unwrap();
+            assert_eq!(back.seconds.to_bits(), seconds.to_bits(), "{line}");
+        }
+    }
+
+    #[test]
     fn a_resume_keeps_the_sittings_up_to_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = [sitting(0, 250, 1.5), sitting(250, 500, 2.0)];

@@ -160,6 +160,8 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist10pct-dcgan",
                 "mnist10pct-diffaug",
                 "mnist10pct-ada",
+                "mnist10pct-best",
+                "mnist10pct-best-diffaug",
                 "mnist1pct-dcgan",
                 "mnist1pct-diffaug",
                 "mnist1pct-ada",

@@ -324,6 +324,7 @@ source = "Lin et al. 2018"
                 "stackedmnist",
                 "mnist10pct",
                 "mnist1pct",
+                "mnist10pct-best",
                 "mnist-best"
             ]
         );

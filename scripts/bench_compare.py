@@ -3,8 +3,8 @@
 
     python3 scripts/bench_compare.py [--quick] [--rounds N] [--seconds S | --iterations N]
         [--threads T] [--workload NAME[,NAME]|all] [--burngan PATH] [--backend flex]
-        [--device cpu|cuda] [--batch N[,N]] [--baseline PATH] [--json FILE] [--markdown FILE]
-        [--timeout S] [--python PY] [--dry-run]
+        [--device cpu|cuda] [--batch N[,N]] [--baseline PATH [--baseline-threads T]]
+        [--json FILE] [--markdown FILE] [--timeout S] [--python PY] [--dry-run]
     python3 scripts/bench_compare.py --render SITTING.json --markdown FILE
 
 Why: one sitting that runs all of PyTorch and then all of burngan on a shared machine can flatter
@@ -23,12 +23,16 @@ warm-up iterations, then at least --seconds and at least 10 iterations, or exact
   PyTorch: python3 scripts/pytorch_bench.py --device D --threads T --workload W --seconds S
            [--batch N] [--no-peak] --json FILE    (only the first run measures the matmul peak)
 With --baseline OLD the two sides are OLD and --burngan (both `bench` on the same backend), and
-PyTorch is not run: that shows whether a change made burngan slower.
+PyTorch is not run: that shows whether a change made burngan slower. --baseline-threads T1 runs
+the baseline side with T1 threads instead of T: with the same binary on both sides
+(--baseline B --burngan B --baseline-threads 1 --threads 2) the ratio is the speed-up from one
+thread to two.
 
-Recorded at the start: CPU model, AVX-512 (avx512f in /proc/cpuinfo), logical cores, the load
-average (and again before every run and at the end), threads, the PyTorch version, the git commit
-of this checkout, and the binary's modification time and SHA-256 (the binary does not carry its
-commit). --quick is 3 rounds of 1 s per run; with PyTorch on the CPU, mnist-dcgan and
+Both sides run with the glibc malloc settings the burngan binary gives itself (GLIBC_TUNABLES,
+unless the caller set it). Recorded at the start: CPU model, AVX-512 (avx512f in /proc/cpuinfo),
+logical cores, the load average (and again before every run and at the end), threads, the malloc
+settings, the PyTorch version, the git commit of this checkout, and the binary's modification
+time and SHA-256 (the binary does not carry its commit). --quick is 3 rounds of 1 s per run; with PyTorch on the CPU, mnist-dcgan and
 mnist-dcgan-gp are timed by exactly 5 and 3 iterations instead (10 warm-up iterations come first
 on both sides, so those runs still take up to a minute or two on 2 cores). Measured: 11.1 minutes
 for the four CPU workloads on the 2-core development machine at a load average of 3-4.8.
@@ -69,6 +73,11 @@ QUICK = {"rounds": 3, "seconds": 1.0}
 # iterations still come first on both sides. On a GPU every workload is timed by --seconds.
 QUICK_ITERATIONS = {"mnist-dcgan": 5, "mnist-dcgan-gp": 3}
 MISSING = 3
+# glibc's malloc settings that the `burngan` binary gives itself (crates/burngan-cli/src/malloc.rs:
+# freed pages stay in the heap instead of being unmapped every step). Both sides get them, unless
+# the caller set GLIBC_TUNABLES, so that neither runs with an allocator setting the other lacks.
+MALLOC_TUNABLES = ("glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864:"
+                   "glibc.malloc.top_pad=16777216")
 
 
 class SideFailed(Exception):
@@ -101,6 +110,9 @@ def parse_args(argv):
                         "build there first, so that a rebuild cannot swap it mid-sitting)")
     p.add_argument("--baseline", default=None, help="an older burngan binary: time it against "
                    "--burngan instead of PyTorch")
+    p.add_argument("--baseline-threads", type=int, default=None, help="threads of the "
+                   "--baseline side (default --threads); same binary on both sides: the ratio is "
+                   "the speed-up from these threads to --threads")
     p.add_argument("--workload", default="all", help="NAME[,NAME...] or all")
     p.add_argument("--rounds", type=int, default=None, help="rounds (default 3; at least 3)")
     p.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per run "
@@ -142,6 +154,14 @@ def check_args(args):
                     "to time by --seconds")
     if args.threads < 1:
         usage_error(f"--threads {args.threads}: give a whole number >= 1, e.g. --threads 2")
+    if args.baseline_threads is not None:
+        if args.baseline is None:
+            usage_error("--baseline-threads needs --baseline OLD: it sets the threads of that "
+                        "side (to time one binary against itself, pass it to both --baseline and "
+                        "--burngan)")
+        if args.baseline_threads < 1:
+            usage_error(f"--baseline-threads {args.baseline_threads}: give a whole number >= 1, "
+                        "e.g. --baseline-threads 1")
     if not args.timeout > 0:
         usage_error(f"--timeout {args.timeout}: give a number of seconds > 0")
     if args.backend not in BACKENDS:
@@ -246,6 +266,7 @@ def load_average():
 def machine_record(args):
     record = cpu_record()
     record["load_average_start"] = load_average()
+    record["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", MALLOC_TUNABLES)
     record["git"] = git_record()
     record["burngan"] = binary_record(args.burngan)
     if args.baseline:
@@ -339,9 +360,17 @@ def side_command(side, args, workload, batch, out, with_peak):
     return pytorch_command(args, workload, batch, out, with_peak)
 
 
+def threads_of(side, args):
+    """The CPU threads a side runs with: --baseline-threads for the baseline where given."""
+    if side[0] == "baseline" and args.baseline_threads is not None:
+        return args.baseline_threads
+    return args.threads
+
+
 def run_side(side, args, command, out):
     """Runs one side once; returns its parsed JSON report."""
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads_of(side, args)))
+    env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     try:
         # Its own process group, so that a stop also ends pytorch_bench.py's child process.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -542,9 +571,10 @@ def md_header(report, m, s):
         f"- Load average (1, 5, 15 min) at the start: {fmt_load(m['load_average_start'])}; "
         f"at the end: {fmt_load(report['load_average_end'])}; 1-min load before each run: "
         f"{min_max(report['samples'], 'load_1min')}",
-        f"- Threads: {s['threads']} on both sides (`RAYON_NUM_THREADS={s['threads']}` for "
-        "burngan" + ("" if s["baseline"] else f", `torch.set_num_threads({s['threads']})` for "
-                     "PyTorch") + ")",
+        threads_line(s),
+        "- glibc malloc settings of both sides: " + (
+            f"`GLIBC_TUNABLES={m['glibc_tunables']}`" if m.get("glibc_tunables")
+            else "not recorded (a sitting before the tool recorded them)"),
         f"- burngan: `{m['burngan']['version']}`, backend `{s['backend']}`, binary built "
         f"{m['burngan']['modified_utc']} UTC (sha256 {m['burngan']['sha256'][:12]}…), "
         f"checkout at commit `{(git['commit'] or 'unknown')[:12]}`"
@@ -567,6 +597,15 @@ def md_header(report, m, s):
     lines.append("- Per run, on both sides: 10 warm-up iterations, then " + "; ".join(
         f"{rule} ({', '.join(names)})" for rule, names in rules.items()))
     return lines + [""]
+
+
+def threads_line(s):
+    t, base = s["threads"], s.get("baseline_threads")
+    if base is not None and base != t:
+        return (f"- Threads: baseline {base} (`RAYON_NUM_THREADS={base}`), burngan {t} "
+                f"(`RAYON_NUM_THREADS={t}`): the ratio is the gain from {base} to {t} threads")
+    return (f"- Threads: {t} on both sides (`RAYON_NUM_THREADS={t}` for burngan" +
+            ("" if s["baseline"] else f", `torch.set_num_threads({t})` for PyTorch") + ")")
 
 
 def gpu_class(report):
@@ -737,7 +776,7 @@ def full_report(args, machine, state, started, wall, stopped):
 
 def settings_of(args):
     return {"rounds": args.rounds, "seconds": args.seconds, "iterations": args.iterations,
-            "threads": args.threads,
+            "threads": args.threads, "baseline_threads": args.baseline_threads,
             "backend": args.backend, "device": args.device, "workloads": args.workloads,
             "batches": args.batches, "quick": args.quick, "baseline": args.baseline is not None,
             "noisy_spread": NOISY}

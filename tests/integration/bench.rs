@@ -155,3 +155,39 @@ fn a_workload_over_the_budget_is_skipped_with_its_measured_rate() {
         "{message}"
     );
 }
+
+/// The real binary re-executes itself with burngan's malloc settings when `GLIBC_TUNABLES` is
+/// unset (`burngan info` then reports them), and keeps a value the caller sets, even an empty
+/// one. `info` probes the GPU backends; the Vulkan drivers are hidden to keep that quick.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_runs_with_its_malloc_settings_unless_the_caller_sets_them() {
+    use burngan_cli::malloc::MALLOC_TUNABLES;
+    let info = |tunables: Option<&str>| {
+        let mut command = crate::support::burngan_process();
+        command
+            .arg("info")
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env_remove("GLIBC_TUNABLES");
+        if let Some(value) = tunables {
+            command.env("GLIBC_TUNABLES", value);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout.lines().find(|l| l.starts_with("malloc: ")).unwrap();
+        line.to_owned()
+    };
+    assert_eq!(
+        info(None),
+        format!("malloc: burngan's training settings (GLIBC_TUNABLES={MALLOC_TUNABLES})")
+    );
+    assert_eq!(
+        info(Some("")),
+        "malloc: glibc's defaults (GLIBC_TUNABLES is set but empty)"
+    );
+    assert_eq!(
+        info(Some("glibc.malloc.arena_max=1")),
+        "malloc: GLIBC_TUNABLES=glibc.malloc.arena_max=1 (set by the caller)"
+    );
+}

@@ -35,9 +35,9 @@
 //!
 //! The commands that run `burngan` build it first with cargo's progress on standard error
 //! (a first build compiles Burn: about 20 minutes on a 2-core machine), then run it quietly,
-//! so that what follows is the command's own output. `train`, `bench`, `lab` and `results` (and
-//! both sides of `--compare-torch`) run with glibc malloc settings that keep freed pages
-//! ([`MALLOC_TUNABLES`], unless `GLIBC_TUNABLES` is set); `soak` measures the binary as it is.
+//! so that what follows is the command's own output. (The binary sets glibc's malloc settings
+//! for training itself, `burngan_cli::malloc`; `scripts/bench_compare.py` gives PyTorch's side
+//! the same.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -180,7 +180,6 @@ fn burngan_with_env(
 ) -> anyhow::Result<ExitCode> {
     build_burngan()?;
     let mut command = cargo();
-    with_malloc_tunables(&mut command);
     command.envs(env.iter().copied());
     command
         .args([
@@ -194,24 +193,6 @@ fn burngan_with_env(
         .args(["burngan", "--", subcommand])
         .args(&forwarded);
     run(command)
-}
-
-/// glibc malloc settings for the processes xtask starts (`train`, `bench`, `lab` and both sides of
-/// `bench --compare-torch`): the training step's tensors of a few hundred KiB (a `[512, 256]` f32
-/// activation is 512 KiB) lie above glibc's default mmap threshold, so every step maps, faults in
-/// and unmaps them afresh; with a 32 MiB threshold and trimming held back, freed pages stay in
-/// the heap. Measured on the 2-core AMD EPYC (flex, `burngan bench --seconds 8`, interleaved,
-/// medians; docs/benchmarks.md): ring8-mlp +39 % with two threads and +38 % with one, the image
-/// workloads within their spread (mnist-mlp ±0 %, mnist-dcgan −3.5 %, mnist-dcgan-gp +5 %).
-const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:\
-                               glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=16777216";
-
-/// Sets `GLIBC_TUNABLES` to [`MALLOC_TUNABLES`] for `command` unless the caller set it (only
-/// glibc reads it; other C libraries ignore it).
-pub(crate) fn with_malloc_tunables(command: &mut Command) {
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        command.env("GLIBC_TUNABLES", MALLOC_TUNABLES);
-    }
 }
 
 /// Builds the `burngan` binary in release mode, with cargo's progress on standard error.
@@ -288,7 +269,6 @@ fn compare_torch(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(root.join("docs/bench")).context("cannot create docs/bench")?;
     let mut python = Command::new("python3");
-    with_malloc_tunables(&mut python);
     python
         .current_dir(&root)
         .arg("scripts/bench_compare.py")
@@ -339,31 +319,4 @@ fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::MALLOC_TUNABLES;
-
-    /// The line continuation in [`MALLOC_TUNABLES`] leaves glibc's `name=value:name=value`
-    /// syntax with no spaces: a 32 MiB mmap threshold, a 64 MiB trim threshold and a 16 MiB top
-    /// pad.
-    #[test]
-    fn malloc_tunables_are_three_glibc_settings_in_bytes() {
-        let settings: Vec<(&str, u64)> = MALLOC_TUNABLES
-            .split(':')
-            .map(|item| {
-                let (name, value) = item.split_once('=').expect("name=value");
-                (name, value.parse().expect("a byte count"))
-            })
-            .collect();
-        assert_eq!(
-            settings,
-            [
-                ("glibc.malloc.mmap_threshold", 32 << 20),
-                ("glibc.malloc.trim_threshold", 64 << 20),
-                ("glibc.malloc.top_pad", 16 << 20),
-            ]
-        );
-    }
 }

@@ -2,9 +2,10 @@
 //! backend and writes a run directory (and continues one with `--resume`); `sample` draws an
 //! image grid from a checkpoint; `export` writes a checkpoint's generator as safetensors;
 //! `bench` times the benchmark workloads; `eval` scores a checkpoint; `lab` runs the theory
-//! lab's experiments; `info` lists the compiled backends and the adapter
-//! each one finds. `main.rs` only calls [`run`] and maps the [`Failure`] to an exit code, so
-//! tests drive the real command in-process.
+//! lab's experiments; `info` lists the compiled backends, the adapter each one finds and the
+//! malloc settings in effect. `main.rs` only calls [`run`] and maps the [`Failure`] to an exit
+//! code (after [`malloc::reexec_with_malloc_tunables`]), so tests drive the real command
+//! in-process.
 //!
 //! Exit codes: 0 success, 1 run failure (including a backend with no device on this machine),
 //! 2 usage or configuration error, 130 interrupted by Ctrl-C (after writing a checkpoint).
@@ -46,6 +47,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod eval;
 mod lab;
+pub mod malloc;
 mod sittings;
 
 /// A GAN framework on Burn: the same models, losses and trainer on every backend.
@@ -333,6 +335,10 @@ fn info() -> Result<(), Failure> {
         let compiled = if kind.is_compiled() { "yes" } else { "no" };
         println!("{:<8} {compiled:<9} {device}", kind.name());
     }
+    println!(
+        "malloc: {}",
+        malloc::describe(std::env::var_os(malloc::TUNABLES_VAR).as_deref())
+    );
     Ok(())
 }
 

@@ -1,10 +1,13 @@
-//! The `burngan` binary: makes its thread a compute thread ([`burngan_cli::join_compute_pool`]),
-//! runs the command line and turns a failure into its exit code.
+//! The `burngan` binary: re-executes itself once with glibc's malloc settings for training
+//! ([`burngan_cli::malloc`]), makes its thread a compute thread
+//! ([`burngan_cli::join_compute_pool`]), runs the command line and turns a failure into its exit
+//! code.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
+    burngan_cli::malloc::reexec_with_malloc_tunables(&args);
     burngan_cli::join_compute_pool(&args);
     match burngan_cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

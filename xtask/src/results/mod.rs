@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::{build_burngan, flag_value, has_flag, with_malloc_tunables, workspace_root};
+use crate::{build_burngan, flag_value, has_flag, workspace_root};
 use manifest::{Manifest, PresetRuns, Table};
 use render::RunResult;
 use runs::{RunState, Sidecar, Sitting};
@@ -478,7 +478,6 @@ fn train_one(run: &Run, args: &ResultsArgs, root: &Path, binary: &Binary) -> any
         run.state.describe(run.planned)
     );
     let mut child = Command::new(&binary.path);
-    with_malloc_tunables(&mut child);
     child
         .current_dir(root)
         .env("RAYON_NUM_THREADS", args.threads.to_string())

@@ -27,7 +27,9 @@
 //!   against step after the warm-up and fails unless the run completes with memory flat
 //!   (fitted growth under 5 % of the warm resident size). Writes `soak.csv` and `soak.json`.
 //! - `cargo xtask ci`: what CI runs: the format check, every test in release mode, then clippy
-//!   (release, every target) with warnings denied. Clippy comes after the tests: it shares
+//!   (release, every target) with warnings denied. The tests run under cargo-nextest when it is
+//!   installed (each test in a process of its own; then `cargo test --doc` for the doctests),
+//!   otherwise under `cargo test`: see [`ci`]. Clippy comes after the tests: it shares
 //!   only build scripts and proc-macros with the test build (the rest is a check-mode build
 //!   of its own), so the order does not change the total, and the tests' verdict comes first.
 //! - `cargo xtask lint`: the same clippy, then `cargo doc` with rustdoc's warnings denied
@@ -67,7 +69,9 @@ const USAGE: &str =
   soak [--backend B] [--steps N] [--config F] [--out DIR] [--warmup N]
                 train mnist-dcgan N steps (default 20000, wgpu 2000) sampling resident
                 memory each second; fails unless it completes with memory flat
-  ci            cargo fmt --check, cargo test --release --workspace, then
+  ci            cargo fmt --check, the tests (cargo nextest run --release --workspace, then
+                cargo test --release --workspace --doc; without cargo-nextest:
+                cargo test --release --workspace), then
                 cargo clippy --release --workspace --all-targets -- -D warnings
   lint          the same clippy, then cargo doc with rustdoc warnings denied";
 
@@ -91,11 +95,7 @@ fn main() -> ExitCode {
         Some("lab") => burngan("lab", args[1..].to_vec()),
         Some("soak") => soak::run(&args[1..]),
         Some("results") => results::run(&args[1..]),
-        Some("ci") => cargo_steps(&[
-            &["fmt", "--all", "--check"],
-            &["test", "--release", "--workspace"],
-            CLIPPY,
-        ]),
+        Some("ci") => ci(),
         Some("lint") => cargo_steps(&[CLIPPY]).and_then(|_| docs()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -301,6 +301,45 @@ fn docs() -> anyhow::Result<ExitCode> {
 /// CubeCL's autotuning level (`minimal`, `balanced`, `extensive`, `full`).
 const AUTOTUNE: &str = "CUBECL_AUTOTUNE_LEVEL";
 
+/// What CI runs: the format check, every test in release mode, then clippy.
+///
+/// With cargo-nextest installed the tests run as `cargo nextest run` (every test in a process
+/// of its own, two at a time on two cores) and the doctests, which nextest does not run, as
+/// `cargo test --doc`; without it as one `cargo test`. Measured on the 2-core Intel Xeon with
+/// an empty Mesa shader cache, as on a fresh CI machine: every test but the doctests took 4 min
+/// 40 s under nextest; under `cargo test` in a cold `.ci/run` the two largest test binaries
+/// alone took 405 s (`burngan-models`' unit tests; 49 s under nextest) and 439 s (the
+/// integration tests). The time goes to the tests that run on wgpu over lavapipe; why they are
+/// so much slower sharing one process was not established.
+fn ci() -> anyhow::Result<ExitCode> {
+    const FMT: &[&str] = &["fmt", "--all", "--check"];
+    const NEXTEST: &[&str] = &[
+        "nextest",
+        "run",
+        "--release",
+        "--workspace",
+        "--no-fail-fast",
+    ];
+    const DOCTESTS: &[&str] = &["test", "--release", "--workspace", "--doc"];
+    const TESTS: &[&str] = &["test", "--release", "--workspace"];
+    if has_nextest() {
+        cargo_steps(&[FMT, NEXTEST, DOCTESTS, CLIPPY])
+    } else {
+        eprintln!("xtask: cargo-nextest is not installed; the tests run under `cargo test`");
+        cargo_steps(&[FMT, TESTS, CLIPPY])
+    }
+}
+
+/// Whether `cargo nextest` runs here.
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// Runs each cargo command in turn, stopping at the first failure.
 fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
     for step in steps {
@@ -309,7 +348,8 @@ fn cargo_steps(steps: &[&[&str]]) -> anyhow::Result<ExitCode> {
         // wgpu's kernels are autotuned by timing every candidate on each new shape; on Mesa's
         // lavapipe (CI has no GPU) that timing is meaningless and took about 45 % of the block
         // tests' time. Minimal autotuning runs one candidate; a caller's setting is kept.
-        if step.first() == Some(&"test") && std::env::var_os(AUTOTUNE).is_none() {
+        let runs_tests = matches!(step.first(), Some(&"test" | &"nextest"));
+        if runs_tests && std::env::var_os(AUTOTUNE).is_none() {
             command.env(AUTOTUNE, "minimal");
         }
         eprintln!("xtask: cargo {}", step.join(" "));

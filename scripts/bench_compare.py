@@ -32,9 +32,10 @@ Both sides run with the glibc malloc settings the burngan binary gives itself (G
 unless the caller set it). Recorded at the start: CPU model, AVX-512 (avx512f in /proc/cpuinfo),
 logical cores, the load average (and again before every run and at the end), threads, the malloc
 settings, the PyTorch version, the git commit of this checkout, and the binary's modification
-time and SHA-256 (the binary does not carry its commit). --quick is 3 rounds of 1 s per run; with PyTorch on the CPU, mnist-dcgan and
-mnist-dcgan-gp are timed by exactly 5 and 3 iterations instead (10 warm-up iterations come first
-on both sides, so those runs still take up to a minute or two on 2 cores). Measured: 11.1 minutes
+time and SHA-256 (the binary does not carry its commit). --quick is 3 rounds of 1 s per run;
+with PyTorch on the CPU, mnist-dcgan and mnist-dcgan-gp are timed by exactly 5 and 3 iterations
+instead (10 warm-up iterations come first on both sides, so those runs still take up to a minute
+or two on 2 cores). Measured: 11.1 minutes
 for the four CPU workloads on the 2-core development machine at a load average of 3-4.8.
 
 Outputs: a table on stdout; --json FILE (settings, machine, every sample, the summary);

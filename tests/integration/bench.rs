@@ -191,3 +191,18 @@ fn the_binary_runs_with_its_malloc_settings_unless_the_caller_sets_them() {
         "malloc: GLIBC_TUNABLES=glibc.malloc.arena_max=1 (set by the caller)"
     );
 }
+
+/// `scripts/bench_compare.py` gives both sides of a sitting the settings the binary gives
+/// itself: its `MALLOC_TUNABLES` (a parenthesised run of string literals) joins to the same text.
+#[test]
+fn the_benchmark_script_uses_the_binarys_malloc_settings() {
+    let script = fs::read_to_string(crate::support::root().join("scripts/bench_compare.py"))
+        .expect("scripts/bench_compare.py");
+    let start = script
+        .find("\nMALLOC_TUNABLES = (")
+        .expect("MALLOC_TUNABLES in the script");
+    let block = &script[start..];
+    let block = &block[..block.find(')').expect("the closing parenthesis")];
+    let joined: String = block.split('"').skip(1).step_by(2).collect();
+    assert_eq!(joined, burngan_cli::malloc::MALLOC_TUNABLES);
+}

@@ -192,6 +192,57 @@ fn the_binary_runs_with_its_malloc_settings_unless_the_caller_sets_them() {
     );
 }
 
+/// The real binary starts one spinner on each compute thread but its main one under the default
+/// wait policy (`RAYON_NUM_THREADS` 1, 2 and 3: 0, 1 and 2 spinning), none with
+/// `BURNGAN_WAIT_POLICY=passive`, and refuses any other value with exit code 2 and a message
+/// naming the value and the accepted ones.
+#[test]
+fn the_binary_spins_its_other_compute_threads_unless_told_passive() {
+    let info = |threads: &str, policy: Option<&str>| {
+        let mut command = crate::support::burngan_process();
+        command
+            .arg("info")
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("RAYON_NUM_THREADS", threads)
+            .env_remove("BURNGAN_WAIT_POLICY");
+        if let Some(value) = policy {
+            command.env("BURNGAN_WAIT_POLICY", value);
+        }
+        command.output().unwrap()
+    };
+    let line = |output: std::process::Output| {
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout.lines().find(|l| l.starts_with("compute threads: "));
+        line.unwrap().to_owned()
+    };
+    for (threads, spinning) in [("1", 0), ("2", 1), ("3", 2)] {
+        assert_eq!(
+            line(info(threads, None)),
+            format!(
+                "compute threads: {threads} (RAYON_NUM_THREADS), wait policy: active \
+                 (BURNGAN_WAIT_POLICY), {spinning} spinning"
+            )
+        );
+    }
+    assert_eq!(
+        line(info("2", Some("passive"))),
+        "compute threads: 2 (RAYON_NUM_THREADS), wait policy: passive (BURNGAN_WAIT_POLICY), \
+         0 spinning"
+    );
+    let refused = info("2", Some("busy"));
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("BURNGAN_WAIT_POLICY=busy is not a wait policy"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"active\"") && stderr.contains("\"passive\""),
+        "{stderr}"
+    );
+}
+
 /// `scripts/bench_compare.py` gives both sides of a sitting the settings the binary gives
 /// itself: its `MALLOC_TUNABLES` (a parenthesised run of string literals) joins to the same text.
 #[test]

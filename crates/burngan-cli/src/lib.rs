@@ -49,6 +49,9 @@ mod eval;
 mod lab;
 pub mod malloc;
 mod sittings;
+pub mod wait;
+
+pub use wait::{Spinners, WaitPolicy};
 
 /// A GAN framework on Burn: the same models, losses and trainer on every backend.
 #[derive(Parser, Debug)]
@@ -262,8 +265,9 @@ impl From<BackendError> for Failure {
 }
 
 /// Makes the calling thread one of the CPU backends' compute threads (rayon's global pool,
-/// `RAYON_NUM_THREADS` of them, this one included) unless `args` run `lab`. The binary calls
-/// it first, from its main thread, before any tensor exists.
+/// `RAYON_NUM_THREADS` of them, this one included) unless `args` run `lab`, and with
+/// [`WaitPolicy::Active`] starts the spinners of [`wait`] on the pool's other threads. The binary
+/// calls it first, from its main thread, before any tensor exists.
 ///
 /// Without it the training loop's thread hands every parallel kernel to the pool's threads and
 /// sleeps until they finish: with two threads on two cores, three threads take turns, and a
@@ -272,13 +276,21 @@ impl From<BackendError> for Failure {
 /// runs its experiments on threads of its own and waits for them, and a pool whose only thread
 /// waits would never run their kernels. Returns whether the pool was built here (false when
 /// `lab` runs, or a pool already exists).
-pub fn join_compute_pool<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> bool {
-    !runs_lab(args)
+pub fn join_compute_pool<T: AsRef<std::ffi::OsStr>>(args: &[T], policy: WaitPolicy) -> bool {
+    let joined = !runs_lab(args)
         && rayon::ThreadPoolBuilder::new()
             .use_current_thread()
             .build_global()
-            .is_ok()
+            .is_ok();
+    if joined && policy == WaitPolicy::Active && rayon::current_num_threads() > 1 {
+        // They spin for the life of the process; the static only keeps them reachable.
+        let _ = SPINNERS.set(Spinners::start_global(wait::SPIN_WINDOW));
+    }
+    joined
 }
+
+/// The spinners [`join_compute_pool`] started, if any.
+static SPINNERS: std::sync::OnceLock<Spinners> = std::sync::OnceLock::new();
 
 /// Whether the command line `args` (program name first) names the `lab` subcommand: its first
 /// argument that is not an option.
@@ -339,7 +351,23 @@ fn info() -> Result<(), Failure> {
         "malloc: {}",
         malloc::describe(std::env::var_os(malloc::TUNABLES_VAR).as_deref())
     );
+    println!("{}", describe_compute_threads());
     Ok(())
+}
+
+/// What `info` says of the CPU backends' compute threads: how many, and how idle ones wait.
+fn describe_compute_threads() -> String {
+    let policy = match WaitPolicy::from_var(std::env::var_os(wait::WAIT_POLICY_VAR).as_deref()) {
+        Ok(policy) => policy.name().to_string(),
+        Err(error) => error,
+    };
+    let spinning = SPINNERS.get().map_or(0, Spinners::running);
+    format!(
+        "compute threads: {} (RAYON_NUM_THREADS), wait policy: {policy} ({}), {spinning} \
+         spinning",
+        rayon::current_num_threads(),
+        wait::WAIT_POLICY_VAR
+    )
 }
 
 /// What `info` says of a backend this build lacks.
@@ -1278,7 +1306,7 @@ mod wayland_note_tests {
 
 #[cfg(test)]
 mod compute_pool_tests {
-    use super::{join_compute_pool, runs_lab};
+    use super::{WaitPolicy, join_compute_pool, runs_lab};
 
     #[test]
     fn lab_alone_keeps_its_thread_out_of_the_pool() {
@@ -1288,6 +1316,6 @@ mod compute_pool_tests {
         assert!(!runs_lab(&["burngan", "bench"]));
         assert!(!runs_lab(&["burngan"]));
         // For `lab` nothing is built, so the test thread stays outside any pool.
-        assert!(!join_compute_pool(&["burngan", "lab"]));
+        assert!(!join_compute_pool(&["burngan", "lab"], WaitPolicy::Active));
     }
 }

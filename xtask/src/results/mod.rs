@@ -400,9 +400,16 @@ impl Drop for Binary {
 }
 
 /// The `burngan train` arguments of `run`: a resume when a checkpoint is there, else a start.
+/// A resume names the planned total (`--steps`): a run finished at fewer steps than the preset
+/// now plans is continued to the new total, and any other resume keeps its length.
 fn train_args(run: &Run, args: &ResultsArgs, dir: &str) -> Vec<String> {
     let mut out: Vec<String> = match run.state {
-        RunState::Partial { .. } => vec!["--resume".into(), dir.into()],
+        RunState::Partial { .. } => vec![
+            "--resume".into(),
+            dir.into(),
+            "--steps".into(),
+            run.planned.to_string(),
+        ],
         _ => vec![
             "--config".into(),
             format!("assets/configs/{}.toml", run.preset),
@@ -412,7 +419,7 @@ fn train_args(run: &Run, args: &ResultsArgs, dir: &str) -> Vec<String> {
             run.seed.to_string(),
         ],
     };
-    if let Some(steps) = run.steps_override {
+    if let (Some(steps), RunState::Missing { .. }) = (run.steps_override, &run.state) {
         out.extend(["--steps".into(), steps.to_string()]);
     }
     if run.state == (RunState::Missing { stale: true }) {
@@ -614,7 +621,7 @@ mod tests {
             preset: "ring8-best".into(),
             seed: 2,
             steps_override: steps,
-            planned: 8000,
+            planned: steps.unwrap_or(8000),
             dir: PathBuf::from("/x"),
             minutes: None,
             state,
@@ -642,7 +649,12 @@ mod tests {
         );
         assert_eq!(
             train_args(&run(RunState::Partial { step: 4000 }, None), &args, dir).join(" "),
-            "--resume runs/results/ring8-best/seed-2 --backend ndarray"
+            "--resume runs/results/ring8-best/seed-2 --steps 8000 --backend ndarray"
+        );
+        // With a manifest's `steps`, the resume names that total.
+        assert_eq!(
+            train_args(&run(RunState::Partial { step: 50 }, Some(100)), &args, dir).join(" "),
+            "--resume runs/results/ring8-best/seed-2 --steps 100 --backend ndarray"
         );
     }
 

@@ -569,6 +569,7 @@ fn collect_rows(table: &Table, runs: &[Run]) -> anyhow::Result<Vec<(String, Vec<
                 dir: run.dir.display().to_string(),
                 eval,
                 sidecar: Sidecar::read(&run.dir),
+                ledger_sittings: runs::ledger_sittings(&run.dir),
             });
         }
         rows.push((preset.name.clone(), results));

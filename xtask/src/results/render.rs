@@ -21,6 +21,9 @@ pub(crate) struct RunResult {
     pub eval: serde_json::Value,
     /// Its `results-run.json`.
     pub sidecar: Option<Sidecar>,
+    /// The lines of its `sittings.jsonl` (burngan's ledger of the sittings that trained, those
+    /// made by hand included); absent when the run has none.
+    pub ledger_sittings: Option<usize>,
 }
 
 /// The begin and end markers of table `id`.
@@ -229,6 +232,7 @@ pub(crate) fn machine_line(rows: &[(String, Vec<RunResult>)]) -> String {
     let sittings: Vec<&Sitting> = runs()
         .filter_map(|r| r.sidecar.as_ref())
         .flat_map(|s| &s.sittings)
+        .filter(|s| s.trained())
         .collect();
     // (machine, load averages, commits, a prebuilt binary ran)
     let mut groups: Vec<(String, Vec<f64>, Vec<String>, bool)> = Vec::new();
@@ -326,7 +330,10 @@ pub(crate) fn block(
     );
     for (preset, runs) in rows {
         for run in runs {
-            let sittings = run.sidecar.as_ref().map_or(1, |s| s.sittings.len());
+            let sittings = run.ledger_sittings.unwrap_or_else(|| {
+                let sidecar = run.sidecar.as_ref();
+                sidecar.map_or(1, |s| s.sittings.iter().filter(|s| s.trained()).count())
+            });
             let whole = if run.eval.get("run_train_seconds").is_some() {
                 "the sum of its sittings' (`run_train_seconds`)"
             } else {
@@ -469,6 +476,7 @@ source = "Lin et al. 2018, Table 1"
             eval: serde_json::json!({"steps": 8000, "seed": seed, "train_seconds": seconds,
                 "high_quality_fraction": hq, "eval": {"mode_kl": kl}}),
             sidecar: None,
+            ledger_sittings: None,
         }
     }
 
@@ -486,6 +494,43 @@ source = "Lin et al. 2018, Table 1"
         )];
         let text = table_markdown(&manifest.tables[0], &rows).unwrap();
         assert!(text.ends_with("| 270 ± 42 s |\n"), "{text}");
+    }
+
+    /// The sittings a note counts are those of burngan's ledger (`sittings.jsonl`, sittings made
+    /// by hand included); without one, the sidecar's, less those refused with exit code 2.
+    #[test]
+    fn a_note_counts_the_sittings_that_trained() {
+        let manifest = table();
+        let mut by_hand = run(0, 0.95, 0.004, 100.0);
+        by_hand.ledger_sittings = Some(3);
+        let mut refused_once = run(1, 0.93, 0.002, 240.0);
+        let sitting = |exit_code| Sitting {
+            command: String::new(),
+            commit: "6f910ea".into(),
+            date: "2025-12-05T20:00:00Z".into(),
+            cpu: "AMD EPYC".into(),
+            cores: 2,
+            avx512: false,
+            load_average: 1.0,
+            threads: 1,
+            backend: "flex".into(),
+            exit_code: Some(exit_code),
+            process_seconds: None,
+            binary: None,
+        };
+        refused_once.sidecar = Some(Sidecar {
+            preset: "ring8-best".into(),
+            seed: 1,
+            planned_steps: 8000,
+            sittings: vec![sitting(2), sitting(0)],
+        });
+        let rows = vec![("ring8-best".to_string(), vec![by_hand, refused_once])];
+        let block = block(&manifest.tables[0], &rows, ("runs/results", "m.toml")).unwrap();
+        assert!(
+            block.contains("`ring8-best` seed 0 ran in 3 sittings (resumed)"),
+            "{block}"
+        );
+        assert!(!block.contains("seed 1 ran in"), "{block}");
     }
 
     /// Means by hand: (0.950 + 0.930)/2 = 94.0 %, stdev = 0.02/√2 = 1.41 %; (0.004 +
@@ -566,6 +611,12 @@ source = "Lin et al. 2018, Table 1"
                     ..sitting(1.5, "2025-12-06T01:00:00Z")
                 },
                 sitting(2.0, "2025-12-05T21:00:00Z"),
+                // Refused as a usage error: it trained nothing and is left out.
+                Sitting {
+                    commit: "0123456789ab".into(),
+                    exit_code: Some(2),
+                    ..sitting(9.0, "2025-12-07T01:00:00Z")
+                },
             ],
         });
         let line = machine_line(&[("p".into(), vec![a])]);

@@ -147,6 +147,21 @@ pub(crate) struct Sitting {
     pub binary: Option<String>,
 }
 
+impl Sitting {
+    /// Whether the sitting may have trained: every one but those `burngan` refused as a usage
+    /// or configuration error (exit code 2), which stop before any step.
+    pub fn trained(&self) -> bool {
+        self.exit_code != Some(2)
+    }
+}
+
+/// The number of lines of `dir`'s `sittings.jsonl`, burngan's ledger of the sittings that
+/// trained; `None` when the file is absent or unreadable.
+pub(crate) fn ledger_sittings(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join("sittings.jsonl")).ok()?;
+    Some(text.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
 /// `results-run.json`: the run and each of its sittings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Sidecar {

@@ -113,7 +113,7 @@ pub mod mask;
 pub mod matmul;
 mod module;
 #[cfg(feature = "rayon")]
-mod par_map;
+pub(crate) mod par_map;
 pub mod pool;
 mod qtensor;
 pub mod reduce;

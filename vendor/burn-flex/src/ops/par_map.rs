@@ -13,8 +13,13 @@ use burn_backend::DType;
 use burn_std::{Bytes, Shape};
 use rayon::prelude::*;
 
-use crate::ops::PARALLEL_THRESHOLD;
 use crate::{FlexTensor, Layout};
+
+/// The smallest tensor (elements) split across threads: 64 Ki f32 (256 KiB), two chunks. The
+/// crate's general `ops::PARALLEL_THRESHOLD` (256 Ki) left `ring8-mlp`'s 128 Ki-element
+/// activations on one thread; at 64 Ki that workload ran 1.05× faster with two threads and the
+/// others were level (docs/benchmarks.md of burngan).
+pub(crate) const PARALLEL_THRESHOLD: usize = 64 * 1024;
 
 /// Elements per rayon task: 32 Ki f32 (128 KiB), large enough that a task's work dwarfs the
 /// cost of handing it to another thread.

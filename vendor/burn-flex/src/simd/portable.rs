@@ -10,11 +10,11 @@ use rayon::prelude::*;
 
 /// Threshold for parallel execution (elements).
 ///
-/// burngan patch: 256 Ki elements (the crate's own `ops::PARALLEL_THRESHOLD`) instead of 4 Mi.
-/// A 1 MiB operand takes far longer than handing half of it to another thread, and at 4 Mi the
+/// burngan patch: 64 Ki elements (`ops::par_map::PARALLEL_THRESHOLD`) instead of 4 Mi. A
+/// 256 KiB operand takes far longer than handing half of it to another thread, and at 4 Mi the
 /// in-place kernels ran on one thread for every activation and parameter of a DCGAN.
 #[cfg(feature = "rayon")]
-const PARALLEL_THRESHOLD: usize = crate::ops::PARALLEL_THRESHOLD;
+const PARALLEL_THRESHOLD: usize = crate::ops::par_map::PARALLEL_THRESHOLD;
 
 #[cfg(feature = "rayon")]
 const CHUNK_SIZE: usize = 4096;

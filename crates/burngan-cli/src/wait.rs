@@ -63,7 +63,8 @@ impl WaitPolicy {
     }
 }
 
-/// The spinners running on a rayon pool's threads; [`Spinners::stop`] ends them.
+/// The spinners running on a rayon pool's threads; [`Spinners::stop`] ends them and waits,
+/// dropping the handle tells them to end without waiting.
 #[derive(Debug)]
 pub struct Spinners {
     stop: Arc<AtomicBool>,
@@ -105,24 +106,22 @@ impl Spinners {
             jobs_run: Arc::new(AtomicU64::new(0)),
         };
         let caller = caller_in_pool.then(|| std::thread::current().id());
-        let started = Arc::new(AtomicUsize::new(0));
         let (stop, running, jobs_run) = (
             spinners.stop.clone(),
             spinners.running.clone(),
             spinners.jobs_run.clone(),
         );
-        let counted = started.clone();
         broadcast(Box::new(move |_| {
             if Some(std::thread::current().id()) == caller {
                 return;
             }
             running.fetch_add(1, Ordering::AcqRel);
-            counted.fetch_add(1, Ordering::AcqRel);
             spin(&stop, window, &jobs_run);
             running.fetch_sub(1, Ordering::AcqRel);
         }));
         let expected = threads - usize::from(caller_in_pool);
-        while started.load(Ordering::Acquire) < expected {
+        // Nothing stops them before `start_with` returns, so `running` only rises until then.
+        while spinners.running() < expected {
             std::thread::yield_now();
         }
         spinners
@@ -145,6 +144,13 @@ impl Spinners {
         while self.running() > 0 {
             std::thread::yield_now();
         }
+    }
+}
+
+impl Drop for Spinners {
+    /// Tells the spinners to end (they do at their next look for work) without waiting.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
     }
 }
 
@@ -267,6 +273,15 @@ mod tests {
         assert_eq!(pool.install(|| parallel_sum(0..100_000)), 99_999 * 50_000);
         assert!(spinners.jobs_run() >= 1, "the spinners ran no job");
         spinners.stop();
+        assert_eq!(pool.install(|| parallel_sum(0..100_000)), 99_999 * 50_000);
+        // A dropped handle ends its spinners too.
+        let spinners = Spinners::start_on(&pool, SPIN_WINDOW);
+        let running = spinners.running.clone();
+        assert_eq!(running.load(Ordering::Acquire), 2);
+        drop(spinners);
+        while running.load(Ordering::Acquire) > 0 {
+            std::thread::yield_now();
+        }
         assert_eq!(pool.install(|| parallel_sum(0..100_000)), 99_999 * 50_000);
     }
 }

@@ -319,6 +319,9 @@ pub struct LoopConfig {
     /// `"stop"` (default): stop at a NaN or infinite loss or gradient norm; `"skip"`: check
     /// every update and skip a non-finite one ([`NonFinitePolicy`]).
     pub on_non_finite: NonFinitePolicy,
+    /// Judge real and generated batches in one critic forward where the critic allows it
+    /// (default false; [`TrainerSettings::stack_batches`](burngan_train::TrainerSettings)).
+    pub stack_batches: bool,
 }
 
 /// The `train.lr_decay` option.
@@ -339,6 +342,7 @@ impl Default for LoopConfig {
             critic_steps: 1,
             lr_decay: LrDecay::Constant,
             on_non_finite: NonFinitePolicy::Stop,
+            stack_batches: false,
         }
     }
 }

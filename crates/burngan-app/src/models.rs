@@ -282,6 +282,10 @@ impl Discriminator<4> for ImageDiscriminator {
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         each_critic!(self, d => d.diagnostics())
     }
+
+    fn judges_stacked_batches(&self) -> bool {
+        each_critic!(self, d => d.judges_stacked_batches())
+    }
 }
 
 impl InputGradient<4> for ImageDiscriminator {

@@ -114,6 +114,7 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
         log_every: config.run.log_every,
         checkpoint: None,
         on_non_finite: config.train.on_non_finite,
+        stack_batches: config.train.stack_batches,
     }
 }
 

@@ -44,6 +44,9 @@ pub struct BenchOptions {
     /// iterations the rules require would take longer is not timed but reported as
     /// [`BenchError::TooSlow`] with that iteration's duration. `None`: no limit.
     pub budget: Option<f64>,
+    /// Judge each update's real and generated batch in one critic forward
+    /// ([`TrainerSettings::stack_batches`]; default false, as a `burngan train` run).
+    pub stack_batches: bool,
 }
 
 impl Default for BenchOptions {
@@ -55,6 +58,7 @@ impl Default for BenchOptions {
             batch: None,
             seed: 0,
             budget: None,
+            stack_batches: false,
         }
     }
 }
@@ -142,12 +146,17 @@ fn adam(lr: f64, beta1: f64, beta2: f64) -> OptimizerConfig {
     OptimizerConfig::adam(lr, beta1, beta2)
 }
 
-fn settings(batch_size: usize, critic_steps: usize, optimizer: OptimizerConfig) -> TrainerSettings {
+fn settings(
+    (batch_size, stack_batches): (usize, bool),
+    critic_steps: usize,
+    optimizer: OptimizerConfig,
+) -> TrainerSettings {
     TrainerSettings {
         batch_size,
         critic_steps,
         generator_optimizer: optimizer.clone(),
         discriminator_optimizer: optimizer,
+        stack_batches,
         ..TrainerSettings::default()
     }
 }
@@ -180,7 +189,7 @@ pub fn run_workload(
                 generator,
                 critic,
                 LossConfig::NonSaturating.build(),
-                &settings(batch, 1, adam(1e-4, 0.5, 0.999)),
+                &settings((batch, options.stack_batches), 1, adam(1e-4, 0.5, 0.999)),
                 &device,
             )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
@@ -197,7 +206,7 @@ pub fn run_workload(
                 generator,
                 critic,
                 LossConfig::NonSaturating.build(),
-                &settings(batch, 1, adam(2e-4, 0.5, 0.999)),
+                &settings((batch, options.stack_batches), 1, adam(2e-4, 0.5, 0.999)),
                 &device,
             )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
@@ -215,7 +224,7 @@ pub fn run_workload(
                     generator,
                     critic,
                     LossConfig::NonSaturating.build(),
-                    &settings(batch, 1, adam(2e-4, 0.5, 0.999)),
+                    &settings((batch, options.stack_batches), 1, adam(2e-4, 0.5, 0.999)),
                     &device,
                 )?
             } else {
@@ -223,7 +232,7 @@ pub fn run_workload(
                     generator,
                     critic,
                     LossConfig::Wasserstein.build(),
-                    &settings(batch, 5, adam(1e-4, 0.0, 0.9)),
+                    &settings((batch, options.stack_batches), 5, adam(1e-4, 0.0, 0.9)),
                     &device,
                 )?
                 .with_penalty(PenaltyConfig::WganGp {

@@ -39,6 +39,10 @@ pub(crate) struct BenchArgs {
     /// Seed of the host RNG behind weights, data and noise.
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
+    /// Judge each update's real and generated batch in one critic forward (`[train]
+    /// stack_batches = true` of a run config; off by default, as in `burngan train`).
+    #[arg(long)]
+    stack_batches: bool,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -90,6 +94,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         batch: args.batch,
         seed: args.seed,
         budget: args.budget,
+        stack_batches: args.stack_batches,
     };
     options.validate().map_err(bench_failure)?;
     if !args.critic.is_empty() {

@@ -67,6 +67,20 @@ pub trait Discriminator<const D: usize>: Module {
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         Vec::new()
     }
+
+    /// Whether one training forward over two batches stacked along the batch dimension
+    /// (`[b, …]` and `[b, …]` as `[2b, …]`, each a whole number of packs) gives the logits of
+    /// the two forwards (`[2n, 1]`, the first batch's `n` first) and leaves the same state.
+    ///
+    /// True for a critic that judges each sample (or each pack of samples) by itself and
+    /// changes nothing in a training forward — no BatchNorm, no minibatch standard
+    /// deviation, no spectral-norm power iteration. The trainer then judges the real and the
+    /// generated batch of an update in one forward: larger matrix products and half the
+    /// element-wise kernels, the same logits up to the rounding of the larger products.
+    /// `false` by default: a critic that does not say so is called once per batch.
+    fn judges_stacked_batches(&self) -> bool {
+        false
+    }
 }
 
 /// A critic that can give the gradient of its output with respect to its input, built from

@@ -292,6 +292,11 @@ impl Discriminator<4> for ProjectionDiscriminator {
         }
         diagnostics
     }
+
+    /// The trunk's answer, and no spectral norm on the embedding.
+    fn judges_stacked_batches(&self) -> bool {
+        self.trunk.judges_stacked_batches() && self.embedding.spectral.is_none()
+    }
 }
 
 impl InputGradient<4> for ProjectionDiscriminator {

@@ -276,6 +276,13 @@ impl Discriminator<4> for DcganDiscriminator {
             .filter_map(|(name, layer)| Some((format!("sigma.{name}"), layer.sigma()?)));
         convs.chain(dense).collect()
     }
+
+    /// True without spectral norm (the critic has no normalisation layer).
+    fn judges_stacked_batches(&self) -> bool {
+        self.convs.iter().all(|conv| conv.spectral.is_none())
+            && self.hidden.spectral.is_none()
+            && self.output.spectral.is_none()
+    }
 }
 
 impl InputGradient<4> for DcganDiscriminator {

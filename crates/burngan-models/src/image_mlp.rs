@@ -207,6 +207,10 @@ impl Discriminator<4> for ImageMlpDiscriminator {
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         self.mlp.diagnostics()
     }
+
+    fn judges_stacked_batches(&self) -> bool {
+        self.mlp.judges_stacked_batches()
+    }
 }
 
 impl InputGradient<4> for ImageMlpDiscriminator {

@@ -50,6 +50,8 @@ mod resnet;
 #[cfg(test)]
 mod shape_tests;
 mod spectral;
+#[cfg(test)]
+mod stacking_tests;
 
 pub use activation::Activation;
 pub use blocks::{

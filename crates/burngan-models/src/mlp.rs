@@ -430,6 +430,12 @@ impl Discriminator<2> for MlpDiscriminator {
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         self.sigmas()
     }
+
+    /// True without BatchNorm and spectral norm (packs never straddle two stacked batches
+    /// that are each a whole number of packs).
+    fn judges_stacked_batches(&self) -> bool {
+        self.norms.is_empty() && self.layers.iter().all(|layer| layer.spectral.is_none())
+    }
 }
 
 impl InputGradient<2> for MlpDiscriminator {

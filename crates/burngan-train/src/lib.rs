@@ -46,6 +46,8 @@ mod observer;
 mod optim;
 mod penalties;
 mod schedule;
+#[cfg(test)]
+mod stacking_tests;
 mod trainer;
 
 pub use augment::{Augment, AugmentTransform, Augmented};

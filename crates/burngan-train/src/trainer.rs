@@ -205,6 +205,16 @@ pub struct TrainerSettings {
     /// Stop at a non-finite loss or gradient, or skip the update (default
     /// [`NonFinitePolicy::Stop`]).
     pub on_non_finite: NonFinitePolicy,
+    /// Judge the real and the generated batch of an update in one critic forward over the two
+    /// stacked along the batch dimension, when the critic
+    /// [judges stacked batches](Discriminator::judges_stacked_batches) (default false: one
+    /// forward per batch). Faster on convolutional critics (larger matrix products, half the
+    /// element-wise kernels); the same training up to float rounding, but the larger products
+    /// round differently on each backend, and where the rounding is amplified (Adam with
+    /// β₁ = 0 on a relativistic loss, whose last critic bias then gets a gradient of rounding
+    /// noise instead of exactly 0) runs on different backends drift apart: see
+    /// docs/benchmarks.md.
+    pub stack_batches: bool,
 }
 
 impl Default for TrainerSettings {
@@ -220,6 +230,7 @@ impl Default for TrainerSettings {
             log_every: 10,
             checkpoint: None,
             on_non_finite: NonFinitePolicy::Stop,
+            stack_batches: false,
         }
     }
 }
@@ -328,6 +339,8 @@ pub struct GanTrainer<G, C, const D: usize> {
     log_every: usize,
     checkpoint: Option<CheckpointPolicy>,
     on_non_finite: NonFinitePolicy,
+    /// [`TrainerSettings::stack_batches`].
+    stack_batches: bool,
     /// Updates of the current step skipped under [`NonFinitePolicy::Skip`].
     skipped_in_step: usize,
     /// Consecutive steps, up to the last, that skipped at least one update.
@@ -452,6 +465,7 @@ where
             log_every: settings.log_every,
             checkpoint: settings.checkpoint.clone(),
             on_non_finite: settings.on_non_finite,
+            stack_batches: settings.stack_batches,
             skipped_in_step: 0,
             skipped_steps_in_a_row: 0,
             augment: None,
@@ -939,8 +953,11 @@ where
             return None;
         }
         let z = self.latent(batch, rng);
-        // The generator is frozen: its output enters the discriminator's graph as a constant.
-        let fake = generate(self.generator(), z, labels.clone()).detach();
+        // The generator is frozen: its output enters the discriminator's graph as a constant,
+        // and its forward records no graph (a `no_grad` copy shares the parameters and
+        // BatchNorm's running statistics, so the values are those of a tracked forward).
+        let frozen = self.generator().clone().no_grad();
+        let fake = generate(&frozen, z, labels.clone()).detach();
         let discriminator = self
             .discriminator
             .take()
@@ -1039,8 +1056,12 @@ where
             ),
             None => (real.clone(), fake.clone()),
         };
-        let real_logits = judge(critic, real, labels.clone());
-        let fake_logits = judge(critic, fake, labels);
+        let (real_logits, fake_logits) = judge_pair(
+            critic,
+            (real, labels.clone()),
+            (fake, labels),
+            self.stack_batches,
+        );
         (draws, real_logits, fake_logits)
     }
 
@@ -1068,26 +1089,31 @@ where
         // The discriminator is frozen: gradients flow through it to the generator, but none
         // are computed for its parameters.
         let frozen = self.discriminator().clone().no_grad();
-        let real_logits = if self.loss.generator_uses_real() {
-            if self.conditional() {
-                let (real, real_labels) = source.sample_labeled(batch, rng, &self.device);
-                let real = self.augmented(real, rng);
-                judge(&frozen, real, real_labels).detach()
+        let real = self.loss.generator_uses_real().then(|| {
+            let (real, real_labels) = if self.conditional() {
+                source.sample_labeled(batch, rng, &self.device)
             } else {
-                let real = source.sample(batch, rng, &self.device);
-                let real = self.augmented(real, rng);
-                frozen.forward(real).detach()
-            }
-        } else {
-            Tensor::zeros([0, 1], &self.device)
-        };
+                (source.sample(batch, rng, &self.device), None)
+            };
+            (self.augmented(real, rng), real_labels)
+        });
         let generator = self
             .generator
             .take()
             .expect("generator present between steps");
         let fake = generate(&generator, z, labels.clone());
         let fake = self.augmented(fake, rng);
-        let fake_logits = judge(&frozen, fake, labels);
+        let (real_logits, fake_logits) = match real {
+            Some(real) => {
+                let (real_logits, fake_logits) =
+                    judge_pair(&frozen, real, (fake, labels), self.stack_batches);
+                (real_logits.detach(), fake_logits)
+            }
+            None => (
+                Tensor::zeros([0, 1], &self.device),
+                judge(&frozen, fake, labels),
+            ),
+        };
         let loss = self.loss.generator_loss(real_logits, fake_logits);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
         // `inner` drops the autodiff graph: metrics are plain tensors on the same backend.
@@ -1564,6 +1590,35 @@ fn generate<G: Generator<D>, const D: usize>(
 }
 
 /// D(x), or D(x, y) for labelled samples.
+/// The critic's logits on two batches with their labels (the real and the fake batch of an
+/// update): one forward over the two stacked along the batch dimension when `stack` is asked
+/// for, the critic [judges stacked batches](Discriminator::judges_stacked_batches) and the
+/// batches agree in shape and in having labels, else one forward each. `([b, …], labels), ([b, …], labels) →
+/// ([n, 1], [n, 1])`.
+fn judge_pair<C: Discriminator<D>, const D: usize>(
+    critic: &C,
+    (first, first_labels): (Tensor<D>, Option<Tensor<1, Int>>),
+    (second, second_labels): (Tensor<D>, Option<Tensor<1, Int>>),
+    stack: bool,
+) -> (Tensor<2>, Tensor<2>) {
+    let stack = stack
+        && critic.judges_stacked_batches()
+        && first.dims() == second.dims()
+        && first_labels.is_some() == second_labels.is_some();
+    if !stack {
+        return (
+            judge(critic, first, first_labels),
+            judge(critic, second, second_labels),
+        );
+    }
+    let labels = first_labels
+        .zip(second_labels)
+        .map(|(a, b)| Tensor::cat(vec![a, b], 0));
+    let logits = judge(critic, Tensor::cat(vec![first, second], 0), labels);
+    let n = logits.dims()[0] / 2;
+    (logits.clone().narrow(0, 0, n), logits.narrow(0, n, n))
+}
+
 fn judge<C: Discriminator<D>, const D: usize>(
     critic: &C,
     x: Tensor<D>,

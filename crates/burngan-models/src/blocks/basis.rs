@@ -182,4 +182,8 @@ impl Block for BatchNorm {
     fn unsupported_layer(&self) -> Option<String> {
         Some("BatchNorm".to_string())
     }
+
+    fn splits_over_batches(&self) -> bool {
+        false
+    }
 }

@@ -319,6 +319,11 @@ impl Block for Conv2d {
             out.push((prefix.to_string(), sigma));
         }
     }
+
+    /// True without spectral norm.
+    fn splits_over_batches(&self) -> bool {
+        self.spectral.is_none()
+    }
 }
 
 /// A transposed 2-D convolution (a generator's learned upsampling) `[batch, c_in, h, w] →
@@ -510,5 +515,10 @@ impl Block for ConvTranspose2d {
         if let Some(sigma) = self.sigma() {
             out.push((prefix.to_string(), sigma));
         }
+    }
+
+    /// True without spectral norm.
+    fn splits_over_batches(&self) -> bool {
+        self.spectral.is_none()
     }
 }

@@ -118,6 +118,10 @@ impl Discriminator<4> for BlockCritic<4> {
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         self.sigma_diagnostics()
     }
+
+    fn judges_stacked_batches(&self) -> bool {
+        self.body.splits_over_batches()
+    }
 }
 
 impl Discriminator<2> for BlockCritic<2> {
@@ -128,6 +132,10 @@ impl Discriminator<2> for BlockCritic<2> {
 
     fn diagnostics(&self) -> Vec<(String, Tensor<1>)> {
         self.sigma_diagnostics()
+    }
+
+    fn judges_stacked_batches(&self) -> bool {
+        self.body.splits_over_batches()
     }
 }
 

@@ -111,4 +111,9 @@ impl Block for MinibatchStdDev {
             }),
         }
     }
+
+    /// False: each sample's statistic comes from its group of the batch.
+    fn splits_over_batches(&self) -> bool {
+        false
+    }
 }

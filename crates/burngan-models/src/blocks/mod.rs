@@ -236,6 +236,15 @@ pub trait Block {
     fn unsupported_layer(&self) -> Option<String> {
         None
     }
+
+    /// Whether a training forward of two batches stacked along the batch dimension gives the
+    /// two forwards' outputs and leaves the same state: false for a block that mixes the
+    /// samples of a batch (BatchNorm, the minibatch standard deviation) or advances state in
+    /// a training forward (spectral norm's power iteration); containers ask their blocks.
+    /// True by default.
+    fn splits_over_batches(&self) -> bool {
+        true
+    }
 }
 
 /// Panics for a cache made by another block's forward (a programming error of the caller).
@@ -277,6 +286,11 @@ impl Block for Dense {
         if let Some(sigma) = self.sigma() {
             out.push((prefix.to_string(), sigma));
         }
+    }
+
+    /// True without spectral norm.
+    fn splits_over_batches(&self) -> bool {
+        self.spectral.is_none()
     }
 
     /// d_in · d_out.
@@ -366,6 +380,10 @@ impl Block for Layer {
 
     fn unsupported_layer(&self) -> Option<String> {
         layer_dispatch!(self, b => b.unsupported_layer())
+    }
+
+    fn splits_over_batches(&self) -> bool {
+        layer_dispatch!(self, b => b.splits_over_batches())
     }
 
     fn multiply_adds(&self, input: &[usize]) -> f64 {

@@ -79,6 +79,10 @@ impl Block for Sequential {
         }
     }
 
+    fn splits_over_batches(&self) -> bool {
+        self.blocks.iter().all(Block::splits_over_batches)
+    }
+
     /// The blocks' multiply-adds, each at the shape it receives.
     fn multiply_adds(&self, input: &[usize]) -> f64 {
         let mut shape = input.to_vec();
@@ -193,6 +197,14 @@ impl Block for Residual {
         if let Some(path) = &self.shortcut {
             path.sigmas(&format!("{prefix}.shortcut"), out);
         }
+    }
+
+    fn splits_over_batches(&self) -> bool {
+        self.main.splits_over_batches()
+            && self
+                .shortcut
+                .as_ref()
+                .is_none_or(Block::splits_over_batches)
     }
 
     /// Both paths' multiply-adds.

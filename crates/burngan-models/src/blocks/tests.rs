@@ -699,6 +699,25 @@ fn r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_
     assert!(error <= 1e-6, "{error:.3e}");
 }
 
+/// A block critic judges stacked batches when every block splits over batches: the residual
+/// critic without spectral norm (its stacked logits equal the two forwards'), not with it, and
+/// not the critic with the minibatch standard deviation, whose groups then mix the batches.
+fn block_critics_judge_stacked_batches_when_every_block_splits_on_one_backend() {
+    let device = backend_device().autodiff();
+    let plain = residual_critic(false, 17, &device);
+    assert!(plain.judges_stacked_batches());
+    let mut rng = HostRng::seed_from(18);
+    let [a, b] = [0, 1].map(|_| rng.normal([3, 2, 8, 8], &device));
+    let gap = crate::stacking_tests::stacked_minus_separate(&plain, a, b, None);
+    assert!(gap <= 1e-6, "{gap:e}");
+    assert!(!residual_critic(true, 17, &device).judges_stacked_batches());
+    let mixing = other_blocks_critic(19, &device);
+    assert!(!mixing.judges_stacked_batches());
+    let [a, b] = [0, 1].map(|_| rng.normal([3, 2, 4, 4], &device));
+    let gap = crate::stacking_tests::stacked_minus_separate(&mixing, a, b.mul_scalar(4.0), None);
+    assert!(gap > 1e-4, "{gap:e}");
+}
+
 on_each_backend!(
     the_dcgan_critic_rebuilt_from_blocks_is_bit_identical => the_dcgan_critic_rebuilt_from_blocks_is_bit_identical_on_one_backend,
     a_block_generator_gives_images_of_its_shape => a_block_generator_gives_images_of_its_shape_on_one_backend,
@@ -706,6 +725,7 @@ on_each_backend!(
     shapes_that_do_not_fit_are_refused_with_the_blocks_path => shapes_that_do_not_fit_are_refused_with_the_blocks_path_on_one_backend,
     a_block_critic_records_and_loads_its_parameters => a_block_critic_records_and_loads_its_parameters_on_one_backend,
     r1_parameter_gradients_through_a_composed_critic_equal_finite_differences => r1_parameter_gradients_through_a_composed_critic_equal_finite_differences_on_one_backend,
+    block_critics_judge_stacked_batches_when_every_block_splits => block_critics_judge_stacked_batches_when_every_block_splits_on_one_backend,
 );
 
 on_every_backend!(

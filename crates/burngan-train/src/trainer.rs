@@ -210,9 +210,8 @@ pub struct TrainerSettings {
     /// [judges stacked batches](Discriminator::judges_stacked_batches) (default false: one
     /// forward per batch). Faster on convolutional critics (larger matrix products, half the
     /// element-wise kernels); the same training up to float rounding, but the larger products
-    /// round differently on each backend, and where the rounding is amplified (Adam with
-    /// β₁ = 0 on a relativistic loss, whose last critic bias then gets a gradient of rounding
-    /// noise instead of exactly 0) runs on different backends drift apart: see
+    /// round differently on each backend, and where training amplifies rounding (a
+    /// relativistic loss with Adam β₁ = 0) runs on different backends drift apart: see
     /// docs/benchmarks.md.
     pub stack_batches: bool,
 }
@@ -1589,12 +1588,11 @@ fn generate<G: Generator<D>, const D: usize>(
     }
 }
 
-/// D(x), or D(x, y) for labelled samples.
 /// The critic's logits on two batches with their labels (the real and the fake batch of an
 /// update): one forward over the two stacked along the batch dimension when `stack` is asked
 /// for, the critic [judges stacked batches](Discriminator::judges_stacked_batches) and the
-/// batches agree in shape and in having labels, else one forward each. `([b, …], labels), ([b, …], labels) →
-/// ([n, 1], [n, 1])`.
+/// batches agree in shape and in having labels, else one forward each.
+/// `([b, …], labels), ([b, …], labels) → ([n, 1], [n, 1])`.
 fn judge_pair<C: Discriminator<D>, const D: usize>(
     critic: &C,
     (first, first_labels): (Tensor<D>, Option<Tensor<1, Int>>),
@@ -1619,6 +1617,7 @@ fn judge_pair<C: Discriminator<D>, const D: usize>(
     (logits.clone().narrow(0, 0, n), logits.narrow(0, n, n))
 }
 
+/// D(x), or D(x, y) for labelled samples.
 fn judge<C: Discriminator<D>, const D: usize>(
     critic: &C,
     x: Tensor<D>,

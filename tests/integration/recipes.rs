@@ -250,22 +250,8 @@ fn an_optimizer_defined_here_plugs_in_through_the_facade() {
         let settings = TrainerSettings {
             batch_size: 32,
             steps: 5,
-            generator_optimizer: OptimizerConfig::Sgd {
-                lr: 0.05.into(),
-                momentum: 0.0,
-                dampening: 0.0,
-                nesterov: false,
-                weight_decay: 0.0,
-                clip: None,
-            },
-            discriminator_optimizer: OptimizerConfig::Sgd {
-                lr: 0.05.into(),
-                momentum: 0.0,
-                dampening: 0.0,
-                nesterov: false,
-                weight_decay: 0.0,
-                clip: None,
-            },
+            generator_optimizer: OptimizerConfig::sgd(0.05),
+            discriminator_optimizer: OptimizerConfig::sgd(0.05),
             ..TrainerSettings::default()
         };
         let loss = burngan::LossConfig::NonSaturating.build();

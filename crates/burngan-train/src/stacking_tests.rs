@@ -2,7 +2,7 @@
 //! of an update (and of a generator update whose loss reads real logits): the training it
 //! gives matches, to float rounding, the same critic judged once per batch.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::Tensor;
 use burngan_backend::{BackendKind, device};
 use burngan_core::{Discriminator, HostRng};
@@ -10,6 +10,7 @@ use burngan_data::{GaussianMixture, ToyConfig};
 use burngan_losses::LossConfig;
 use burngan_models::{MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig};
 
+use crate::trainer::tests::parameters;
 use crate::{GanTrainer, OptimizerConfig, TrainerSettings};
 
 /// The same critic, judged one batch at a time (the default of
@@ -23,19 +24,6 @@ impl Discriminator<2> for OneBatchAtATime {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.inner.forward(x)
     }
-}
-
-fn parameters<M: Module>(module: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {
-            self.0
-                .extend(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    module.visit(&mut collect);
-    collect.0
 }
 
 /// Four steps on the ring from seed 5 with a 2 → 32 → 32 → 1 critic (packs of `pack`):
@@ -53,14 +41,7 @@ fn train(stacked: bool, loss: &LossConfig, pack: usize) -> (Vec<f32>, Vec<f32>, 
     assert!(critic.judges_stacked_batches());
     // Plain SGD, whose update is linear in the gradient: Adam's first steps are ±lr wherever
     // a gradient is near 0, which turns a rounding difference of such a gradient into 2·lr.
-    let sgd = OptimizerConfig::Sgd {
-        lr: 0.05.into(),
-        momentum: 0.0,
-        dampening: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-        clip: None,
-    };
+    let sgd = OptimizerConfig::sgd(0.05);
     let settings = TrainerSettings {
         batch_size: 64,
         stack_batches: true,

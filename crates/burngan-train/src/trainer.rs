@@ -1654,7 +1654,7 @@ pub fn clip_parameters<M: Module>(module: M, bound: f64) -> M {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Schedule, Scheduled, Shape};
     use burn::module::{Module, ModuleVisitor, Param};
@@ -1667,7 +1667,8 @@ mod tests {
 
     type ToyTrainer = GanTrainer<MlpGenerator, MlpDiscriminator, 2>;
 
-    fn parameters<M: Module>(module: &M) -> Vec<f32> {
+    /// Every float parameter of `module`, flattened in visiting order.
+    pub(crate) fn parameters<M: Module>(module: &M) -> Vec<f32> {
         struct Collect(Vec<f32>);
         impl ModuleVisitor for Collect {
             fn visit_float<const R: usize>(&mut self, param: &Param<Tensor<R>>) {

@@ -143,6 +143,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// Plain SGD with constant `lr`: no momentum, no weight decay and no clipping.
+    pub fn sgd(lr: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr: lr.into(),
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            clip: None,
+        }
+    }
+
     /// The learning rate (a number or a schedule).
     pub fn learning_rate(&self) -> &Scheduled {
         match self {

@@ -147,9 +147,10 @@ fn adam(lr: f64, beta1: f64, beta2: f64) -> OptimizerConfig {
 }
 
 fn settings(
-    (batch_size, stack_batches): (usize, bool),
+    batch_size: usize,
     critic_steps: usize,
     optimizer: OptimizerConfig,
+    stack_batches: bool,
 ) -> TrainerSettings {
     TrainerSettings {
         batch_size,
@@ -189,7 +190,7 @@ pub fn run_workload(
                 generator,
                 critic,
                 LossConfig::NonSaturating.build(),
-                &settings((batch, options.stack_batches), 1, adam(1e-4, 0.5, 0.999)),
+                &settings(batch, 1, adam(1e-4, 0.5, 0.999), options.stack_batches),
                 &device,
             )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
@@ -206,7 +207,7 @@ pub fn run_workload(
                 generator,
                 critic,
                 LossConfig::NonSaturating.build(),
-                &settings((batch, options.stack_batches), 1, adam(2e-4, 0.5, 0.999)),
+                &settings(batch, 1, adam(2e-4, 0.5, 0.999), options.stack_batches),
                 &device,
             )?;
             time(workload, batch, trainer, FixedBatch(real), rng, options)
@@ -224,7 +225,7 @@ pub fn run_workload(
                     generator,
                     critic,
                     LossConfig::NonSaturating.build(),
-                    &settings((batch, options.stack_batches), 1, adam(2e-4, 0.5, 0.999)),
+                    &settings(batch, 1, adam(2e-4, 0.5, 0.999), options.stack_batches),
                     &device,
                 )?
             } else {
@@ -232,7 +233,7 @@ pub fn run_workload(
                     generator,
                     critic,
                     LossConfig::Wasserstein.build(),
-                    &settings((batch, options.stack_batches), 5, adam(1e-4, 0.0, 0.9)),
+                    &settings(batch, 5, adam(1e-4, 0.0, 0.9), options.stack_batches),
                     &device,
                 )?
                 .with_penalty(PenaltyConfig::WganGp {

@@ -74,7 +74,8 @@ pub trait Discriminator<const D: usize>: Module {
     ///
     /// True for a critic that judges each sample (or each pack of samples) by itself and
     /// changes nothing in a training forward — no BatchNorm, no minibatch standard
-    /// deviation, no spectral-norm power iteration. The trainer then judges the real and the
+    /// deviation, no spectral-norm power iteration. A trainer asked to stack batches
+    /// (burngan-train's `TrainerSettings::stack_batches`) then judges the real and the
     /// generated batch of an update in one forward: larger matrix products and half the
     /// element-wise kernels, the same logits up to the rounding of the larger products.
     /// `false` by default: a critic that does not say so is called once per batch.

@@ -286,6 +286,10 @@ impl Discriminator<4> for ImageDiscriminator {
     fn judges_stacked_batches(&self) -> bool {
         each_critic!(self, d => d.judges_stacked_batches())
     }
+
+    fn samples_per_logit(&self) -> usize {
+        each_critic!(self, d => d.samples_per_logit())
+    }
 }
 
 impl InputGradient<4> for ImageDiscriminator {

@@ -69,18 +69,27 @@ pub trait Discriminator<const D: usize>: Module {
     }
 
     /// Whether one training forward over two batches stacked along the batch dimension
-    /// (`[b, …]` and `[b, …]` as `[2b, …]`, each a whole number of packs) gives the logits of
-    /// the two forwards (`[2n, 1]`, the first batch's `n` first) and leaves the same state.
+    /// (`[b, …]` and `[b, …]` as `[2b, …]`, in any order of whole packs of
+    /// [`samples_per_logit`](Self::samples_per_logit) samples) gives the logits of the two
+    /// forwards (`[2n, 1]`, one per pack, in the packs' order) and leaves the same state.
     ///
     /// True for a critic that judges each sample (or each pack of samples) by itself and
     /// changes nothing in a training forward — no BatchNorm, no minibatch standard
     /// deviation, no spectral-norm power iteration. A trainer asked to stack batches
     /// (burngan-train's `TrainerSettings::stack_batches`) then judges the real and the
-    /// generated batch of an update in one forward: larger matrix products and half the
-    /// element-wise kernels, the same logits up to the rounding of the larger products.
-    /// `false` by default: a critic that does not say so is called once per batch.
+    /// generated batch of an update in one forward, their packs interleaved: larger matrix
+    /// products and half the element-wise kernels, the same logits up to the rounding of the
+    /// larger products. `false` by default: a critic that does not say so is called once per
+    /// batch.
     fn judges_stacked_batches(&self) -> bool {
         false
+    }
+
+    /// How many consecutive samples of a batch the critic judges together as one logit: a
+    /// pack's size (PacGAN), so a batch `[b, …]` gives `[b / samples_per_logit, 1]` logits.
+    /// 1 (the default) for a critic that judges each sample by itself.
+    fn samples_per_logit(&self) -> usize {
+        1
     }
 }
 

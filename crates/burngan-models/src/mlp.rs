@@ -431,10 +431,15 @@ impl Discriminator<2> for MlpDiscriminator {
         self.sigmas()
     }
 
-    /// True without BatchNorm and spectral norm (packs never straddle two stacked batches
-    /// that are each a whole number of packs).
+    /// True without BatchNorm and spectral norm (a stacked batch is interleaved in whole
+    /// packs, so no pack mixes the two batches).
     fn judges_stacked_batches(&self) -> bool {
         self.norms.is_empty() && self.layers.iter().all(|layer| layer.spectral.is_none())
+    }
+
+    /// The pack size m.
+    fn samples_per_logit(&self) -> usize {
+        self.pack.max(1)
     }
 }
 

@@ -1589,19 +1589,28 @@ fn generate<G: Generator<D>, const D: usize>(
 }
 
 /// The critic's logits on two batches with their labels (the real and the fake batch of an
-/// update): one forward over the two stacked along the batch dimension when `stack` is asked
-/// for, the critic [judges stacked batches](Discriminator::judges_stacked_batches) and the
-/// batches agree in shape and in having labels, else one forward each.
-/// `([b, …], labels), ([b, …], labels) → ([n, 1], [n, 1])`.
+/// update): one forward over the two interleaved along the batch dimension when `stack` is
+/// asked for, the critic [judges stacked batches](Discriminator::judges_stacked_batches) and
+/// the batches agree in shape, in whole packs and in having labels, else one forward each.
+/// `([b, …], labels), ([b, …], labels) → ([n, 1], [n, 1])`, n = b / samples per logit.
+///
+/// Interleaved pack by pack (first₀, second₀, first₁, second₁, …), not concatenated: a
+/// relativistic loss gives the two logits of a pair gradients of opposite sign and equal
+/// size, so the critic's last bias has an exactly zero gradient when judged once per batch.
+/// Summed over a concatenated batch those gradients cancel only up to a rounding that differs
+/// between backends, which Adam scales up to full-size steps; summed over interleaved pairs
+/// they cancel exactly on every backend, as they do unstacked.
 fn judge_pair<C: Discriminator<D>, const D: usize>(
     critic: &C,
     (first, first_labels): (Tensor<D>, Option<Tensor<1, Int>>),
     (second, second_labels): (Tensor<D>, Option<Tensor<1, Int>>),
     stack: bool,
 ) -> (Tensor<2>, Tensor<2>) {
+    let pack = critic.samples_per_logit().max(1);
     let stack = stack
         && critic.judges_stacked_batches()
         && first.dims() == second.dims()
+        && first.dims()[0].is_multiple_of(pack)
         && first_labels.is_some() == second_labels.is_some();
     if !stack {
         return (
@@ -1609,12 +1618,32 @@ fn judge_pair<C: Discriminator<D>, const D: usize>(
             judge(critic, second, second_labels),
         );
     }
-    let labels = first_labels
-        .zip(second_labels)
-        .map(|(a, b)| Tensor::cat(vec![a, b], 0));
-    let logits = judge(critic, Tensor::cat(vec![first, second], 0), labels);
+    let labels = first_labels.zip(second_labels).map(|(a, b)| {
+        let n = a.dims()[0] / pack;
+        let pairs = Tensor::cat(vec![a.reshape([n, 1, pack]), b.reshape([n, 1, pack])], 1);
+        pairs.reshape([2 * n * pack])
+    });
+    let logits = judge(critic, interleave(first, second, pack), labels);
     let n = logits.dims()[0] / 2;
-    (logits.clone().narrow(0, 0, n), logits.narrow(0, n, n))
+    let pairs = logits.reshape([n, 2]);
+    (pairs.clone().narrow(1, 0, 1), pairs.narrow(1, 1, 1))
+}
+
+/// Two batches of equal shape interleaved along the batch dimension in packs of `pack`
+/// samples: `[b, …], [b, …] → [2b, …]` with the packs first₀, second₀, first₁, second₁, ….
+fn interleave<const D: usize>(first: Tensor<D>, second: Tensor<D>, pack: usize) -> Tensor<D> {
+    let mut dims = first.dims();
+    let packs = dims[0] / pack;
+    let size = pack * dims[1..].iter().product::<usize>();
+    let pairs = Tensor::cat(
+        vec![
+            first.reshape([packs, 1, size]),
+            second.reshape([packs, 1, size]),
+        ],
+        1,
+    );
+    dims[0] *= 2;
+    pairs.reshape(dims)
 }
 
 /// D(x), or D(x, y) for labelled samples.

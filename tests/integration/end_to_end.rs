@@ -157,6 +157,7 @@ fn every_shipped_preset_is_a_valid_config() {
                 "mnist-r3",
                 "stackedmnist-dcgan",
                 "stackedmnist-r3",
+                "stackedmnist-best",
                 "mnist10pct-dcgan",
                 "mnist10pct-diffaug",
                 "mnist10pct-ada",

@@ -9,8 +9,12 @@ use burngan_backend::{BackendKind, device};
 use burngan_core::{Discriminator, HostRng};
 use burngan_data::{GaussianMixture, ToyConfig};
 use burngan_losses::LossConfig;
-use burngan_models::{MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig};
+use burngan_models::{
+    MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig,
+    ProjectionDiscriminatorConfig,
+};
 
+use crate::trainer::judge_pair;
 use crate::trainer::tests::parameters;
 use crate::{GanTrainer, OptimizerConfig, TrainerSettings};
 
@@ -163,4 +167,31 @@ fn a_relativistic_loss_never_moves_the_last_bias_of_a_stacked_critic() {
         );
         assert_eq!(last_bias(trainer.discriminator()), bias, "pack {pack}");
     }
+}
+
+/// A class-conditional critic judged stacked sees each sample with its own label: the two
+/// halves of the interleaved forward are the two separate forwards' logits, to rounding.
+#[test]
+fn stacked_labelled_batches_keep_each_sample_with_its_label() {
+    let device = device(BackendKind::Flex).unwrap().autodiff();
+    let mut rng = HostRng::seed_from(11);
+    let critic = ProjectionDiscriminatorConfig::new(10)
+        .init([1, 28, 28], &mut rng, &device)
+        .unwrap();
+    assert!(critic.judges_stacked_batches());
+    let mut batch = || rng.uniform_tensor([6, 1, 28, 28], -1.0, 1.0, &device);
+    let (real, fake) = (batch(), batch());
+    let labels = |classes: [i64; 6]| Tensor::<1, burn::tensor::Int>::from_data(classes, &device);
+    let (real_labels, fake_labels) = (labels([0, 1, 2, 3, 4, 5]), labels([9, 8, 7, 6, 5, 4]));
+    let pair = |stack| {
+        let real = (real.clone(), Some(real_labels.clone()));
+        let fake = (fake.clone(), Some(fake_labels.clone()));
+        let (a, b) = judge_pair(&critic, real, fake, stack);
+        let host = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        [host(a), host(b)].concat()
+    };
+    let (stacked, separate) = (pair(true), pair(false));
+    assert_eq!(stacked.len(), 12);
+    let gap = relative_gap(&stacked, &separate);
+    assert!(gap <= 1e-5, "{gap:.2e}: {stacked:?} vs {separate:?}");
 }

@@ -87,7 +87,9 @@ pub trait Discriminator<const D: usize>: Module {
 
     /// How many consecutive samples of a batch the critic judges together as one logit: a
     /// pack's size (PacGAN), so a batch `[b, …]` gives `[b / samples_per_logit, 1]` logits.
-    /// 1 (the default) for a critic that judges each sample by itself.
+    /// 1 (the default) for a critic that judges each sample by itself. A critic that packs
+    /// and [judges stacked batches](Self::judges_stacked_batches) must return its pack here:
+    /// burngan-train refuses a stacked forward whose logit count disagrees with it.
     fn samples_per_logit(&self) -> usize {
         1
     }

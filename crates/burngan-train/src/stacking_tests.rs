@@ -31,29 +31,41 @@ impl Discriminator<2> for OneBatchAtATime {
     }
 }
 
-/// Four steps on the ring from seed 5 with a 2 → 32 → 32 → 1 critic (packs of `pack`):
-/// generator parameters, critic parameters, and each step's (loss_d, loss_g).
-fn train(stacked: bool, loss: &LossConfig, pack: usize) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+/// What a stacking test trains: a 2 → 32 → 2 generator, a 2 → 32 → 32 → 1 critic judging
+/// packs of `pack` samples (both drawn from `rng`), and settings that stack batches of 64
+/// with `optimizer` for both networks.
+fn ring_pair(
+    rng: &mut HostRng,
+    pack: usize,
+    optimizer: OptimizerConfig,
+) -> (MlpGenerator, MlpDiscriminator, TrainerSettings) {
     let device = device(BackendKind::Flex).unwrap().autodiff();
-    let mut rng = HostRng::seed_from(5);
     let generator = MlpGeneratorConfig::new(2, vec![32])
-        .init(2, &mut rng, &device)
+        .init(2, rng, &device)
         .unwrap();
     let critic = MlpDiscriminatorConfig::new(vec![32, 32])
         .with_pack(pack)
-        .init(2, &mut rng, &device)
+        .init(2, rng, &device)
         .unwrap();
     assert!(critic.judges_stacked_batches());
-    // Plain SGD, whose update is linear in the gradient: Adam's first steps are ±lr wherever
-    // a gradient is near 0, which turns a rounding difference of such a gradient into 2·lr.
-    let sgd = OptimizerConfig::sgd(0.05);
     let settings = TrainerSettings {
         batch_size: 64,
         stack_batches: true,
-        generator_optimizer: sgd.clone(),
-        discriminator_optimizer: sgd,
+        generator_optimizer: optimizer.clone(),
+        discriminator_optimizer: optimizer,
         ..TrainerSettings::default()
     };
+    (generator, critic, settings)
+}
+
+/// Four steps on the ring from seed 5 with [`ring_pair`]'s networks: generator parameters,
+/// critic parameters, and each step's (loss_d, loss_g).
+fn train(stacked: bool, loss: &LossConfig, pack: usize) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+    let device = device(BackendKind::Flex).unwrap().autodiff();
+    let mut rng = HostRng::seed_from(5);
+    // Plain SGD, whose update is linear in the gradient: Adam's first steps are ±lr wherever
+    // a gradient is near 0, which turns a rounding difference of such a gradient into 2·lr.
+    let (generator, critic, settings) = ring_pair(&mut rng, pack, OptimizerConfig::sgd(0.05));
     let ring = ToyConfig::default_ring().build().unwrap();
     if stacked {
         let mut trainer =
@@ -137,21 +149,8 @@ fn a_relativistic_loss_never_moves_the_last_bias_of_a_stacked_critic() {
     let device = device(BackendKind::Flex).unwrap().autodiff();
     for pack in [1, 2] {
         let mut rng = HostRng::seed_from(7);
-        let generator = MlpGeneratorConfig::new(2, vec![32])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let critic = MlpDiscriminatorConfig::new(vec![32, 32])
-            .with_pack(pack)
-            .init(2, &mut rng, &device)
-            .unwrap();
         let adam = OptimizerConfig::adam(2e-3, 0.0, 0.99);
-        let settings = TrainerSettings {
-            batch_size: 64,
-            stack_batches: true,
-            generator_optimizer: adam.clone(),
-            discriminator_optimizer: adam,
-            ..TrainerSettings::default()
-        };
+        let (generator, critic, settings) = ring_pair(&mut rng, pack, adam);
         let (bias, weights) = (last_bias(&critic), parameters(&critic));
         let loss = LossConfig::Rsgan.build();
         let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device).unwrap();
@@ -186,7 +185,7 @@ fn stacked_labelled_batches_keep_each_sample_with_its_label() {
     let pair = |stack| {
         let real = (real.clone(), Some(real_labels.clone()));
         let fake = (fake.clone(), Some(fake_labels.clone()));
-        let (a, b) = judge_pair(&critic, real, fake, stack);
+        let (a, b) = judge_pair(&critic, real, fake, stack).unwrap();
         let host = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
         [host(a), host(b)].concat()
     };
@@ -194,4 +193,51 @@ fn stacked_labelled_batches_keep_each_sample_with_its_label() {
     assert_eq!(stacked.len(), 12);
     let gap = relative_gap(&stacked, &separate);
     assert!(gap <= 1e-5, "{gap:.2e}: {stacked:?} vs {separate:?}");
+}
+
+/// A critic that packs two samples into one logit but keeps the default
+/// [`Discriminator::samples_per_logit`] of 1 while saying it judges stacked batches.
+#[derive(Module, Debug)]
+struct PacksWithoutSaying {
+    inner: MlpDiscriminator,
+}
+
+impl Discriminator<2> for PacksWithoutSaying {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.inner.forward(x)
+    }
+
+    fn judges_stacked_batches(&self) -> bool {
+        true
+    }
+}
+
+/// Its stacked forward would pair each real sample with a fake one in a pack; the trainer
+/// sees 64 logits for 128 samples instead of 128 and stops before any update, naming the
+/// fix, with both networks as they were.
+#[test]
+fn a_critic_that_packs_without_saying_so_is_refused_before_any_update() {
+    let device = device(BackendKind::Flex).unwrap().autodiff();
+    let mut rng = HostRng::seed_from(3);
+    let (generator, inner, settings) = ring_pair(&mut rng, 2, OptimizerConfig::sgd(0.05));
+    let critic = PacksWithoutSaying { inner };
+    let before = (parameters(&generator), parameters(&critic.inner));
+    let loss = LossConfig::Rsgan.build();
+    let mut trainer = GanTrainer::new(generator, critic, loss, &settings, &device).unwrap();
+    let real = rng.uniform_tensor([64, 2], -1.0, 1.0, &device);
+    let error = trainer.step(real).unwrap_err();
+    let message = error.to_string();
+    assert!(error.is_usage_error(), "{message}");
+    for needed in [
+        "PacksWithoutSaying",
+        "64 logits for 128 samples",
+        "samples_per_logit",
+    ] {
+        assert!(message.contains(needed), "{needed:?} not in {message:?}");
+    }
+    let after = (
+        parameters(trainer.generator()),
+        parameters(&trainer.discriminator().inner),
+    );
+    assert_eq!(after, before);
 }

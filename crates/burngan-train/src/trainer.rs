@@ -6,6 +6,7 @@
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::sigmoid;
+use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -832,6 +833,9 @@ where
             }
         }
         let (loss_g, grad_norm_g) = self.generator_update(source, rng, batch, record);
+        if self.refused.is_some() {
+            return None;
+        }
         self.step += 1;
         if self.skipped_in_step > 0 {
             self.skipped_steps_in_a_row += 1;
@@ -961,8 +965,15 @@ where
             .discriminator
             .take()
             .expect("discriminator present between steps");
-        let (draws, real_logits, fake_logits) =
-            self.judge_update(&discriminator, &real, &fake, labels.clone(), rng);
+        let judged = self.judge_update(&discriminator, &real, &fake, labels.clone(), rng);
+        let (draws, real_logits, fake_logits) = match judged {
+            Ok(judged) => judged,
+            Err(error) => {
+                self.discriminator = Some(discriminator);
+                self.refused = Some(error);
+                return None;
+            }
+        };
         let loss = self
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
@@ -1043,7 +1054,7 @@ where
         fake: &Tensor<D>,
         labels: Option<Tensor<1, Int>>,
         rng: &mut HostRng,
-    ) -> (Option<UpdateDraws<D>>, Tensor<2>, Tensor<2>) {
+    ) -> Result<(Option<UpdateDraws<D>>, Tensor<2>, Tensor<2>), TrainError> {
         let draws = self.augment.as_mut().map(|augment| UpdateDraws {
             real: augment.draw(real.dims(), rng),
             fake: augment.draw(fake.dims(), rng),
@@ -1060,8 +1071,8 @@ where
             (real, labels.clone()),
             (fake, labels),
             self.stack_batches,
-        );
-        (draws, real_logits, fake_logits)
+        )?;
+        Ok((draws, real_logits, fake_logits))
     }
 
     /// `batch` through a fresh augmentation draw, when the trainer augments.
@@ -1102,16 +1113,21 @@ where
             .expect("generator present between steps");
         let fake = generate(&generator, z, labels.clone());
         let fake = self.augmented(fake, rng);
-        let (real_logits, fake_logits) = match real {
-            Some(real) => {
-                let (real_logits, fake_logits) =
-                    judge_pair(&frozen, real, (fake, labels), self.stack_batches);
-                (real_logits.detach(), fake_logits)
-            }
-            None => (
+        let judged = match real {
+            Some(real) => judge_pair(&frozen, real, (fake, labels), self.stack_batches)
+                .map(|(real_logits, fake_logits)| (real_logits.detach(), fake_logits)),
+            None => Ok((
                 Tensor::zeros([0, 1], &self.device),
                 judge(&frozen, fake, labels),
-            ),
+            )),
+        };
+        let (real_logits, fake_logits) = match judged {
+            Ok(logits) => logits,
+            Err(error) => {
+                self.generator = Some(generator);
+                self.refused = Some(error);
+                return (Tensor::zeros([1], &self.device), None);
+            }
         };
         let loss = self.loss.generator_loss(real_logits, fake_logits);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
@@ -1600,12 +1616,16 @@ fn generate<G: Generator<D>, const D: usize>(
 /// Summed over a concatenated batch those gradients cancel only up to a rounding that differs
 /// between backends, which Adam scales up to full-size steps; summed over interleaved pairs
 /// they cancel exactly (measured on flex, ndarray and wgpu), as they do unstacked.
+///
+/// A stacked forward that gives other than one logit per `samples_per_logit` samples comes
+/// from a critic that packs samples without saying so: its packs mixed the two batches, and
+/// the result is a [`TrainError::Config`] naming the fix, not logits.
 pub(crate) fn judge_pair<C: Discriminator<D>, const D: usize>(
     critic: &C,
     (first, first_labels): (Tensor<D>, Option<Tensor<1, Int>>),
     (second, second_labels): (Tensor<D>, Option<Tensor<1, Int>>),
     stack: bool,
-) -> (Tensor<2>, Tensor<2>) {
+) -> Result<(Tensor<2>, Tensor<2>), TrainError> {
     let pack = critic.samples_per_logit().max(1);
     let stack = stack
         && critic.judges_stacked_batches()
@@ -1613,25 +1633,40 @@ pub(crate) fn judge_pair<C: Discriminator<D>, const D: usize>(
         && first.dims()[0].is_multiple_of(pack)
         && first_labels.is_some() == second_labels.is_some();
     if !stack {
-        return (
+        return Ok((
             judge(critic, first, first_labels),
             judge(critic, second, second_labels),
-        );
+        ));
     }
-    let labels = first_labels.zip(second_labels).map(|(a, b)| {
-        let n = a.dims()[0] / pack;
-        let pairs = Tensor::cat(vec![a.reshape([n, 1, pack]), b.reshape([n, 1, pack])], 1);
-        pairs.reshape([2 * n * pack])
-    });
+    let samples = 2 * first.dims()[0];
+    let labels = first_labels
+        .zip(second_labels)
+        .map(|(a, b)| interleave(a, b, pack));
     let logits = judge(critic, interleave(first, second, pack), labels);
-    let n = logits.dims()[0] / 2;
-    let pairs = logits.reshape([n, 2]);
-    (pairs.clone().narrow(1, 0, 1), pairs.narrow(1, 1, 1))
+    let n = logits.dims()[0];
+    if n * pack != samples {
+        return Err(TrainError::config(format!(
+            "the critic {} gave {n} logits for {samples} samples judged in one stacked forward, \
+             not the {} that its samples_per_logit() of {pack} implies: a critic that judges \
+             packs of samples must return its pack size from \
+             Discriminator::samples_per_logit (or answer false from judges_stacked_batches, \
+             or turn stack_batches off)",
+            short_type_name::<C>(),
+            samples / pack
+        )));
+    }
+    let pairs = logits.reshape([n / 2, 2]);
+    Ok((pairs.clone().narrow(1, 0, 1), pairs.narrow(1, 1, 1)))
 }
 
-/// Two batches of equal shape interleaved along the batch dimension in packs of `pack`
-/// samples: `[b, …], [b, …] → [2b, …]` with the packs first₀, second₀, first₁, second₁, ….
-fn interleave<const D: usize>(first: Tensor<D>, second: Tensor<D>, pack: usize) -> Tensor<D> {
+/// Two batches of equal shape (samples or their labels) interleaved along the batch
+/// dimension in packs of `pack` samples: `[b, …], [b, …] → [2b, …]` with the packs first₀,
+/// second₀, first₁, second₁, ….
+fn interleave<const D: usize, K: Basic>(
+    first: Tensor<D, K>,
+    second: Tensor<D, K>,
+    pack: usize,
+) -> Tensor<D, K> {
     let mut dims = first.dims();
     let packs = dims[0] / pack;
     let size = pack * dims[1..].iter().product::<usize>();

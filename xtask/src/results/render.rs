@@ -101,26 +101,35 @@ fn one(value: f64, format: Format) -> String {
 }
 
 /// A cell: one value, or mean ± sample standard deviation followed by the per-seed values in
-/// parentheses. Integers get one decimal in the mean and deviation; percentages carry ` %`
-/// after the deviation.
+/// parentheses. Integers get one decimal in the mean and deviation (grouped in thousands);
+/// percentages carry ` %` after the deviation.
 pub(crate) fn format_cell(values: &[f64], format: Format) -> String {
     let unit = if format == Format::Percent { " %" } else { "" };
     let (mean, std) = mean_std(values);
     let Some(std) = std else {
         return format!("{}{unit}", one(mean, format));
     };
-    let spread = if format == Format::Integer {
-        Format::Fixed1
-    } else {
-        format
+    let spread = |value: f64| match format {
+        Format::Integer => tenths(value),
+        _ => one(value, format),
     };
     let each: Vec<String> = values.iter().map(|v| one(*v, format)).collect();
     format!(
         "{} ± {}{unit} ({})",
-        one(mean, spread),
-        one(std, spread),
+        spread(mean),
+        spread(std),
         each.join(", ")
     )
+}
+
+/// A mean or deviation of integers: one decimal, the whole part grouped in thousands as the
+/// integers are (1,000.0).
+fn tenths(value: f64) -> String {
+    if value < 0.0 {
+        return format!("{value:.1}");
+    }
+    let tenths = (value * 10.0).round() as u64;
+    format!("{}.{}", thousands(tenths / 10), tenths % 10)
 }
 
 /// The wall-time cell: whole seconds, mean ± sample standard deviation over seeds.
@@ -386,6 +395,15 @@ mod tests {
             "23.0 ± 1.7 (24, 21, 24)"
         );
         assert_eq!(format_cell(&[1000.0], Format::Integer), "1,000");
+        assert_eq!(
+            format_cell(&[1000.0, 1000.0, 1000.0], Format::Integer),
+            "1,000.0 ± 0.0 (1,000, 1,000, 1,000)"
+        );
+        // s.mean([884, 906, 927]) = 905.666…, s.stdev(...) = 21.50…
+        assert_eq!(
+            format_cell(&[884.0, 906.0, 927.0], Format::Integer),
+            "905.7 ± 21.5 (884, 906, 927)"
+        );
         assert_eq!(format_cell(&[0.49315827], Format::Fixed4), "0.4932");
         assert_eq!(format_cell(&[131.04], Format::Fixed1), "131.0");
         assert_eq!(format_cell(&[0.078], Format::Fixed3), "0.078");

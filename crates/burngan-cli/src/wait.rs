@@ -132,7 +132,9 @@ impl Spinners {
         self.running.load(Ordering::Acquire)
     }
 
-    /// How many rayon jobs the spinners have run so far (halves of `join`s they took over).
+    /// How many rayon jobs the spinners have run so far (halves of `join`s they took over). A
+    /// job is counted once it has returned to its spinner's loop, which is after whoever waits
+    /// for it has been released: a caller can see a job's result a moment before its count.
     pub fn jobs_run(&self) -> u64 {
         self.jobs_run.load(Ordering::Acquire)
     }
@@ -209,6 +211,16 @@ mod tests {
         a + b
     }
 
+    /// Waits up to 10 s for the spinners to count at least one job: a job is counted when it
+    /// returns to its spinner's loop, just after the thread waiting for it has been released.
+    fn counted_a_job(spinners: &Spinners) -> bool {
+        let start = Instant::now();
+        while spinners.jobs_run() == 0 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        spinners.jobs_run() >= 1
+    }
+
     /// Runs `rayon::join` on the calling thread, whose first half waits (up to 10 s) until the
     /// second half has run: true when it did, on a thread other than the caller's.
     fn other_half_runs_elsewhere() -> bool {
@@ -246,7 +258,7 @@ mod tests {
             let spinners = Spinners::start_on(&pool, SPIN_WINDOW);
             assert_eq!(spinners.running(), 2);
             assert!(pool.install(other_half_runs_elsewhere));
-            assert!(spinners.jobs_run() >= 1, "the spinners ran no job");
+            assert!(counted_a_job(&spinners), "the spinners ran no job");
             for n in [10_000u64, 1_000_000, 3_000_001] {
                 let sum = pool.install(|| parallel_sum(0..n));
                 assert_eq!(sum, n * (n - 1) / 2);
@@ -271,7 +283,7 @@ mod tests {
         assert_eq!(spinners.running(), 2);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(pool.install(|| parallel_sum(0..100_000)), 99_999 * 50_000);
-        assert!(spinners.jobs_run() >= 1, "the spinners ran no job");
+        assert!(counted_a_job(&spinners), "the spinners ran no job");
         spinners.stop();
         assert_eq!(pool.install(|| parallel_sum(0..100_000)), 99_999 * 50_000);
         // A dropped handle ends its spinners too.

@@ -140,13 +140,13 @@ pub fn time_critic_updates(
     let [c, h, w] = image;
     let mut source = Fixed(rng.uniform_tensor([batch, c, h, w], -1.0, 1.0, &device));
     for _ in 0..2 {
-        trainer.train_discriminator(&mut source, &mut rng);
+        trainer.train_discriminator(&mut source, &mut rng)?;
     }
     trainer.discriminator().visit(&mut Sync(false));
     let start = Instant::now();
     let mut updates = 0;
     while updates < 3 || start.elapsed().as_secs_f64() < min_seconds {
-        trainer.train_discriminator(&mut source, &mut rng);
+        trainer.train_discriminator(&mut source, &mut rng)?;
         updates += 1;
     }
     trainer.discriminator().visit(&mut Sync(false));

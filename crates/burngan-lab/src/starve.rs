@@ -132,7 +132,7 @@ pub fn run(
         let mut points = Vec::new();
         for &k in &checkpoints {
             for _ in done..k {
-                trainer.train_discriminator(&mut mixture, &mut rng);
+                trainer.train_discriminator(&mut mixture, &mut rng)?;
             }
             done = k;
             let (saturating, non_saturating, d_fake) =

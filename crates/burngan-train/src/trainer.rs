@@ -915,15 +915,34 @@ where
     /// One discriminator update on a fresh real batch and a fresh, detached fake batch: the
     /// generator is frozen. [`step`](GanTrainer::step) calls this `critic_steps` times; call it
     /// directly to train D against a fixed G (as in the optimal-discriminator experiments).
-    pub fn train_discriminator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
+    ///
+    /// A real batch whose sample shape is not the generator's, or a critic whose stacked
+    /// forward miscounts its logits, is a [`TrainError::Config`] and leaves both networks as
+    /// they were.
+    pub fn train_discriminator(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+    ) -> Result<(), TrainError> {
         let update = self.step * self.critic_steps;
+        self.refused = None;
         self.discriminator_update(source, rng, self.batch_size, update, false);
+        self.refused.take().map_or(Ok(()), Err)
     }
 
     /// One generator update on fresh noise, with the discriminator frozen. Does not count as a
-    /// [`step`](GanTrainer::step).
-    pub fn train_generator(&mut self, source: &mut dyn SampleSource<D>, rng: &mut HostRng) {
+    /// [`step`](GanTrainer::step). Refuses what [`train_discriminator`] refuses (a real batch
+    /// is read only by losses that compare with one), leaving both networks as they were.
+    ///
+    /// [`train_discriminator`]: GanTrainer::train_discriminator
+    pub fn train_generator(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+    ) -> Result<(), TrainError> {
+        self.refused = None;
         self.generator_update(source, rng, self.batch_size, false);
+        self.refused.take().map_or(Ok(()), Err)
     }
 
     fn latent(&self, batch: usize, rng: &mut HostRng) -> Tensor<2> {
@@ -1107,6 +1126,13 @@ where
             };
             (self.augmented(real, rng), real_labels)
         });
+        if let Some(Err(error)) = real
+            .as_ref()
+            .map(|(real, _)| self.check_batch(&real.dims()))
+        {
+            self.refused = Some(error);
+            return (Tensor::zeros([1], &self.device), None);
+        }
         let generator = self
             .generator
             .take()
@@ -1947,7 +1973,7 @@ pub(crate) mod tests {
             parameters(trainer.generator()),
             parameters(trainer.discriminator()),
         );
-        trainer.train_discriminator(&mut ring, &mut rng);
+        trainer.train_discriminator(&mut ring, &mut rng).unwrap();
         let (g1, d1) = (
             parameters(trainer.generator()),
             parameters(trainer.discriminator()),
@@ -1957,7 +1983,7 @@ pub(crate) mod tests {
             "the generator is frozen during a discriminator update"
         );
         assert_ne!(d1, d0);
-        trainer.train_generator(&mut ring, &mut rng);
+        trainer.train_generator(&mut ring, &mut rng).unwrap();
         let (g2, d2) = (
             parameters(trainer.generator()),
             parameters(trainer.discriminator()),
@@ -1968,8 +1994,57 @@ pub(crate) mod tests {
         );
         assert_ne!(g2, g1);
         // The frozen copy used in the generator update must not disable later critic updates.
-        trainer.train_discriminator(&mut ring, &mut rng);
+        trainer.train_discriminator(&mut ring, &mut rng).unwrap();
         assert_ne!(parameters(trainer.discriminator()), d2);
+    }
+
+    /// Ring points with a third coordinate: samples of shape [3] for networks of shape [2].
+    struct ThreeWide(GaussianMixture);
+
+    impl SampleSource<2> for ThreeWide {
+        fn sample(&mut self, batch: usize, rng: &mut HostRng, device: &Device) -> Tensor<2> {
+            let real = self.0.sample(batch, rng, device);
+            Tensor::cat(vec![real, Tensor::zeros([batch, 1], device)], 1)
+        }
+    }
+
+    /// Driven one update at a time, each update reports a misshapen real batch itself (not at
+    /// the next `step`), names the shapes, and leaves both networks bit for bit as they were;
+    /// the generator update checks the batch only where its loss reads one (RSGAN).
+    #[test]
+    fn single_updates_report_a_misshapen_batch_and_change_nothing() {
+        let (mut trainer, mut rng, ring) = toy_trainer(5, 32, 1, adam(1e-2), LossConfig::Rsgan);
+        let mut wide = ThreeWide(ring);
+        let before = (
+            parameters(trainer.generator()),
+            parameters(trainer.discriminator()),
+        );
+        for generator in [false, true] {
+            let error = if generator {
+                trainer.train_generator(&mut wide, &mut rng)
+            } else {
+                trainer.train_discriminator(&mut wide, &mut rng)
+            }
+            .unwrap_err();
+            assert!(matches!(error, TrainError::Config { .. }), "{error}");
+            let message = error.to_string();
+            assert!(message.contains("[32, 3]"), "{message}");
+            assert!(message.contains("must be [n, 2]"), "{message}");
+            let after = (
+                parameters(trainer.generator()),
+                parameters(trainer.discriminator()),
+            );
+            assert_eq!(after, before, "generator update: {generator}");
+        }
+        // The refusal is not kept: the next well-shaped update runs and reports nothing.
+        trainer.train_discriminator(&mut wide.0, &mut rng).unwrap();
+        assert_ne!(parameters(trainer.discriminator()), before.1);
+        // NS never reads a real batch in the generator update, so nothing is checked there.
+        let (mut trainer, mut rng, ring) =
+            toy_trainer(5, 32, 1, adam(1e-2), LossConfig::NonSaturating);
+        trainer
+            .train_generator(&mut ThreeWide(ring), &mut rng)
+            .unwrap();
     }
 
     #[test]
@@ -1983,7 +2058,7 @@ pub(crate) mod tests {
                 .iter()
                 .any(|w| w.abs() > 0.2)
         );
-        trainer.train_discriminator(&mut ring, &mut rng);
+        trainer.train_discriminator(&mut ring, &mut rng).unwrap();
         let clipped = parameters(trainer.discriminator());
         assert!(
             clipped.iter().all(|w| w.abs() <= 0.01),

@@ -166,6 +166,23 @@ pub fn available() -> Vec<BackendKind> {
         .collect()
 }
 
+/// Whether `device` (with or without autodiff) is flex's. A flex tensor lives in host memory,
+/// and one whose buffer has a single owner moves in and out of [`TensorData`] without a copy,
+/// so host code can update it in place. False when flex is not compiled in.
+///
+/// [`TensorData`]: burn::tensor::TensorData
+pub fn is_flex(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// What `device` found for a backend: the device and, for GPU backends, the adapter.
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {
@@ -362,5 +379,15 @@ mod tests {
                 .filter(|k| k.is_compiled())
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// flex's device is flex's with or without autodiff; ndarray's is not.
+    #[cfg(all(feature = "flex", feature = "ndarray"))]
+    #[test]
+    fn only_flex_devices_are_flex() {
+        let flex = device(BackendKind::Flex).unwrap();
+        assert!(is_flex(&flex));
+        assert!(is_flex(&flex.autodiff()));
+        assert!(!is_flex(&device(BackendKind::Ndarray).unwrap()));
     }
 }

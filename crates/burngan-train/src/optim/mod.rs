@@ -8,6 +8,7 @@
 //! `GanTrainer::with_optimizers`.
 
 mod config;
+mod host;
 mod rules;
 #[cfg(test)]
 mod tests;

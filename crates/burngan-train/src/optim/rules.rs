@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use super::{OptimizerRule, ParamState, TrainingTime};
+use super::{OptimizerRule, ParamState, TrainingTime, host};
 use crate::Scheduled;
 
 /// The update count as the `i32` exponent of the bias corrections.
@@ -69,6 +69,8 @@ impl OptimizerRule for Adam {
         self.lr.at(at.step, at.total)
     }
 
+    /// On flex (f32), one pass over host memory ([`host::adam`]); elsewhere Burn's chain of
+    /// tensor operations. The two give the same bits.
     fn update(
         &self,
         at: TrainingTime,
@@ -76,18 +78,60 @@ impl OptimizerRule for Adam {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        let (b1, b2) = self.betas(at);
-        let eps = self.epsilon as f32;
+        if host::applies(&value) {
+            self.update_on_host(at, value, grad, state)
+        } else {
+            self.update_with_tensors(at, value, grad, state)
+        }
+    }
+}
+
+impl Adam {
+    /// The update's f32 coefficients at `at`, for update count `t`.
+    fn step(&self, at: TrainingTime, t: i32) -> host::AdamStep {
+        let (beta1, beta2) = self.betas(at);
+        let correction2 = (1.0 - beta2.powi(t)).sqrt();
+        host::AdamStep {
+            beta1,
+            beta2,
+            factor: correction2 / (1.0 - beta1.powi(t)),
+            epsilon: self.epsilon as f32 * correction2,
+            lr: self.learning_rate(at) as f32,
+        }
+    }
+
+    /// The update as Burn's chain of tensor operations, in Burn's order.
+    pub(super) fn update_with_tensors(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1> {
         let (m, v) = self.moments(at, grad, state);
-        let t = exponent(state);
-        let correction2 = (1.0 - b2.powi(t)).sqrt();
-        let factor = correction2 / (1.0 - b1.powi(t));
+        let step = self.step(at, exponent(state));
         let delta = m
             .clone()
-            .mul_scalar(factor)
-            .div(v.clone().sqrt().add_scalar(eps * correction2));
+            .mul_scalar(step.factor)
+            .div(v.clone().sqrt().add_scalar(step.epsilon));
         state.tensors = vec![m, v];
-        value.sub(delta.mul_scalar(self.learning_rate(at)))
+        value.sub(delta.mul_scalar(step.lr))
+    }
+
+    /// The update as one pass over host memory: f32 parameters on flex only.
+    pub(super) fn update_on_host(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1> {
+        let mut parts = take(state);
+        let moments = parts.next().zip(parts.next());
+        let step = self.step(at, exponent(state));
+        let (value, m, v) = host::adam(step, value, grad, moments);
+        state.tensors = vec![m, v];
+        value
     }
 }
 

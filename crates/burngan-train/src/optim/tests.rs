@@ -355,3 +355,97 @@ fn an_application_rule_plugs_in_and_its_state_round_trips() {
     assert_eq!(counts.into_data().try_to_vec::<f32>().unwrap(), [3.0, 3.0]);
     assert_eq!(restored.slots[0].as_ref().unwrap().time, 3);
 }
+
+/// Four Adam updates of one parameter `[n]` from `value` with `grads`, β₂ ramped from 0.9 to
+/// 0.999 over the four steps: the final value and moments, as f32 bits.
+fn adam_updates(
+    update: fn(&rules::Adam, TrainingTime, Tensor<1>, Tensor<1>, &mut ParamState) -> Tensor<1>,
+    value: &[f32],
+    grads: &[Vec<f32>],
+    device: &Device,
+) -> Vec<Vec<u32>> {
+    let adam = rules::Adam {
+        lr: Scheduled::Fixed(3e-3),
+        beta1: Scheduled::Fixed(0.5),
+        beta2: Scheduled::Ramp(Schedule {
+            from: 0.9,
+            to: Some(0.999),
+            shape: crate::Shape::Linear,
+            warmup: 0,
+            steps: None,
+            every: None,
+            factor: None,
+        }),
+        epsilon: 1e-8,
+    };
+    let tensor = |values: &[f32]| {
+        Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
+    };
+    let mut state = ParamState::default();
+    let mut value = tensor(value);
+    for (step, grad) in grads.iter().enumerate() {
+        state.time += 1;
+        let at = TrainingTime { step, total: 4 };
+        value = update(&adam, at, value, tensor(grad), &mut state);
+    }
+    std::iter::once(value)
+        .chain(state.tensors)
+        .map(|t| {
+            let data = t.into_data().convert::<f32>();
+            let values = data.try_to_vec::<f32>().unwrap();
+            values.into_iter().map(f32::to_bits).collect()
+        })
+        .collect()
+}
+
+/// Adam's one pass over host memory (what an f32 parameter on flex gets) gives the bits of
+/// Burn's chain of tensor operations, on flex and on ndarray, over four updates with a
+/// scheduled β₂ and the zero moments of the first update: for 7 values and for 100,003
+/// split across a two-thread pool (chunks of 32 Ki values, the last one short). The
+/// gradients span 12 orders of magnitude, zeros and negative zeros included.
+#[test]
+fn adam_on_host_memory_matches_the_tensor_chain_bit_for_bit() {
+    let flex = device(BackendKind::Flex).unwrap();
+    let ndarray = device(BackendKind::Ndarray).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for n in [7, 100_003] {
+        let mut rng = HostRng::seed_from(n as u64);
+        let value = rng.normal_vec(n);
+        let grads: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                let scales = rng.uniform_vec(n, -6.0, 6.0);
+                let mut grad: Vec<f32> = rng
+                    .normal_vec(n)
+                    .into_iter()
+                    .zip(scales)
+                    .map(|(g, s)| g * 10f32.powf(s))
+                    .collect();
+                grad[k] = if k % 2 == 0 { 0.0 } else { -0.0 };
+                grad
+            })
+            .collect();
+        let on_host =
+            pool.install(|| adam_updates(rules::Adam::update_on_host, &value, &grads, &flex));
+        let chain = adam_updates(rules::Adam::update_with_tensors, &value, &grads, &flex);
+        let elsewhere = adam_updates(rules::Adam::update_with_tensors, &value, &grads, &ndarray);
+        assert_eq!(on_host.len(), 3);
+        for (name, ((a, b), c)) in ["value", "m", "v"]
+            .into_iter()
+            .zip(on_host.iter().zip(&chain).zip(&elsewhere))
+        {
+            assert_eq!(a.len(), n);
+            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+            assert_eq!(differ, 0, "{name} [{n}]: host against flex's chain");
+            assert!(b == c, "{name} [{n}]: flex's chain against ndarray's");
+        }
+        let moved = on_host[0]
+            .iter()
+            .zip(&value)
+            .filter(|(after, before)| **after != before.to_bits())
+            .count();
+        assert!(moved > n / 2, "only {moved} of {n} values moved");
+    }
+}

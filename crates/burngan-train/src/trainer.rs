@@ -1118,21 +1118,21 @@ where
         // The discriminator is frozen: gradients flow through it to the generator, but none
         // are computed for its parameters.
         let frozen = self.discriminator().clone().no_grad();
-        let real = self.loss.generator_uses_real().then(|| {
+        let real = if self.loss.generator_uses_real() {
             let (real, real_labels) = if self.conditional() {
                 source.sample_labeled(batch, rng, &self.device)
             } else {
                 (source.sample(batch, rng, &self.device), None)
             };
-            (self.augmented(real, rng), real_labels)
-        });
-        if let Some(Err(error)) = real
-            .as_ref()
-            .map(|(real, _)| self.check_batch(&real.dims()))
-        {
-            self.refused = Some(error);
-            return (Tensor::zeros([1], &self.device), None);
-        }
+            // Checked before augmenting: the augmentation expects the networks' shape.
+            if let Err(error) = self.check_batch(&real.dims()) {
+                self.refused = Some(error);
+                return (Tensor::zeros([1], &self.device), None);
+            }
+            Some((self.augmented(real, rng), real_labels))
+        } else {
+            None
+        };
         let generator = self
             .generator
             .take()

@@ -53,9 +53,14 @@ impl AdamStep {
     }
 }
 
-/// Whether [`adam`] applies to a parameter `value`: an f32 tensor on flex.
-pub(super) fn applies(value: &Tensor<1>) -> bool {
-    value.dtype() == DType::F32 && burngan_backend::is_flex(&value.device())
+/// Whether [`adam`] applies to a parameter `value` with `grad` and its rule's `state`
+/// tensors: all of them f32, on flex.
+pub(super) fn applies(value: &Tensor<1>, grad: &Tensor<1>, state: &[Tensor<1>]) -> bool {
+    [value, grad]
+        .into_iter()
+        .chain(state)
+        .all(|t| t.dtype() == DType::F32)
+        && burngan_backend::is_flex(&value.device())
 }
 
 /// One Adam update of `value` `[n]` with `grad` `[n]` and the moments `m`, `v` `[n]` (zeros

@@ -78,7 +78,7 @@ impl OptimizerRule for Adam {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        if host::applies(&value) {
+        if host::applies(&value, &grad, &state.tensors) {
             self.update_on_host(at, value, grad, state)
         } else {
             self.update_with_tensors(at, value, grad, state)

@@ -390,4 +390,59 @@ mod tests {
         assert!(is_flex(&flex.autodiff()));
         assert!(!is_flex(&device(BackendKind::Ndarray).unwrap()));
     }
+
+    /// The vendored flex patch (vendor/burn-flex/PATCH.md) splits maps that call a libm function
+    /// per value across rayon's threads from 8 Ki values, in 4 Ki chunks; every value is still
+    /// computed by the same function, so two threads give the bits of one thread and of the
+    /// host's own `f32` functions (sigmoid: flex's two-branch formula, written out below).
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_costly_maps_give_the_bits_of_one_thread_on_two() {
+        use burn::tensor::{Tensor, TensorData, activation};
+        // Above the split threshold, with a short last chunk; values over [-12, 12].
+        let n = 5 * 4096 + 17;
+        let values: Vec<f32> = (0..n)
+            .map(|i| (i as f32 * 0.618_034).sin() * 12.0)
+            .collect();
+        let maps = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let flex = device(BackendKind::Flex).unwrap();
+                let x = Tensor::<1>::from_data(TensorData::new(values.clone(), [n]), &flex);
+                [
+                    x.clone().tanh(),
+                    x.clone().exp(),
+                    x.clone().abs().log(),
+                    activation::sigmoid(x),
+                ]
+                .map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+            })
+        };
+        let sigmoid = |x: f32| {
+            if x >= 0.0 {
+                1.0 / (1.0 + (-x).exp())
+            } else {
+                x.exp() / (1.0 + x.exp())
+            }
+        };
+        let host: [fn(f32) -> f32; 4] = [f32::tanh, f32::exp, |x| x.abs().ln(), sigmoid];
+        let (one, two) = (maps(1), maps(2));
+        for (k, name) in ["tanh", "exp", "ln |x|", "sigmoid"].into_iter().enumerate() {
+            let expected: Vec<u32> = values.iter().map(|&x| host[k](x).to_bits()).collect();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&one[k]),
+                expected,
+                "{name}: one thread against the host"
+            );
+            assert_eq!(
+                bits(&two[k]),
+                expected,
+                "{name}: two threads against the host"
+            );
+        }
+    }
 }

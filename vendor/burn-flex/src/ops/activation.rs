@@ -16,7 +16,7 @@ use num_traits::Float;
 use num_traits::ToPrimitive;
 
 use crate::ops::binary::binary_op;
-use crate::ops::unary::unary_op;
+use crate::ops::unary::{costly_unary_op, unary_op};
 use crate::{Flex, FlexTensor, Layout};
 
 impl ActivationOps<Flex> for Flex {
@@ -103,7 +103,7 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn sigmoid(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
-        unary_op(tensor, sigmoid_f32, sigmoid_f64)
+        costly_unary_op(tensor, sigmoid_f32, sigmoid_f64)
     }
 
     fn sigmoid_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
@@ -133,7 +133,7 @@ impl ActivationOps<Flex> for Flex {
         // Numerically stable: -softplus(-x) = -log(1 + exp(-x))
         // For x >= 0: -log(1 + exp(-x))  (standard form, exp(-x) is small)
         // For x < 0: x - log(1 + exp(x))  (avoids exp of large positive)
-        unary_op(
+        costly_unary_op(
             tensor,
             |x: f32| {
                 if x >= 0.0 {

@@ -25,15 +25,40 @@ pub(crate) const PARALLEL_THRESHOLD: usize = 64 * 1024;
 /// cost of handing it to another thread.
 pub(crate) const CHUNK: usize = 32 * 1024;
 
+/// How a map is split across threads: tensors of at least `threshold` elements, in tasks of
+/// `chunk` elements.
+#[derive(Clone, Copy)]
+pub(crate) struct Split {
+    threshold: usize,
+    chunk: usize,
+}
+
+/// The split of cheap maps (a few instructions per element, vectorised):
+/// [`PARALLEL_THRESHOLD`] and [`CHUNK`].
+pub(crate) const CHEAP: Split = Split {
+    threshold: PARALLEL_THRESHOLD,
+    chunk: CHUNK,
+};
+
+/// The split of maps that call a libm function per element (exp, ln, tanh, sigmoid, the
+/// trigonometric functions): from 8 Ki elements, in tasks of 4 Ki. Such a function takes tens of
+/// nanoseconds per value where a cheap map takes a fraction of one, so a 4 Ki task is tens of
+/// microseconds of work — far above the cost of handing it to another thread — and a DCGAN's
+/// `tanh` over a 64 × 784 batch (49 Ki values, below [`PARALLEL_THRESHOLD`]) is shared.
+pub(crate) const COSTLY: Split = Split {
+    threshold: 8 * 1024,
+    chunk: 4 * 1024,
+};
+
 /// The `[start, end)` storage range of a contiguous tensor large enough to split.
-fn splittable(tensor: &FlexTensor) -> Option<(usize, usize)> {
+fn splittable(tensor: &FlexTensor, threshold: usize) -> Option<(usize, usize)> {
     // With one thread the sequential paths are faster (they vectorise; a one-thread pool only
     // adds the hand-over).
     if tensor.dtype() != DType::F32 || rayon::current_num_threads() < 2 {
         return None;
     }
     let (start, end) = tensor.layout().contiguous_offsets()?;
-    (end - start >= PARALLEL_THRESHOLD).then_some((start, end))
+    (end - start >= threshold).then_some((start, end))
 }
 
 fn contiguous_f32(values: Vec<f32>, shape: Shape) -> FlexTensor {
@@ -48,22 +73,35 @@ fn contiguous_f32(values: Vec<f32>, shape: Shape) -> FlexTensor {
 /// [`PARALLEL_THRESHOLD`] elements, in place when the tensor is uniquely owned and starts at
 /// offset 0, otherwise into a new contiguous tensor of the same shape. `Err(tensor)`, untouched,
 /// when the tensor is not such a tensor.
-pub(crate) fn unary_f32<Op>(mut tensor: FlexTensor, op: Op) -> Result<FlexTensor, FlexTensor>
+pub(crate) fn unary_f32<Op>(tensor: FlexTensor, op: Op) -> Result<FlexTensor, FlexTensor>
 where
     Op: Fn(f32) -> f32 + Sync + Send,
 {
-    let Some((start, end)) = splittable(&tensor) else {
+    unary_f32_split(tensor, op, CHEAP)
+}
+
+/// [`unary_f32`] for tensors of at least `split.threshold` elements, in tasks of
+/// `split.chunk` elements.
+pub(crate) fn unary_f32_split<Op>(
+    mut tensor: FlexTensor,
+    op: Op,
+    split: Split,
+) -> Result<FlexTensor, FlexTensor>
+where
+    Op: Fn(f32) -> f32 + Sync + Send,
+{
+    let Some((start, end)) = splittable(&tensor, split.threshold) else {
         return Err(tensor);
     };
     if start == 0 && tensor.is_unique() {
         let storage: &mut [f32] = tensor.storage_mut();
         storage[..end]
-            .par_chunks_mut(CHUNK)
+            .par_chunks_mut(split.chunk)
             .for_each(|chunk| chunk.iter_mut().for_each(|x| *x = op(*x)));
         return Ok(tensor);
     }
     let source: &[f32] = &tensor.storage()[start..end];
-    let values = filled(source.len(), |offset, out| {
+    let values = filled(source.len(), split.chunk, |offset, out| {
         let input = &source[offset..offset + out.len()];
         out.iter_mut().zip(input).for_each(|(o, &x)| {
             o.write(op(x));
@@ -84,7 +122,10 @@ pub(crate) fn binary_f32<Op>(
 where
     Op: Fn(f32, f32) -> f32 + Sync + Send,
 {
-    let (Some((l_start, l_end)), Some((r_start, r_end))) = (splittable(&lhs), splittable(&rhs))
+    let (Some((l_start, l_end)), Some((r_start, r_end))) = (
+        splittable(&lhs, PARALLEL_THRESHOLD),
+        splittable(&rhs, PARALLEL_THRESHOLD),
+    )
     else {
         return Err((lhs, rhs));
     };
@@ -109,7 +150,7 @@ where
     }
     let l: &[f32] = &lhs.storage()[l_start..l_end];
     let r: &[f32] = &rhs.storage()[r_start..r_end];
-    let values = filled(l.len(), |offset, out| {
+    let values = filled(l.len(), CHUNK, |offset, out| {
         let (l, r) = (&l[offset..offset + out.len()], &r[offset..offset + out.len()]);
         out.iter_mut()
             .zip(l.iter().zip(r))
@@ -120,19 +161,19 @@ where
     Ok(contiguous_f32(values, lhs.layout().shape().clone()))
 }
 
-/// A `Vec<f32>` of `len` elements written chunk by chunk on rayon's threads: `fill(offset,
-/// out)` writes every element of `out`, the elements `offset..offset + out.len()`. The buffer is
+/// A `Vec<f32>` of `len` elements written `chunk` elements at a time on rayon's threads:
+/// `fill(offset, out)` writes every element of `out`, the elements `offset..offset + out.len()`. The buffer is
 /// allocated once at its final size and each chunk is a plain sequential loop that the compiler
 /// vectorises, where `par_iter().map().collect()` writes element by element.
-fn filled<F>(len: usize, fill: F) -> Vec<f32>
+fn filled<F>(len: usize, chunk: usize, fill: F) -> Vec<f32>
 where
     F: Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
 {
     let mut values: Vec<f32> = Vec::with_capacity(len);
     values.spare_capacity_mut()[..len]
-        .par_chunks_mut(CHUNK)
+        .par_chunks_mut(chunk)
         .enumerate()
-        .for_each(|(index, out)| fill(index * CHUNK, out));
+        .for_each(|(index, out)| fill(index * chunk, out));
     // SAFETY: the chunks cover `0..len` and `fill` writes every element of its chunk (both
     // callers zip the chunk with an input slice of the same length).
     unsafe { values.set_len(len) };

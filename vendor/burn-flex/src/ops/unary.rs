@@ -58,13 +58,49 @@ where
     F32Op: Fn(f32) -> f32 + Copy + Sync + Send,
     F64Op: Fn(f64) -> f64 + Copy,
 {
+    #[cfg(feature = "rayon")]
+    let split = crate::ops::par_map::CHEAP;
+    #[cfg(not(feature = "rayon"))]
+    let split = ();
+    unary_op_split(tensor, f32_op, f64_op, split)
+}
+
+/// [`unary_op`] for operations that call a libm function per element (burngan patch): f32
+/// tensors are split across rayon's threads from a smaller size (`par_map::COSTLY`).
+pub fn costly_unary_op<F32Op, F64Op>(tensor: FlexTensor, f32_op: F32Op, f64_op: F64Op) -> FlexTensor
+where
+    F32Op: Fn(f32) -> f32 + Copy + Sync + Send,
+    F64Op: Fn(f64) -> f64 + Copy,
+{
+    #[cfg(feature = "rayon")]
+    let split = crate::ops::par_map::COSTLY;
+    #[cfg(not(feature = "rayon"))]
+    let split = ();
+    unary_op_split(tensor, f32_op, f64_op, split)
+}
+
+#[cfg(feature = "rayon")]
+type Split = crate::ops::par_map::Split;
+#[cfg(not(feature = "rayon"))]
+type Split = ();
+
+fn unary_op_split<F32Op, F64Op>(
+    tensor: FlexTensor,
+    f32_op: F32Op,
+    f64_op: F64Op,
+    #[allow(unused_variables)] split: Split,
+) -> FlexTensor
+where
+    F32Op: Fn(f32) -> f32 + Copy + Sync + Send,
+    F64Op: Fn(f64) -> f64 + Copy,
+{
     let dtype = tensor.dtype();
 
     match dtype {
         DType::F32 => {
             // burngan patch: large contiguous f32 tensors are split across rayon's threads.
             #[cfg(feature = "rayon")]
-            let tensor = match crate::ops::par_map::unary_f32(tensor, f32_op) {
+            let tensor = match crate::ops::par_map::unary_f32_split(tensor, f32_op, split) {
                 Ok(done) => return done,
                 Err(tensor) => tensor,
             };
@@ -171,17 +207,17 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.exp(), |x| x.exp())
+    costly_unary_op(tensor, |x| x.exp(), |x| x.exp())
 }
 
 /// Natural logarithm: ln(x)
 pub fn log(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.ln(), |x| x.ln())
+    costly_unary_op(tensor, |x| x.ln(), |x| x.ln())
 }
 
 /// Natural logarithm of (1 + x): ln(1 + x)
 pub fn log1p(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.ln_1p(), |x| x.ln_1p())
+    costly_unary_op(tensor, |x| x.ln_1p(), |x| x.ln_1p())
 }
 
 /// Square root
@@ -239,62 +275,62 @@ pub fn recip(tensor: FlexTensor) -> FlexTensor {
 
 /// Cosine
 pub fn cos(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.cos(), |x| x.cos())
+    costly_unary_op(tensor, |x| x.cos(), |x| x.cos())
 }
 
 /// Sine
 pub fn sin(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.sin(), |x| x.sin())
+    costly_unary_op(tensor, |x| x.sin(), |x| x.sin())
 }
 
 /// Tangent
 pub fn tan(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.tan(), |x| x.tan())
+    costly_unary_op(tensor, |x| x.tan(), |x| x.tan())
 }
 
 /// Hyperbolic cosine
 pub fn cosh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.cosh(), |x| x.cosh())
+    costly_unary_op(tensor, |x| x.cosh(), |x| x.cosh())
 }
 
 /// Hyperbolic sine
 pub fn sinh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.sinh(), |x| x.sinh())
+    costly_unary_op(tensor, |x| x.sinh(), |x| x.sinh())
 }
 
 /// Hyperbolic tangent
 pub fn tanh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.tanh(), |x| x.tanh())
+    costly_unary_op(tensor, |x| x.tanh(), |x| x.tanh())
 }
 
 /// Inverse cosine (arccos)
 pub fn acos(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.acos(), |x| x.acos())
+    costly_unary_op(tensor, |x| x.acos(), |x| x.acos())
 }
 
 /// Inverse hyperbolic cosine
 pub fn acosh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.acosh(), |x| x.acosh())
+    costly_unary_op(tensor, |x| x.acosh(), |x| x.acosh())
 }
 
 /// Inverse sine (arcsin)
 pub fn asin(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.asin(), |x| x.asin())
+    costly_unary_op(tensor, |x| x.asin(), |x| x.asin())
 }
 
 /// Inverse hyperbolic sine
 pub fn asinh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.asinh(), |x| x.asinh())
+    costly_unary_op(tensor, |x| x.asinh(), |x| x.asinh())
 }
 
 /// Inverse tangent (arctan)
 pub fn atan(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.atan(), |x| x.atan())
+    costly_unary_op(tensor, |x| x.atan(), |x| x.atan())
 }
 
 /// Inverse hyperbolic tangent
 pub fn atanh(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.atanh(), |x| x.atanh())
+    costly_unary_op(tensor, |x| x.atanh(), |x| x.atanh())
 }
 
 /// Round to nearest integer (ties to even / banker's rounding)
@@ -349,7 +385,7 @@ pub fn trunc(tensor: FlexTensor) -> FlexTensor {
 
 /// Error function
 pub fn erf(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, erf_f32, erf_f64)
+    costly_unary_op(tensor, erf_f32, erf_f64)
 }
 
 // ============================================================================

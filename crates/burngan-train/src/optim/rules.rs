@@ -156,7 +156,62 @@ impl OptimizerRule for AdamW {
         self.adam.learning_rate(at)
     }
 
+    /// On flex (f32), one pass over host memory ([`host::adam`]); elsewhere Burn's chain of
+    /// tensor operations. The two give the same bits.
     fn update(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1> {
+        if host::applies(&value, &grad, &state.tensors) {
+            self.update_on_host(at, value, grad, state)
+        } else {
+            self.update_with_tensors(at, value, grad, state)
+        }
+    }
+}
+
+impl AdamW {
+    /// lr·λ, with λ kept in f32 as Burn keeps it.
+    fn decay(&self, at: TrainingTime) -> f64 {
+        self.learning_rate(at) * f64::from(self.weight_decay as f32)
+    }
+
+    /// The update's f32 coefficients at `at`, for update count `t`.
+    fn step(&self, at: TrainingTime, t: i32) -> host::AdamWStep {
+        let (beta1, beta2) = self.adam.betas(at);
+        let decay = self.decay(at);
+        host::AdamWStep {
+            beta1,
+            beta2,
+            correction1: 1f32 - beta1.powi(t),
+            correction2: 1f32 - beta2.powi(t),
+            epsilon: self.adam.epsilon as f32,
+            keep: (decay != 0.0).then_some((1.0 - decay) as f32),
+            lr: self.learning_rate(at) as f32,
+        }
+    }
+
+    /// The update as one pass over host memory: f32 parameters on flex only.
+    pub(super) fn update_on_host(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1> {
+        let mut parts = take(state);
+        let moments = parts.next().zip(parts.next());
+        let step = self.step(at, exponent(state));
+        let (value, m, v) = host::adam(step, value, grad, moments);
+        state.tensors = vec![m, v];
+        value
+    }
+
+    /// The update as Burn's chain of tensor operations, in Burn's order.
+    pub(super) fn update_with_tensors(
         &self,
         at: TrainingTime,
         value: Tensor<1>,
@@ -171,8 +226,7 @@ impl OptimizerRule for AdamW {
         let delta = m_hat.div(v_hat.sqrt().add_scalar(self.adam.epsilon as f32));
         state.tensors = vec![m, v];
         let lr = self.learning_rate(at);
-        // λ is kept in f32, as Burn keeps it.
-        let decay = lr * f64::from(self.weight_decay as f32);
+        let decay = self.decay(at);
         let decayed = if decay == 0.0 {
             value
         } else {

@@ -356,15 +356,12 @@ fn an_application_rule_plugs_in_and_its_state_round_trips() {
     assert_eq!(restored.slots[0].as_ref().unwrap().time, 3);
 }
 
-/// Four Adam updates of one parameter `[n]` from `value` with `grads`, β₂ ramped from 0.9 to
-/// 0.999 over the four steps: the final value and moments, as f32 bits.
-fn adam_updates(
-    update: fn(&rules::Adam, TrainingTime, Tensor<1>, Tensor<1>, &mut ParamState) -> Tensor<1>,
-    value: &[f32],
-    grads: &[Vec<f32>],
-    device: &Device,
-) -> Vec<Vec<u32>> {
-    let adam = rules::Adam {
+/// One update of a parameter by a rule `R`: on host memory or as a chain of tensor operations.
+type Update<R> = fn(&R, TrainingTime, Tensor<1>, Tensor<1>, &mut ParamState) -> Tensor<1>;
+
+/// Adam with lr 3e-3, β₁ 0.5 and β₂ ramped from 0.9 to 0.999 over four steps.
+fn scheduled_adam() -> rules::Adam {
+    rules::Adam {
         lr: Scheduled::Fixed(3e-3),
         beta1: Scheduled::Fixed(0.5),
         beta2: Scheduled::Ramp(Schedule {
@@ -377,7 +374,18 @@ fn adam_updates(
             factor: None,
         }),
         epsilon: 1e-8,
-    };
+    }
+}
+
+/// Four updates by `rule` of one parameter `[n]` from `value` with `grads`: the final value and
+/// moments, as f32 bits.
+fn adam_updates<R>(
+    rule: &R,
+    update: Update<R>,
+    value: &[f32],
+    grads: &[Vec<f32>],
+    device: &Device,
+) -> Vec<Vec<u32>> {
     let tensor = |values: &[f32]| {
         Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
     };
@@ -386,7 +394,7 @@ fn adam_updates(
     for (step, grad) in grads.iter().enumerate() {
         state.time += 1;
         let at = TrainingTime { step, total: 4 };
-        value = update(&adam, at, value, tensor(grad), &mut state);
+        value = update(rule, at, value, tensor(grad), &mut state);
     }
     std::iter::once(value)
         .chain(state.tensors)
@@ -398,13 +406,11 @@ fn adam_updates(
         .collect()
 }
 
-/// Adam's one pass over host memory (what an f32 parameter on flex gets) gives the bits of
-/// Burn's chain of tensor operations, on flex and on ndarray, over four updates with a
-/// scheduled β₂ and the zero moments of the first update: for 7 values and for 100,003
-/// split across a two-thread pool (chunks of 32 Ki values, the last one short). The
-/// gradients span 12 orders of magnitude, zeros and negative zeros included.
-#[test]
-fn adam_on_host_memory_matches_the_tensor_chain_bit_for_bit() {
+/// `rule`'s update on host memory (`on_host`, on a two-thread pool) against its `chain` of
+/// tensor operations on flex and on ndarray, over four updates, for 7 values and for 100,003
+/// (chunks of 32 Ki values, the last one short). The gradients span 12 orders of magnitude,
+/// zeros and negative zeros included.
+fn host_matches_the_chain<R: Sync>(rule: &R, on_host: Update<R>, chain: Update<R>, label: &str) {
     let flex = device(BackendKind::Flex).unwrap();
     let ndarray = device(BackendKind::Ndarray).unwrap();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -427,25 +433,58 @@ fn adam_on_host_memory_matches_the_tensor_chain_bit_for_bit() {
                 grad
             })
             .collect();
-        let on_host =
-            pool.install(|| adam_updates(rules::Adam::update_on_host, &value, &grads, &flex));
-        let chain = adam_updates(rules::Adam::update_with_tensors, &value, &grads, &flex);
-        let elsewhere = adam_updates(rules::Adam::update_with_tensors, &value, &grads, &ndarray);
-        assert_eq!(on_host.len(), 3);
+        let host = pool.install(|| adam_updates(rule, on_host, &value, &grads, &flex));
+        let flex_chain = adam_updates(rule, chain, &value, &grads, &flex);
+        let elsewhere = adam_updates(rule, chain, &value, &grads, &ndarray);
+        assert_eq!(host.len(), 3);
         for (name, ((a, b), c)) in ["value", "m", "v"]
             .into_iter()
-            .zip(on_host.iter().zip(&chain).zip(&elsewhere))
+            .zip(host.iter().zip(&flex_chain).zip(&elsewhere))
         {
             assert_eq!(a.len(), n);
             let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
-            assert_eq!(differ, 0, "{name} [{n}]: host against flex's chain");
-            assert!(b == c, "{name} [{n}]: flex's chain against ndarray's");
+            assert_eq!(differ, 0, "{label} {name} [{n}]: host against flex's chain");
+            assert!(
+                b == c,
+                "{label} {name} [{n}]: flex's chain against ndarray's"
+            );
         }
-        let moved = on_host[0]
+        let moved = host[0]
             .iter()
             .zip(&value)
             .filter(|(after, before)| **after != before.to_bits())
             .count();
-        assert!(moved > n / 2, "only {moved} of {n} values moved");
+        assert!(moved > n / 2, "{label}: only {moved} of {n} values moved");
+    }
+}
+
+/// Adam's one pass over host memory (what an f32 parameter on flex gets) gives the bits of
+/// Burn's chain of tensor operations, on flex and on ndarray, over four updates with a
+/// scheduled β₂ and the zero moments of the first update.
+#[test]
+fn adam_on_host_memory_matches_the_tensor_chain_bit_for_bit() {
+    host_matches_the_chain(
+        &scheduled_adam(),
+        rules::Adam::update_on_host,
+        rules::Adam::update_with_tensors,
+        "adam",
+    );
+}
+
+/// AdamW's one pass over host memory gives the bits of its chain of tensor operations, with
+/// weight decay (the value scaled by 1 − lr·λ first) and without (not scaled at all).
+#[test]
+fn adamw_on_host_memory_matches_the_tensor_chain_bit_for_bit() {
+    for weight_decay in [0.1, 0.0] {
+        let adamw = rules::AdamW {
+            adam: scheduled_adam(),
+            weight_decay,
+        };
+        host_matches_the_chain(
+            &adamw,
+            rules::AdamW::update_on_host,
+            rules::AdamW::update_with_tensors,
+            &format!("adamw λ {weight_decay}"),
+        );
     }
 }

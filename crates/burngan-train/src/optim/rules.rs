@@ -18,6 +18,21 @@ fn take(state: &mut ParamState) -> std::vec::IntoIter<Tensor<1>> {
     std::mem::take(&mut state.tensors).into_iter()
 }
 
+/// One update on host memory ([`host::adam`]) with the coefficients `step(t)` for update count
+/// `t`: the new value; the moments go back into `state`.
+fn on_host<S: host::ValueStep>(
+    step: impl FnOnce(i32) -> S,
+    value: Tensor<1>,
+    grad: Tensor<1>,
+    state: &mut ParamState,
+) -> Tensor<1> {
+    let mut parts = take(state);
+    let moments = parts.next().zip(parts.next());
+    let (value, m, v) = host::adam(step(exponent(state)), value, grad, moments);
+    state.tensors = vec![m, v];
+    value
+}
+
 fn zeros_like(t: &Tensor<1>) -> Tensor<1> {
     Tensor::<1>::zeros(t.dims(), &t.device()).cast(t.dtype())
 }
@@ -126,12 +141,7 @@ impl Adam {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        let mut parts = take(state);
-        let moments = parts.next().zip(parts.next());
-        let step = self.step(at, exponent(state));
-        let (value, m, v) = host::adam(step, value, grad, moments);
-        state.tensors = vec![m, v];
-        value
+        on_host(|t| self.step(at, t), value, grad, state)
     }
 }
 
@@ -202,12 +212,7 @@ impl AdamW {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        let mut parts = take(state);
-        let moments = parts.next().zip(parts.next());
-        let step = self.step(at, exponent(state));
-        let (value, m, v) = host::adam(step, value, grad, moments);
-        state.tensors = vec![m, v];
-        value
+        on_host(|t| self.step(at, t), value, grad, state)
     }
 
     /// The update as Burn's chain of tensor operations, in Burn's order.

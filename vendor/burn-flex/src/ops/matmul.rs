@@ -260,11 +260,37 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let lhs_ptr = unsafe { lhs_data.as_ptr().add(lhs.layout().start_offset()) };
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
+    let parallelism = get_parallelism(m, n, k);
+
+    if column_major_output_is_cheaper(m, n, k, lhs_col_stride, (rhs_row_stride, rhs_col_stride)) {
+        // Computed as [n, m] row-major (the product column-major), then
+        // transposed once: gemm packs the m x k `lhs` instead of the n x k
+        // `rhs`. Same blocking over k, so the same bits.
+        let mut output_t = FlexTensor::empty(Shape::from(vec![n, m]), T::dtype());
+        let out_data: &mut [T] = output_t.storage_mut();
+        unsafe {
+            gemm_call(
+                m,
+                n,
+                k,
+                out_data.as_mut_ptr(),
+                m as isize,
+                1,
+                lhs_ptr,
+                lhs_col_stride,
+                lhs_row_stride,
+                rhs_ptr,
+                rhs_col_stride,
+                rhs_row_stride,
+                parallelism,
+            );
+        }
+        return output_t.transpose(0, 1).to_contiguous();
+    }
+
     let out_shape = Shape::from(vec![m, n]);
     let mut output = FlexTensor::empty(out_shape, T::dtype());
     let out_data: &mut [T] = output.storage_mut();
-
-    let parallelism = get_parallelism(m, n, k);
 
     unsafe {
         gemm_call(
@@ -285,6 +311,33 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     }
 
     output
+}
+
+/// Whether `[m, k] x [k, n]` with a transposed `rhs` view (unit row stride,
+/// as autodiff's `grad_out x weight^T` hands it) is cheaper computed into a
+/// column-major buffer and transposed once.
+///
+/// For a row-major output gemm computes `out^T = rhs^T x lhs^T` and packs
+/// `rhs^T`, all `n * k` of it, gathered across rows of the weight (cold in
+/// cache during a backward pass). For a column-major output it packs the
+/// `m * k` values of `lhs` and reads `rhs` in place; the transpose costs
+/// `m * n` copies. Taken when those two together are at most half of `n * k`.
+/// Tiny products (`m * n <= 256`, `k <= 2`, a vector on either side) keep
+/// gemm's special paths, and a `lhs` walked backwards along k (a negative
+/// column stride, which gemm handles by reversing the sum) keeps the old
+/// orientation, so every value has the bits of the row-major computation.
+fn column_major_output_is_cheaper(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs_col_stride: isize,
+    (rhs_row_stride, rhs_col_stride): (isize, isize),
+) -> bool {
+    let transposed_rhs = rhs_row_stride == 1 && rhs_col_stride > 1 && lhs_col_stride > 0;
+    let large_enough = m > 1 && n > 1 && k > 2 && m.saturating_mul(n) > 256;
+    transposed_rhs
+        && large_enough
+        && m.saturating_mul(k.saturating_add(n)).saturating_mul(2) <= n.saturating_mul(k)
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.

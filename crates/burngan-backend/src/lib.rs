@@ -391,6 +391,16 @@ mod tests {
         assert!(!is_flex(&device(BackendKind::Ndarray).unwrap()));
     }
 
+    /// Runs `f` on the flex device inside a fresh rayon pool of `threads` threads.
+    #[cfg(feature = "flex")]
+    fn on_flex_with_threads<R: Send>(threads: usize, f: impl FnOnce(&Device) -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| f(&device(BackendKind::Flex).unwrap()))
+    }
+
     /// The vendored flex patch (vendor/burn-flex/PATCH.md) splits maps that call a libm function
     /// per value across rayon's threads from 8 Ki values, in 4 Ki chunks; every value is still
     /// computed by the same function, so two threads give the bits of one thread and of the
@@ -405,13 +415,8 @@ mod tests {
             .map(|i| (i as f32 * 0.618_034).sin() * 12.0)
             .collect();
         let maps = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let flex = device(BackendKind::Flex).unwrap();
-                let x = Tensor::<1>::from_data(TensorData::new(values.clone(), [n]), &flex);
+            on_flex_with_threads(threads, |flex| {
+                let x = Tensor::<1>::from_data(TensorData::new(values.clone(), [n]), flex);
                 [
                     x.clone().tanh(),
                     x.clone().exp(),
@@ -472,16 +477,11 @@ mod tests {
             let weight = fill(n * k, 1.7); // [n, k], as a linear layer's transposed weight
             let weight_t: Vec<f32> = (0..k * n).map(|i| weight[(i % n) * k + i / n]).collect();
             let products = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| {
-                    let flex = device(BackendKind::Flex).unwrap();
-                    let x = Tensor::<2>::from_data(TensorData::new(lhs.clone(), [m, k]), &flex);
-                    let w = Tensor::<2>::from_data(TensorData::new(weight.clone(), [n, k]), &flex);
+                on_flex_with_threads(threads, |flex| {
+                    let x = Tensor::<2>::from_data(TensorData::new(lhs.clone(), [m, k]), flex);
+                    let w = Tensor::<2>::from_data(TensorData::new(weight.clone(), [n, k]), flex);
                     let wt =
-                        Tensor::<2>::from_data(TensorData::new(weight_t.clone(), [k, n]), &flex);
+                        Tensor::<2>::from_data(TensorData::new(weight_t.clone(), [k, n]), flex);
                     [x.clone().matmul(w.transpose()), x.matmul(wt)]
                         .map(|t| t.into_data().try_to_vec::<f32>().unwrap())
                 })

@@ -303,16 +303,35 @@ fn conv3d_impl<
     // autovectorize.
     let k_spatial = kernel_d * kernel_h * kernel_w;
     let mut w_flat = vec![zero; channels_out * col_len];
-    for c_out in 0..channels_out {
+    // burngan patch (change 6): one output channel's rows per task on the pool.
+    let flatten_one = |c_out: usize, dst: &mut [T]| {
         let src_base = c_out * channels_per_group * k_spatial;
-        let dst_base = c_out * col_len;
         for c_in in 0..channels_per_group {
             let src_row = src_base + c_in * k_spatial;
             for k in 0..k_spatial {
-                w_flat[dst_base + k * channels_per_group + c_in] = w_data[src_row + k];
+                dst[k * channels_per_group + c_in] = w_data[src_row + k];
             }
         }
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        w_flat
+            .par_chunks_mut(col_len.max(1))
+            .enumerate()
+            .for_each(|(c_out, dst)| flatten_one(c_out, dst));
     }
+    #[cfg(not(feature = "rayon"))]
+    for (c_out, dst) in w_flat.chunks_mut(col_len.max(1)).enumerate() {
+        flatten_one(c_out, dst);
+    }
+
+    // burngan patch (change 6): build each tile's im2col column-major, straight from the
+    // NCDHW input, where gemm then computes the same sums (see
+    // `column_major_im2col_keeps_the_bits`); the NHWC copy below is only for the old path.
+    let smallest_tile = spatial_out - (num_tiles.max(1) - 1) * TILE_SIZE;
+    let column_major =
+        column_major_im2col_keeps_the_bits(dtype, smallest_tile, out_channels_per_group, col_len);
 
     // Convert input to NHWC layout for cache-friendly access in im2col.
     // Loop order (c innermost, spatial outer) is intentional: on aarch64
@@ -325,8 +344,13 @@ fn conv3d_impl<
         channels_in,
         1,
     );
-    let mut x_nhwc = vec![zero; batch_size * in_d * in_h * in_w * channels_in];
-    for b in 0..batch_size {
+    let nhwc_len = if column_major {
+        0
+    } else {
+        batch_size * in_d * in_h * in_w * channels_in
+    };
+    let mut x_nhwc = vec![zero; nhwc_len];
+    for b in 0..if column_major { 0 } else { batch_size } {
         for d in 0..in_d {
             for h in 0..in_h {
                 for w in 0..in_w {
@@ -368,6 +392,53 @@ fn conv3d_impl<
                     for g in 0..groups {
                         let in_c_start = g * channels_per_group;
                         let out_c_start = g * out_channels_per_group;
+
+                        if column_major {
+                            let w_start = out_c_start * col_len;
+                            let w_group = &w_flat[w_start..w_start + out_channels_per_group * col_len];
+                            let mut col_t = vec![zero; col_len * tile_size];
+                            let geometry = TileGeometry {
+                                out_h,
+                                out_w,
+                                kernel: [kernel_d, kernel_h, kernel_w],
+                                stride: [stride_d, stride_h, stride_w],
+                                dilation: [dilation_d, dilation_h, dilation_w],
+                                pad: [pad_d, pad_h, pad_w],
+                                input: [in_d, in_h, in_w],
+                            };
+                            let plane = in_d * in_h * in_w;
+                            let x_base = (b * channels_in + in_c_start) * plane;
+                            im2col_3d_tile_column_major(
+                                &mut col_t,
+                                &x_data[x_base..x_base + channels_per_group * plane],
+                                tile_start,
+                                tile_end,
+                                channels_per_group,
+                                &geometry,
+                            );
+                            let result = gemm_f32_column_major(
+                                bytemuck::cast_slice(w_group),
+                                bytemuck::cast_slice(&col_t),
+                                out_channels_per_group,
+                                col_len,
+                                tile_size,
+                            );
+                            let result: &[T] = bytemuck::cast_slice(&result);
+                            for c_out in 0..out_channels_per_group {
+                                let dst_idx = b * channels_out * spatial_out
+                                    + (out_c_start + c_out) * spatial_out
+                                    + tile_start;
+                                for local_idx in 0..tile_size {
+                                    unsafe {
+                                        dst_ptr.write(
+                                            dst_idx + local_idx,
+                                            result[c_out * tile_size + local_idx],
+                                        );
+                                    }
+                                }
+                            }
+                            continue;
+                        }
 
                         // Build im2col for this tile and group
                         let mut col_tile = vec![zero; col_len * tile_size];
@@ -532,6 +603,145 @@ fn conv3d_impl<
         Layout::contiguous(out_shape),
         dtype,
     )
+}
+
+/// Whether a tile's product can take the column-major im2col of burngan's patch (change 6)
+/// and still give the bits of the row-major one: f32 only, and only where gemm takes its
+/// general blocked path for both layouts — more than one output position and channel, a sum
+/// over more than two terms and more than 16 × 16 outputs. (Below those, gemm's vector,
+/// outer-product and small-product paths choose by the operands' strides.)
+fn column_major_im2col_keeps_the_bits(
+    dtype: DType,
+    smallest_tile: usize,
+    out_channels: usize,
+    col_len: usize,
+) -> bool {
+    dtype == DType::F32
+        && smallest_tile > 1
+        && out_channels > 1
+        && col_len > 2
+        && smallest_tile * out_channels > 256
+}
+
+/// The output and kernel geometry of one convolution, `[d, h, w]` per field.
+struct TileGeometry {
+    out_h: usize,
+    out_w: usize,
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    dilation: [usize; 3],
+    pad: [usize; 3],
+    input: [usize; 3],
+}
+
+/// burngan patch (change 6): the im2col of output positions `tile_start..tile_end` of one
+/// batch element and group, column-major: `col_t` is `[col_len, tile]`, row
+/// `((kd * kh_size + kh) * kw_size + kw) * channels + c` (the row order of
+/// [`im2col_3d_tile`]'s columns, so the sums over it run in the same order) and one column
+/// per output position. `x` is the group's `channels` input planes, NCDHW. Padding entries
+/// stay as `col_t` was (zero). Runs of one output row are copied with the input's stride, so
+/// gemm packs this operand with contiguous reads instead of transposing it.
+fn im2col_3d_tile_column_major<T: Copy>(
+    col_t: &mut [T],
+    x: &[T],
+    tile_start: usize,
+    tile_end: usize,
+    channels: usize,
+    g: &TileGeometry,
+) {
+    let tile = tile_end - tile_start;
+    let [in_d, in_h, in_w] = g.input;
+    let plane = in_d * in_h * in_w;
+    let [kernel_d, kernel_h, kernel_w] = g.kernel;
+    let [stride_d, stride_h, stride_w] = g.stride;
+    let [dil_d, dil_h, dil_w] = g.dilation;
+    let [pad_d, pad_h, pad_w] = g.pad;
+    let mut kernel_pos = 0;
+    for kd in 0..kernel_d {
+        for kh in 0..kernel_h {
+            for kw in 0..kernel_w {
+                let (ow_lo, ow_hi) = valid_out_range(kw, dil_w, pad_w, stride_w, in_w, g.out_w);
+                let mut p = tile_start;
+                while p < tile_end {
+                    let od = p / (g.out_h * g.out_w);
+                    let oh = (p / g.out_w) % g.out_h;
+                    let ow0 = p % g.out_w;
+                    let run_end = (ow0 + tile_end - p).min(g.out_w);
+                    let id = (od * stride_d + kd * dil_d) as isize - pad_d as isize;
+                    let ih = (oh * stride_h + kh * dil_h) as isize - pad_h as isize;
+                    let (lo, hi) = (ow_lo.max(ow0), ow_hi.min(run_end));
+                    if id >= 0 && id < in_d as isize && ih >= 0 && ih < in_h as isize && lo < hi {
+                        // Input index (in a plane) of the run's first valid position.
+                        let first = (id as usize * in_h + ih as usize) * in_w + lo * stride_w
+                            + kw * dil_w
+                            - pad_w;
+                        let (col_lo, len) = (p - tile_start + lo - ow0, hi - lo);
+                        for c in 0..channels {
+                            let src = &x[c * plane + first..];
+                            let row = (kernel_pos * channels + c) * tile + col_lo;
+                            let dst = &mut col_t[row..row + len];
+                            if stride_w == 1 {
+                                dst.copy_from_slice(&src[..len]);
+                            } else {
+                                for (d, s) in dst.iter_mut().zip(src.iter().step_by(stride_w)) {
+                                    *d = *s;
+                                }
+                            }
+                        }
+                    }
+                    p += run_end - ow0;
+                }
+                kernel_pos += 1;
+            }
+        }
+    }
+}
+
+/// burngan patch (change 6): `w [n_out, k] x col_t^T`, with `col_t` the column-major im2col
+/// `[k, tile]`, into a `[n_out, tile]` row-major result. gemm is asked for the column-major
+/// `[tile, n_out]` product it computed for the old path after transposing that call (same
+/// sizes, same `rhs`, same output strides and parallelism), so only how it reads the left
+/// operand while packing it changes.
+fn gemm_f32_column_major(
+    w: &[f32],
+    col_t: &[f32],
+    n_out: usize,
+    k: usize,
+    tile: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; n_out * tile];
+    #[cfg(feature = "rayon")]
+    let parallelism = if n_out * tile * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    #[cfg(not(feature = "rayon"))]
+    let parallelism = gemm::Parallelism::None;
+    unsafe {
+        gemm::gemm(
+            tile,
+            n_out,
+            k,
+            out.as_mut_ptr(),
+            tile as isize,
+            1,
+            false,
+            col_t.as_ptr(),
+            tile as isize,
+            1,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    out
 }
 
 /// Build im2col tile for a range of output positions.

@@ -401,6 +401,15 @@ mod tests {
         pool.install(|| f(&device(BackendKind::Flex).unwrap()))
     }
 
+    /// `len` values `sin(0.618034 i + phase)`, in [-1, 1]: test data without a pattern gemm's
+    /// blocking could hide.
+    #[cfg(feature = "flex")]
+    fn wave(len: usize, phase: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (i as f32 * 0.618_034 + phase).sin())
+            .collect()
+    }
+
     /// The vendored flex patch (vendor/burn-flex/PATCH.md) splits maps that call a libm function
     /// per value across rayon's threads from 8 Ki values, in 4 Ki chunks; every value is still
     /// computed by the same function, so two threads give the bits of one thread and of the
@@ -462,19 +471,14 @@ mod tests {
     #[test]
     fn flex_matmul_by_a_transposed_weight_gives_the_bits_of_a_contiguous_one() {
         use burn::tensor::{Tensor, TensorData};
-        let fill = |len: usize, phase: f32| -> Vec<f32> {
-            (0..len)
-                .map(|i| (i as f32 * 0.618_034 + phase).sin())
-                .collect()
-        };
         for (m, k, n) in [
             (64, 1024, 784),
             (9, 37, 300),
             (64, 100, 1024),
             (512, 256, 256),
         ] {
-            let lhs = fill(m * k, 0.3);
-            let weight = fill(n * k, 1.7); // [n, k], as a linear layer's transposed weight
+            let lhs = wave(m * k, 0.3);
+            let weight = wave(n * k, 1.7); // [n, k], as a linear layer's transposed weight
             let weight_t: Vec<f32> = (0..k * n).map(|i| weight[(i % n) * k + i / n]).collect();
             let products = |threads: usize| {
                 on_flex_with_threads(threads, |flex| {
@@ -522,11 +526,6 @@ mod tests {
     fn flex_conv2d_gives_the_bits_of_the_row_major_im2col_product() {
         use burn::tensor::ops::ConvOptions;
         use burn::tensor::{Tensor, TensorData, module};
-        let fill = |len: usize, phase: f32| -> Vec<f32> {
-            (0..len)
-                .map(|i| (i as f32 * 0.618_034 + phase).sin())
-                .collect()
-        };
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for case in [
             [2, 64, 14, 128, 4, 2, 1, 1, 1],
@@ -547,8 +546,8 @@ mod tests {
                 groups,
             ] = case;
             let cpg = c_in / groups;
-            let x = fill(batch * c_in * size * size, 0.3);
-            let w = fill(c_out * cpg * kernel * kernel, 1.7);
+            let x = wave(batch * c_in * size * size, 0.3);
+            let w = wave(c_out * cpg * kernel * kernel, 1.7);
             let out = (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
             // Input row of output row `o` and kernel row `k`, if inside the image.
             let at = |o: usize, k: usize| {

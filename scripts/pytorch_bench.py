@@ -144,6 +144,21 @@ def make_iteration(name, gen, disc, opt_g, opt_d, real, latent, torch, F):
     return iteration
 
 
+def workload_iteration(name, batch, device, torch, nn, F):
+    """The networks, Adam optimizers and fixed real batch of workload `name` on `device`, and
+    the function that runs one training iteration and returns its last loss (a tensor)."""
+    gen, disc, latent, shape = build(name, torch, nn)
+    gen, disc = gen.to(device), disc.to(device)
+    gen.train()
+    disc.train()
+    lr, betas = {"ring8-mlp": (1e-4, (0.5, 0.999)), "mnist-mlp": (2e-4, (0.5, 0.999)),
+                 "mnist-dcgan": (2e-4, (0.5, 0.999)), "mnist-dcgan-gp": (1e-4, (0.0, 0.9))}[name]
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    real = torch.rand(batch, *shape, device=device) * 2 - 1
+    return make_iteration(name, gen, disc, opt_g, opt_d, real, latent, torch, F)
+
+
 def child(args):
     """Runs one workload and prints its JSON line."""
     torch = import_torch()
@@ -154,16 +169,7 @@ def child(args):
     torch.manual_seed(args.seed)
     name = args.workload
     batch = 512 if name == "ring8-mlp" else (args.batch or 64)
-    gen, disc, latent, shape = build(name, torch, nn)
-    gen, disc = gen.to(args.device), disc.to(args.device)
-    gen.train()
-    disc.train()
-    lr, betas = {"ring8-mlp": (1e-4, (0.5, 0.999)), "mnist-mlp": (2e-4, (0.5, 0.999)),
-                 "mnist-dcgan": (2e-4, (0.5, 0.999)), "mnist-dcgan-gp": (1e-4, (0.0, 0.9))}[name]
-    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
-    real = torch.rand(batch, *shape, device=args.device) * 2 - 1
-    iteration = make_iteration(name, gen, disc, opt_g, opt_d, real, latent, torch, F)
+    iteration = workload_iteration(name, batch, args.device, torch, nn, F)
 
     cuda = args.device == "cuda"
     for _ in range(10):

@@ -34,6 +34,7 @@ use burn_std::{Bytes, Shape, f16};
 use crate::{FlexTensor, Layout};
 
 use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
+use super::matmul::{gemm_takes_its_blocked_path, get_parallelism};
 
 // ============================================================================
 // Macros for forward conv
@@ -607,20 +608,16 @@ fn conv3d_impl<
 
 /// Whether a tile's product can take the column-major im2col of burngan's patch (change 6)
 /// and still give the bits of the row-major one: f32 only, and only where gemm takes its
-/// general blocked path for both layouts — more than one output position and channel, a sum
-/// over more than two terms and more than 16 × 16 outputs. (Below those, gemm's vector,
-/// outer-product and small-product paths choose by the operands' strides.)
+/// general blocked path for both layouts even on the smallest tile
+/// ([`gemm_takes_its_blocked_path`]: more than one output position and channel, a sum over
+/// more than two terms, more than 16 × 16 outputs).
 fn column_major_im2col_keeps_the_bits(
     dtype: DType,
     smallest_tile: usize,
     out_channels: usize,
     col_len: usize,
 ) -> bool {
-    dtype == DType::F32
-        && smallest_tile > 1
-        && out_channels > 1
-        && col_len > 2
-        && smallest_tile * out_channels > 256
+    dtype == DType::F32 && gemm_takes_its_blocked_path(smallest_tile, out_channels, col_len)
 }
 
 /// The output and kernel geometry of one convolution, `[d, h, w]` per field.
@@ -710,14 +707,8 @@ fn gemm_f32_column_major(
     tile: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; n_out * tile];
-    #[cfg(feature = "rayon")]
-    let parallelism = if n_out * tile * k >= 192 * 192 * 192 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    #[cfg(not(feature = "rayon"))]
-    let parallelism = gemm::Parallelism::None;
+    // The old call's parallelism: `gemm_typed!`'s threshold, the crate's matmul one.
+    let parallelism = get_parallelism(tile, n_out, k);
     unsafe {
         gemm::gemm(
             tile,

@@ -63,7 +63,7 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128; // ~2M ops total
 
 /// Get parallelism setting based on matrix size.
-fn get_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+pub(crate) fn get_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     let ops = m.saturating_mul(n).saturating_mul(k);
     if ops >= PARALLEL_THRESHOLD {
         #[cfg(feature = "rayon")]
@@ -334,10 +334,18 @@ fn column_major_output_is_cheaper(
     (rhs_row_stride, rhs_col_stride): (isize, isize),
 ) -> bool {
     let transposed_rhs = rhs_row_stride == 1 && rhs_col_stride > 1 && lhs_col_stride > 0;
-    let large_enough = m > 1 && n > 1 && k > 2 && m.saturating_mul(n) > 256;
     transposed_rhs
-        && large_enough
+        && gemm_takes_its_blocked_path(m, n, k)
         && m.saturating_mul(k.saturating_add(n)).saturating_mul(2) <= n.saturating_mul(k)
+}
+
+/// burngan patch (changes 5 and 6): whether gemm computes an `[m, k] x [k, n]` product on its
+/// general blocked path whatever the operands' strides — more than one row and column, a sum
+/// over more than two terms and more than 16 x 16 outputs. Below those, gemm's vector,
+/// outer-product and small-product paths choose by the strides, so only products above them
+/// may change layout and keep their bits.
+pub(crate) fn gemm_takes_its_blocked_path(m: usize, n: usize, k: usize) -> bool {
+    m > 1 && n > 1 && k > 2 && m.saturating_mul(n) > 256
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.

@@ -49,7 +49,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    batch = 512 if args.workload == "ring8-mlp" else 64
+    batch = bench.workload_batch(args.workload)
     iteration = bench.workload_iteration(args.workload, batch, "cpu", torch, nn, F)
     for _ in range(args.warmup):
         iteration()

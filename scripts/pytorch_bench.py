@@ -144,6 +144,12 @@ def make_iteration(name, gen, disc, opt_g, opt_d, real, latent, torch, F):
     return iteration
 
 
+def workload_batch(name, batch=None):
+    """The batch of workload `name`: ring8-mlp always 512 points, the image workloads `batch`
+    (default 64)."""
+    return 512 if name == "ring8-mlp" else (batch or 64)
+
+
 def workload_iteration(name, batch, device, torch, nn, F):
     """The networks, Adam optimizers and fixed real batch of workload `name` on `device`, and
     the function that runs one training iteration and returns its last loss (a tensor)."""
@@ -168,7 +174,7 @@ def child(args):
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     name = args.workload
-    batch = 512 if name == "ring8-mlp" else (args.batch or 64)
+    batch = workload_batch(name, args.batch)
     iteration = workload_iteration(name, batch, args.device, torch, nn, F)
 
     cuda = args.device == "cuda"

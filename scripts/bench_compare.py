@@ -62,6 +62,8 @@ import sys
 import tempfile
 import time
 
+from pytorch_bench import workload_batch
+
 WORKLOADS = ["ring8-mlp", "mnist-mlp", "mnist-dcgan", "mnist-dcgan-gp"]
 BACKENDS = ["flex", "ndarray", "wgpu", "vulkan", "metal", "cuda"]
 NOISY = 0.10
@@ -307,7 +309,7 @@ def cases(args):
     out = []
     for workload in args.workloads:
         for batch in args.batches:
-            batch = 512 if workload == "ring8-mlp" else batch
+            batch = workload_batch(workload, batch)
             if (workload, batch) not in out:
                 out.append((workload, batch))
     return out

@@ -37,6 +37,44 @@ fn zeros_like(t: &Tensor<1>) -> Tensor<1> {
     Tensor::<1>::zeros(t.dims(), &t.device()).cast(t.dtype())
 }
 
+/// A rule with two paths to the same bits (Adam, AdamW): one pass over host memory, taken for
+/// f32 parameters on flex ([`host::applies`]), and Burn's chain of tensor operations, taken
+/// everywhere else. `value`, `grad` and the state tensors are flat: shape `[n]`.
+pub(super) trait TwoPaths {
+    /// The update as one pass over host memory: f32 parameters on flex only.
+    fn update_on_host(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1>;
+
+    /// The update as Burn's chain of tensor operations, in Burn's order.
+    fn update_with_tensors(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1>;
+
+    /// Host memory where it applies, else the chain: the new value.
+    fn update_on_either_path(
+        &self,
+        at: TrainingTime,
+        value: Tensor<1>,
+        grad: Tensor<1>,
+        state: &mut ParamState,
+    ) -> Tensor<1> {
+        if host::applies(&value, &grad, &state.tensors) {
+            self.update_on_host(at, value, grad, state)
+        } else {
+            self.update_with_tensors(at, value, grad, state)
+        }
+    }
+}
+
 /// Adam: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − lr·m·√(1−β₂ᵗ)/(1−β₁ᵗ) / (√v + ε√(1−β₂ᵗ)).
 #[derive(Debug, Clone)]
 pub(crate) struct Adam {
@@ -93,11 +131,7 @@ impl OptimizerRule for Adam {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        if host::applies(&value, &grad, &state.tensors) {
-            self.update_on_host(at, value, grad, state)
-        } else {
-            self.update_with_tensors(at, value, grad, state)
-        }
+        self.update_on_either_path(at, value, grad, state)
     }
 }
 
@@ -114,9 +148,10 @@ impl Adam {
             lr: self.learning_rate(at) as f32,
         }
     }
+}
 
-    /// The update as Burn's chain of tensor operations, in Burn's order.
-    pub(super) fn update_with_tensors(
+impl TwoPaths for Adam {
+    fn update_with_tensors(
         &self,
         at: TrainingTime,
         value: Tensor<1>,
@@ -133,8 +168,7 @@ impl Adam {
         value.sub(delta.mul_scalar(step.lr))
     }
 
-    /// The update as one pass over host memory: f32 parameters on flex only.
-    pub(super) fn update_on_host(
+    fn update_on_host(
         &self,
         at: TrainingTime,
         value: Tensor<1>,
@@ -175,11 +209,7 @@ impl OptimizerRule for AdamW {
         grad: Tensor<1>,
         state: &mut ParamState,
     ) -> Tensor<1> {
-        if host::applies(&value, &grad, &state.tensors) {
-            self.update_on_host(at, value, grad, state)
-        } else {
-            self.update_with_tensors(at, value, grad, state)
-        }
+        self.update_on_either_path(at, value, grad, state)
     }
 }
 
@@ -203,9 +233,10 @@ impl AdamW {
             lr: self.learning_rate(at) as f32,
         }
     }
+}
 
-    /// The update as one pass over host memory: f32 parameters on flex only.
-    pub(super) fn update_on_host(
+impl TwoPaths for AdamW {
+    fn update_on_host(
         &self,
         at: TrainingTime,
         value: Tensor<1>,
@@ -215,8 +246,7 @@ impl AdamW {
         on_host(|t| self.step(at, t), value, grad, state)
     }
 
-    /// The update as Burn's chain of tensor operations, in Burn's order.
-    pub(super) fn update_with_tensors(
+    fn update_with_tensors(
         &self,
         at: TrainingTime,
         value: Tensor<1>,

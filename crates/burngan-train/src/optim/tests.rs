@@ -1,6 +1,7 @@
 //! The optimizers against Burn's own (bit for bit), against updates computed by hand, and
 //! across a save and restore of their state.
 
+use super::rules::TwoPaths;
 use super::*;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;

@@ -158,8 +158,9 @@ fn doc_key(key: &str) -> String {
 }
 
 /// Every leaf of `table` by dotted key: tables are followed, arrays and values written as
-/// tables are leaves: activations (`{ leaky_relu = 0.2 }`), schedules (`{ from = 2e-4, … }`)
-/// and gradient clipping (`{ norm = 1.0 }`). An array of tables (`[[penalty]]`) is followed
+/// tables are leaves: activations (`{ leaky_relu = 0.2 }`), initialisations
+/// (`{ normal = 0.02 }`), schedules (`{ from = 2e-4, … }`) and gradient clipping
+/// (`{ norm = 1.0 }`). An array of tables (`[[penalty]]`) is followed
 /// into each element under the same prefix.
 fn leaves(table: &Table, prefix: &str, out: &mut BTreeMap<String, Value>) {
     for (name, value) in table {
@@ -168,7 +169,10 @@ fn leaves(table: &Table, prefix: &str, out: &mut BTreeMap<String, Value>) {
             _ => format!("{prefix}.{name}"),
         };
         let is_value = |inner: &Table| {
-            name.ends_with("activation") || name == "clip" || inner.contains_key("from")
+            name.ends_with("activation")
+                || name == "init"
+                || name == "clip"
+                || inner.contains_key("from")
         };
         match value {
             Value::Table(inner) if !is_value(inner) => leaves(inner, &key, out),

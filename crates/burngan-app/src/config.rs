@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::data::with_default_kind;
 use crate::{AppError, DataConfig, DiscriminatorConfig, GeneratorConfig};
 use burngan_train::{
-    EmaRule, NonFinitePolicy, OptimizerConfig, PenaltyTerm, Schedule, Scheduled, Shape,
+    EmaRule, NonFinitePolicy, OptimizerConfig, PenaltyTerm, Schedule, Scheduled, Shape, UpdateOrder,
 };
 
 /// A complete training run. See `assets/configs/*.toml` for annotated presets.
@@ -322,6 +322,9 @@ pub struct LoopConfig {
     /// Judge real and generated batches in one critic forward where the critic allows it
     /// (default false; [`TrainerSettings::stack_batches`](burngan_train::TrainerSettings)).
     pub stack_batches: bool,
+    /// `"alternating"` (default) or `"simultaneous"`: whether the generator's update sees the
+    /// discriminator after or before the step's discriminator update ([`UpdateOrder`]).
+    pub updates: UpdateOrder,
 }
 
 /// The `train.lr_decay` option.
@@ -343,6 +346,7 @@ impl Default for LoopConfig {
             lr_decay: LrDecay::Constant,
             on_non_finite: NonFinitePolicy::Stop,
             stack_batches: false,
+            updates: UpdateOrder::Alternating,
         }
     }
 }
@@ -451,6 +455,14 @@ impl TrainConfig {
             }
         }
         positive("train.critic_steps", self.train.critic_steps)?;
+        if self.train.updates == UpdateOrder::Simultaneous && self.train.critic_steps != 1 {
+            return Err(AppError::config(format!(
+                "train.updates = \"simultaneous\" takes both gradients at one point, so it \
+                 needs train.critic_steps = 1, got {}; set critic_steps = 1 or use \
+                 updates = \"alternating\"",
+                self.train.critic_steps
+            )));
+        }
         self.optimizer.generator.validate("optimizer.generator")?;
         self.optimizer
             .discriminator
@@ -810,12 +822,29 @@ mod tests {
                 "train.critic_steps must be a positive integer",
             ),
             ("[run]\nsteps = 0\n", "run.steps must be a positive integer"),
+            (
+                "[train]\ncritic_steps = 5\nupdates = \"simultaneous\"\n",
+                "train.updates = \"simultaneous\" takes both gradients at one point, so it \
+                 needs train.critic_steps = 1, got 5",
+            ),
         ];
         for (extra, expected) in cases {
             let config = TrainConfig::from_toml(&format!("{MINIMAL}\n{extra}"), "t").unwrap();
             let message = config.validate().unwrap_err().to_string();
             assert!(message.contains(expected), "{message}");
         }
+        // A PacGAN-style init parses; a zero standard deviation is refused, naming the key.
+        let normal = MINIMAL.replace("latent_dim = 2", "latent_dim = 2\ninit = { normal = 0.02 }");
+        TrainConfig::from_toml(&normal, "t")
+            .unwrap()
+            .validate()
+            .unwrap();
+        let zero = TrainConfig::from_toml(&normal.replace("0.02", "0.0"), "t").unwrap();
+        let message = zero.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("generator.init: the normal's standard deviation must be positive"),
+            "{message}"
+        );
         let config = TrainConfig::from_toml(&MINIMAL.replace("1e-3", "-1e-3"), "t").unwrap();
         let message = config.validate().unwrap_err().to_string();
         assert!(

@@ -115,6 +115,7 @@ fn trainer_settings(config: &TrainConfig) -> TrainerSettings {
         checkpoint: None,
         on_non_finite: config.train.on_non_finite,
         stack_batches: config.train.stack_batches,
+        updates: config.train.updates,
     }
 }
 

@@ -4,6 +4,58 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use burngan_core::HostRng;
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// How a fully connected network draws its weights and biases from the host RNG. In TOML:
+/// `init = "pytorch"` (the default) or `init = { normal = STD }`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// PyTorch's default for `nn.Linear`: weight and bias from U(−1/√d_in, 1/√d_in).
+    #[default]
+    Pytorch,
+    /// Weights from N(0, std²) and zero biases (drawn: the weights only), the initialisation
+    /// of DCGAN and of PacGAN's 2-D experiments (std 0.02).
+    Normal(f64),
+}
+
+impl Init {
+    /// Checks that a normal's standard deviation is positive and finite; the error names
+    /// `field` (e.g. `generator.init`).
+    pub fn validate(&self, field: &str) -> Result<(), ModelError> {
+        match *self {
+            Init::Normal(std) if !(std.is_finite() && std > 0.0) => Err(ModelError::BadInit {
+                field: field.to_string(),
+                message: format!(
+                    "the normal's standard deviation must be positive and finite, got {std}; \
+                     use e.g. {{ normal = 0.02 }} (DCGAN's and PacGAN's), or \"pytorch\""
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A Burn [`Linear`] `[d_input] → [d_output]` (weight stored `[d_input, d_output]`)
+    /// initialised this way from `rng`: [`linear_from_host`] for `Pytorch`; for `Normal(std)`
+    /// the weight from N(0, std²) and a zero bias.
+    pub fn linear(
+        &self,
+        d_input: usize,
+        d_output: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Linear {
+        match *self {
+            Init::Pytorch => linear_from_host(d_input, d_output, rng, device),
+            Init::Normal(std) => Linear {
+                weight: scaled_normal_param([d_input, d_output], std as f32, rng, device),
+                bias: Some(scaled_normal_param([d_output], 0.0, rng, device)),
+            },
+        }
+    }
+}
 
 /// A parameter of shape `shape` drawn from U(−bound, bound) on `rng`.
 pub(crate) fn uniform_param<const D: usize>(

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Int, Tensor};
 use burngan_core::HostRng;
 
 use crate::init::{normal_param, uniform_param};
-use crate::{SpectralConvention, SpectralNorm, linear_from_host};
+use crate::{Init, SpectralConvention, SpectralNorm, linear_from_host};
 
 /// A fully connected layer `[batch, d_in] → [batch, d_out]`, optionally spectrally normalised.
 #[derive(Module, Debug)]
@@ -36,6 +36,20 @@ impl Dense {
             spectral: None,
         };
         layer.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+    }
+
+    /// A plain (not spectral) layer initialised by `init` from `rng` (see [`Init::linear`]).
+    pub fn with_init(
+        d_in: usize,
+        d_out: usize,
+        init: Init,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        Self {
+            linear: init.linear(d_in, d_out, rng, device),
+            spectral: None,
+        }
     }
 
     /// A layer with the He/MSR initialisation R3GAN uses: the weight from N(0, gain²/d_in)

@@ -69,7 +69,7 @@ pub use dcgan::{
 pub use image_mlp::{
     ImageMlpDiscriminator, ImageMlpDiscriminatorConfig, ImageMlpGenerator, ImageMlpGeneratorConfig,
 };
-pub use init::linear_from_host;
+pub use init::{Init, linear_from_host};
 pub use layers::{ClassEmbedding, Conv, ConvTranspose, Dense};
 pub use mlp::{
     MlpDiscriminator, MlpDiscriminatorConfig, MlpGenerator, MlpGeneratorConfig, Normalization,
@@ -98,6 +98,14 @@ pub enum ModelError {
     /// An activation parameter is out of range.
     #[error("{field}: {message}")]
     BadActivation {
+        /// The config field.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// An initialisation parameter is out of range.
+    #[error("{field}: {message}")]
+    BadInit {
         /// The config field.
         field: String,
         /// What is wrong and how to fix it.

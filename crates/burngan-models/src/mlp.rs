@@ -12,7 +12,7 @@ use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::batch_norm;
-use crate::{Activation, Dense, ModelError, SpectralConvention, linear_from_host};
+use crate::{Activation, Dense, Init, ModelError, SpectralConvention};
 
 /// Configuration of an [`MlpGenerator`]: `latent_dim → hidden[0] → … → output`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +36,10 @@ pub struct MlpGeneratorConfig {
     /// generators do (default false).
     #[serde(default)]
     pub batch_norm_first: bool,
+    /// How the Linear layers are drawn (default PyTorch's; `{ normal = 0.02 }` for PacGAN's
+    /// N(0, 0.02²) weights and zero biases). BatchNorm starts at γ = 1, β = 0 either way.
+    #[serde(default)]
+    pub init: Init,
 }
 
 fn identity() -> Activation {
@@ -73,6 +77,10 @@ pub struct MlpDiscriminatorConfig {
     /// `torch.nn.utils.spectral_norm`); used only with `normalization = "spectral"`.
     #[serde(default)]
     pub spectral_convention: SpectralConvention,
+    /// How the Linear layers are drawn (default PyTorch's; `{ normal = 0.02 }` for PacGAN's
+    /// N(0, 0.02²) weights and zero biases), before any spectral-norm vector.
+    #[serde(default)]
+    pub init: Init,
 }
 
 /// How a critic's layers are normalised. In TOML: `"none"`, `"batch"` or `"spectral"`.
@@ -109,13 +117,14 @@ fn check_sizes(prefix: &str, input: (&str, usize), hidden: &[usize]) -> Result<(
 
 fn layers(
     sizes: impl IntoIterator<Item = usize>,
+    init: Init,
     rng: &mut HostRng,
     device: &Device,
 ) -> Vec<Linear> {
     let sizes: Vec<usize> = sizes.into_iter().collect();
     sizes
         .windows(2)
-        .map(|pair| linear_from_host(pair[0], pair[1], rng, device))
+        .map(|pair| init.linear(pair[0], pair[1], rng, device))
         .collect()
 }
 
@@ -130,7 +139,14 @@ impl MlpGeneratorConfig {
             output_activation: Activation::Identity,
             batch_norm: false,
             batch_norm_first: false,
+            init: Init::Pytorch,
         }
+    }
+
+    /// Sets how the Linear layers are drawn.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
     }
 
     /// Sets whether hidden layers after the first are batch-normalised.
@@ -162,6 +178,7 @@ impl MlpGeneratorConfig {
         check_sizes("generator", ("latent_dim", self.latent_dim), &self.hidden)?;
         check_sizes("generator", ("output_dim", output_dim), &[])?;
         self.activation.validate("generator.activation")?;
+        self.init.validate("generator.init")?;
         self.output_activation
             .validate("generator.output_activation")
     }
@@ -187,7 +204,7 @@ impl MlpGeneratorConfig {
             false => Vec::new(),
         };
         Ok(MlpGenerator {
-            layers: layers(sizes, rng, device),
+            layers: layers(sizes, self.init, rng, device),
             norms,
             activation: self.activation,
             output_activation: self.output_activation,
@@ -206,7 +223,14 @@ impl MlpDiscriminatorConfig {
             pack: 1,
             normalization: Normalization::None,
             spectral_convention: SpectralConvention::Burngan,
+            init: Init::Pytorch,
         }
+    }
+
+    /// Sets how the Linear layers are drawn.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
     }
 
     /// Sets the samples per packed input (PacGAN's m; 1 turns packing off).
@@ -255,6 +279,7 @@ impl MlpDiscriminatorConfig {
     pub fn validate(&self, input_dim: usize) -> Result<(), ModelError> {
         check_sizes("discriminator", ("input_dim", input_dim), &self.hidden)?;
         check_sizes("discriminator", ("pack", self.pack), &[])?;
+        self.init.validate("discriminator.init")?;
         self.activation.validate_maxout("discriminator.activation")
     }
 
@@ -292,7 +317,8 @@ impl MlpDiscriminatorConfig {
         let layers = inputs
             .zip(outputs)
             .map(|(d_in, d_out)| {
-                Dense::new(d_in, d_out, false, rng, device).with_spectral(spectral, rng, device)
+                Dense::with_init(d_in, d_out, self.init, rng, device)
+                    .with_spectral(spectral, rng, device)
             })
             .collect();
         let norms = match self.normalization {
@@ -502,6 +528,83 @@ mod tests {
         let w: Vec<f32> = a.layers[1].weight.val().into_data().try_to_vec().unwrap();
         let bound = 1.0 / 5f32.sqrt();
         assert!(w.iter().all(|v| v.abs() <= bound));
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec().unwrap()
+    }
+
+    /// `{ normal = 0.02 }`: every weight is 0.02 × the host RNG's next N(0, 1) draws, layer
+    /// after layer, and every bias is zero and draws nothing — on flex and ndarray alike — so
+    /// the sample statistics are those of N(0, 0.02²).
+    #[test]
+    fn normal_init_scales_the_host_draws_and_zeroes_the_biases_on_every_backend() {
+        let std = 0.02f32;
+        let init = Init::Normal(f64::from(std));
+        let generator = MlpGeneratorConfig::new(2, vec![400, 400]).with_init(init);
+        let critic = MlpDiscriminatorConfig::new(vec![200, 200])
+            .with_activation(Activation::Maxout(5))
+            .with_init(init);
+        for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+            let device = device(kind).unwrap();
+            let mut expected = HostRng::seed_from(4);
+            let g = generator
+                .init(2, &mut HostRng::seed_from(4), &device)
+                .unwrap();
+            for layer in &g.layers {
+                let w = values(layer.weight.val());
+                let want: Vec<f32> = expected
+                    .normal_vec(w.len())
+                    .iter()
+                    .map(|v| v * std)
+                    .collect();
+                assert_eq!(w, want, "{kind:?}");
+                let b = values(layer.bias.as_ref().unwrap().val());
+                assert!(b.iter().all(|&v| v == 0.0), "{kind:?}");
+            }
+            let c = critic.init(2, &mut HostRng::seed_from(5), &device).unwrap();
+            let dims: Vec<[usize; 2]> = c.layers.iter().map(|l| l.linear.weight.dims()).collect();
+            assert_eq!(dims, vec![[2, 1000], [200, 1000], [200, 1]]);
+            let w = values(c.layers[1].linear.weight.val());
+            let n = w.len() as f64;
+            let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let sd = (w
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt();
+            // 200,000 draws: the sample std is within 1 % of 0.02 and the mean within
+            // 5 standard errors (0.02/√n ≈ 4.5e-5) of 0.
+            assert!((sd / 0.02 - 1.0).abs() < 0.01, "{kind:?}: std {sd}");
+            assert!(mean.abs() < 5.0 * 0.02 / n.sqrt(), "{kind:?}: mean {mean}");
+        }
+    }
+
+    #[test]
+    fn a_normal_init_needs_a_positive_finite_std() {
+        for std in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+            let error = MlpGeneratorConfig::new(2, vec![4])
+                .with_init(Init::Normal(std))
+                .init(2, &mut HostRng::seed_from(0), &flex())
+                .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "generator.init: the normal's standard deviation must be positive and \
+                     finite, got {std}; use e.g. {{ normal = 0.02 }} (DCGAN's and PacGAN's), or \
+                     \"pytorch\""
+                )
+            );
+            let error = MlpDiscriminatorConfig::new(vec![4])
+                .with_init(Init::Normal(std))
+                .validate(2)
+                .unwrap_err();
+            assert!(
+                error.to_string().starts_with("discriminator.init: "),
+                "{error}"
+            );
+        }
     }
 
     #[test]

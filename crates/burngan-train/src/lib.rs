@@ -68,5 +68,5 @@ pub use penalties::PenaltyTerm;
 pub use schedule::{Schedule, Scheduled, Shape};
 pub use trainer::{
     CheckpointPolicy, FitSummary, GanTrainer, MAX_SKIPPED_STEPS, NonFinitePolicy, StepMetrics,
-    TrainerSettings, clip_parameters, generate_on_host,
+    TrainerSettings, UpdateOrder, clip_parameters, generate_on_host,
 };

@@ -1,5 +1,5 @@
-//! The alternating GAN trainer: K discriminator updates, then one generator update, each with
-//! the other network frozen; driven one step at a time by the application ([`GanTrainer::step`]
+//! The GAN trainer: K discriminator updates, then one generator update, each with the other
+//! network frozen — alternating, or simultaneous (both gradients at one point, K = 1); driven one step at a time by the application ([`GanTrainer::step`]
 //! on its own batches) or for a whole run ([`GanTrainer::fit`] with observers and
 //! checkpoints).
 
@@ -133,6 +133,23 @@ pub enum NonFinitePolicy {
     Skip,
 }
 
+/// Which parameters a step's generator update sees: those the discriminator update left, or
+/// those it started from. In TOML (`train.updates`): `"alternating"` or `"simultaneous"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateOrder {
+    /// K discriminator updates, then a generator update against the updated discriminator on
+    /// fresh noise (Goodfellow et al. 2014, Algorithm 1; the default).
+    #[default]
+    Alternating,
+    /// Simultaneous gradient descent: the generator's gradient is taken against the
+    /// discriminator as it was before the step's discriminator update, on that update's noise
+    /// (and real batch and labels), so both gradients are those of one point (θ_D, θ_G) — as
+    /// the ALI and PacGAN reference code train. Augmentation, if any, is drawn afresh for the
+    /// generator's update. Needs `critic_steps = 1`.
+    Simultaneous,
+}
+
 /// Under [`NonFinitePolicy::Skip`], a run stops when this many consecutive steps each skipped
 /// an update: the weights are then almost surely beyond repair.
 pub const MAX_SKIPPED_STEPS: usize = 10;
@@ -215,6 +232,8 @@ pub struct TrainerSettings {
     /// relativistic loss with Adam β₁ = 0) runs on different backends drift apart: see
     /// docs/benchmarks.md.
     pub stack_batches: bool,
+    /// Alternating (the default) or simultaneous updates ([`UpdateOrder`]).
+    pub updates: UpdateOrder,
 }
 
 impl Default for TrainerSettings {
@@ -231,6 +250,7 @@ impl Default for TrainerSettings {
             checkpoint: None,
             on_non_finite: NonFinitePolicy::Stop,
             stack_batches: false,
+            updates: UpdateOrder::Alternating,
         }
     }
 }
@@ -242,6 +262,13 @@ impl TrainerSettings {
         positive("TrainerSettings::batch_size", self.batch_size)?;
         positive("TrainerSettings::critic_steps", self.critic_steps)?;
         positive("TrainerSettings::log_every", self.log_every)?;
+        if self.updates == UpdateOrder::Simultaneous && self.critic_steps != 1 {
+            return Err(TrainError::config(format!(
+                "TrainerSettings::updates = Simultaneous takes both gradients at one point, so \
+                 it needs critic_steps = 1, got {}; set critic_steps to 1 or use Alternating",
+                self.critic_steps
+            )));
+        }
         self.generator_optimizer
             .validate("TrainerSettings::generator_optimizer")?;
         self.discriminator_optimizer
@@ -347,6 +374,30 @@ pub struct GanTrainer<G, C, const D: usize> {
     skipped_steps_in_a_row: usize,
     /// The augmentation of the critic's inputs, if any.
     augment: Option<Box<dyn Augment<D>>>,
+    /// [`TrainerSettings::updates`].
+    updates: UpdateOrder,
+    /// Under simultaneous updates, what the step's discriminator update drew and the
+    /// discriminator it started from, for the step's generator update; `None` between steps.
+    shared: Option<SharedInputs<C, D>>,
+}
+
+/// What a simultaneous step's generator update takes from the discriminator update.
+struct SharedInputs<C, const D: usize> {
+    /// The discriminator before its update (a clone sharing the old parameters).
+    critic: C,
+    /// The noise `[batch, latent_dim]`, the real batch and its labels.
+    z: Tensor<2>,
+    real: Tensor<D>,
+    labels: Option<Tensor<1, Int>>,
+}
+
+/// The inputs of a generator update: noise, the fakes' labels, the (augmented) real batch when
+/// the loss reads one, and the frozen critic that judges them.
+struct GeneratorInputs<C, const D: usize> {
+    z: Tensor<2>,
+    labels: Option<Tensor<1, Int>>,
+    real: Option<(Tensor<D>, Option<Tensor<1, Int>>)>,
+    frozen: C,
 }
 
 /// The application's real batch, returned for every draw of one [`GanTrainer::step`].
@@ -469,6 +520,8 @@ where
             skipped_in_step: 0,
             skipped_steps_in_a_row: 0,
             augment: None,
+            updates: settings.updates,
+            shared: None,
         })
     }
 
@@ -829,6 +882,7 @@ where
                 .discriminator_update(source, rng, batch, update, keep)
                 .or(critic_record);
             if self.refused.is_some() {
+                self.shared = None;
                 return None;
             }
         }
@@ -927,6 +981,7 @@ where
         let update = self.step * self.critic_steps;
         self.refused = None;
         self.discriminator_update(source, rng, self.batch_size, update, false);
+        self.shared = None;
         self.refused.take().map_or(Ok(()), Err)
     }
 
@@ -941,6 +996,7 @@ where
         rng: &mut HostRng,
     ) -> Result<(), TrainError> {
         self.refused = None;
+        self.shared = None;
         self.generator_update(source, rng, self.batch_size, false);
         self.refused.take().map_or(Ok(()), Err)
     }
@@ -975,6 +1031,7 @@ where
             return None;
         }
         let z = self.latent(batch, rng);
+        let z_kept = (self.updates == UpdateOrder::Simultaneous).then(|| z.clone());
         // The generator is frozen: its output enters the discriminator's graph as a constant,
         // and its forward records no graph (a `no_grad` copy shares the parameters and
         // BatchNorm's running statistics, so the values are those of a tracked forward).
@@ -984,6 +1041,14 @@ where
             .discriminator
             .take()
             .expect("discriminator present between steps");
+        if self.updates == UpdateOrder::Simultaneous {
+            self.shared = Some(SharedInputs {
+                critic: discriminator.clone(),
+                z: z_kept.expect("kept under simultaneous updates"),
+                real: real.clone(),
+                labels: labels.clone(),
+            });
+        }
         let judged = self.judge_update(&discriminator, &real, &fake, labels.clone(), rng);
         let (draws, real_logits, fake_logits) = match judged {
             Ok(judged) => judged,
@@ -1109,29 +1174,17 @@ where
         batch: usize,
         keep: bool,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
-        let z = self.latent(batch, rng);
-        let labels = self.conditional().then(|| {
-            let classes = self.generator().num_classes();
-            let labels: Vec<i64> = (0..batch).map(|_| rng.index(classes) as i64).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &self.device)
-        });
-        // The discriminator is frozen: gradients flow through it to the generator, but none
-        // are computed for its parameters.
-        let frozen = self.discriminator().clone().no_grad();
-        let real = if self.loss.generator_uses_real() {
-            let (real, real_labels) = if self.conditional() {
-                source.sample_labeled(batch, rng, &self.device)
-            } else {
-                (source.sample(batch, rng, &self.device), None)
-            };
-            // Checked before augmenting: the augmentation expects the networks' shape.
-            if let Err(error) = self.check_batch(&real.dims()) {
+        let GeneratorInputs {
+            z,
+            labels,
+            real,
+            frozen,
+        } = match self.generator_inputs(source, rng, batch) {
+            Ok(inputs) => inputs,
+            Err(error) => {
                 self.refused = Some(error);
                 return (Tensor::zeros([1], &self.device), None);
             }
-            Some((self.augmented(real, rng), real_labels))
-        } else {
-            None
         };
         let generator = self
             .generator
@@ -1172,6 +1225,54 @@ where
         }
         self.generator = Some(generator);
         (loss.inner(), norm)
+    }
+
+    /// The noise, labels, real batch and frozen critic of a generator update: drawn afresh
+    /// against the current discriminator (alternating), or those the step's discriminator
+    /// update kept (simultaneous). Fails on a real batch of the wrong shape.
+    fn generator_inputs(
+        &mut self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        batch: usize,
+    ) -> Result<GeneratorInputs<C, D>, TrainError> {
+        let uses_real = self.loss.generator_uses_real();
+        if let Some(shared) = self.shared.take() {
+            let real = uses_real.then(|| (self.augmented(shared.real, rng), shared.labels.clone()));
+            return Ok(GeneratorInputs {
+                z: shared.z,
+                labels: shared.labels,
+                real,
+                frozen: shared.critic.no_grad(),
+            });
+        }
+        let z = self.latent(batch, rng);
+        let labels = self.conditional().then(|| {
+            let classes = self.generator().num_classes();
+            let labels: Vec<i64> = (0..batch).map(|_| rng.index(classes) as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &self.device)
+        });
+        // The discriminator is frozen: gradients flow through it to the generator, but none
+        // are computed for its parameters.
+        let frozen = self.discriminator().clone().no_grad();
+        let real = if uses_real {
+            let (real, real_labels) = if self.conditional() {
+                source.sample_labeled(batch, rng, &self.device)
+            } else {
+                (source.sample(batch, rng, &self.device), None)
+            };
+            // Checked before augmenting: the augmentation expects the networks' shape.
+            self.check_batch(&real.dims())?;
+            Some((self.augmented(real, rng), real_labels))
+        } else {
+            None
+        };
+        Ok(GeneratorInputs {
+            z,
+            labels,
+            real,
+            frozen,
+        })
     }
 
     /// Where the coming update stands in the run, for schedules.
@@ -1996,6 +2097,76 @@ pub(crate) mod tests {
         // The frozen copy used in the generator update must not disable later critic updates.
         trainer.train_discriminator(&mut ring, &mut rng).unwrap();
         assert_ne!(parameters(trainer.discriminator()), d2);
+    }
+
+    /// A trainer as [`toy_trainer`]'s (batch 32, SGD lr 0.05, non-saturating loss) with the
+    /// given update order, and the RNG after the weights were drawn.
+    fn ordered_trainer(seed: u64, updates: UpdateOrder) -> (ToyTrainer, HostRng) {
+        let device = device(BackendKind::Flex).unwrap().autodiff();
+        let mut rng = HostRng::seed_from(seed);
+        let generator = MlpGeneratorConfig::new(2, vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let critic = MlpDiscriminatorConfig::new(vec![16])
+            .init(2, &mut rng, &device)
+            .unwrap();
+        let settings = TrainerSettings {
+            batch_size: 32,
+            generator_optimizer: OptimizerConfig::sgd(0.05),
+            discriminator_optimizer: OptimizerConfig::sgd(0.05),
+            updates,
+            ..TrainerSettings::default()
+        };
+        let loss = LossConfig::NonSaturating.build();
+        (
+            GanTrainer::new(generator, critic, loss, &settings, &device).unwrap(),
+            rng,
+        )
+    }
+
+    /// A simultaneous step makes the alternating step's discriminator update (same real batch
+    /// and noise), and the generator update an alternating trainer makes against the *old*
+    /// discriminator on that same noise — bit for bit; the alternating step's generator (fresh
+    /// noise, updated critic) differs.
+    #[test]
+    fn a_simultaneous_step_takes_both_gradients_at_the_same_point() {
+        for seed in [3, 8] {
+            let ring = || ToyConfig::default_ring().build().unwrap();
+            let (mut simultaneous, rng) = ordered_trainer(seed, UpdateOrder::Simultaneous);
+            let (mut alternating, _) = ordered_trainer(seed, UpdateOrder::Alternating);
+            let (mut reference, _) = ordered_trainer(seed, UpdateOrder::Alternating);
+            simultaneous.step_with(&mut ring(), &mut rng.clone(), false);
+            alternating.step_with(&mut ring(), &mut rng.clone(), false);
+            // The reference skips the real batch the discriminator update drew, then draws
+            // the same noise for its generator update, against the untouched critic.
+            let mut skip = rng.clone();
+            ring().sample(32, &mut skip, reference.device());
+            reference.train_generator(&mut ring(), &mut skip).unwrap();
+            let d = parameters(simultaneous.discriminator());
+            assert_eq!(d, parameters(alternating.discriminator()), "seed {seed}");
+            assert_ne!(d, parameters(reference.discriminator()), "seed {seed}");
+            let g = parameters(simultaneous.generator());
+            assert_eq!(g, parameters(reference.generator()), "seed {seed}");
+            assert_ne!(g, parameters(alternating.generator()), "seed {seed}");
+            assert_eq!(simultaneous.steps_done(), 1);
+        }
+    }
+
+    #[test]
+    fn simultaneous_updates_need_one_critic_step() {
+        let settings = TrainerSettings {
+            critic_steps: 5,
+            updates: UpdateOrder::Simultaneous,
+            ..TrainerSettings::default()
+        };
+        assert_eq!(
+            settings.validate().unwrap_err().to_string(),
+            TrainError::config(
+                "TrainerSettings::updates = Simultaneous takes both gradients at one point, so \
+                 it needs critic_steps = 1, got 5; set critic_steps to 1 or use Alternating"
+            )
+            .to_string()
+        );
     }
 
     /// Ring points with a third coordinate: samples of shape [3] for networks of shape [2].

@@ -211,6 +211,8 @@ fn plan_runs(table: &Table, root: &Path, runs_dir: &Path) -> Result<Vec<Run>, St
             ));
         }
         let planned = planned_steps(preset, &config).map_err(|e| format!("{e:#}"))?;
+        let text = std::fs::read_to_string(&config)
+            .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
         for &seed in &preset.seeds {
             let dir = runs_dir.join(&preset.name).join(format!("seed-{seed}"));
             runs.push(Run {
@@ -218,7 +220,12 @@ fn plan_runs(table: &Table, root: &Path, runs_dir: &Path) -> Result<Vec<Run>, St
                 seed,
                 steps_override: preset.steps,
                 planned,
-                state: runs::run_state(&dir, planned, seed),
+                state: match runs::run_state(&dir, planned, seed) {
+                    state @ (RunState::Done | RunState::Partial { .. }) => {
+                        runs::preset_drift(&dir, &text).map_or(state, RunState::Conflict)
+                    }
+                    state => state,
+                },
                 dir,
                 minutes: preset.minutes,
             });
@@ -461,7 +468,13 @@ fn train_one(run: &Run, args: &ResultsArgs, root: &Path, binary: &Binary) -> any
             seed: run.seed,
             planned_steps: run.planned,
             sittings: Vec::new(),
+            preset_text: None,
         });
+    // A fresh start records the preset it starts from; a resume keeps the first sitting's.
+    if sidecar.sittings.is_empty() {
+        let preset = root.join(format!("assets/configs/{}.toml", run.preset));
+        sidecar.preset_text = std::fs::read_to_string(&preset).ok();
+    }
     sidecar.planned_steps = run.planned;
     sidecar.sittings.push(Sitting {
         command: command.clone(),

@@ -541,6 +541,7 @@ source = "Lin et al. 2018, Table 1"
             seed: 1,
             planned_steps: 8000,
             sittings: vec![sitting(2), sitting(0)],
+            preset_text: None,
         });
         let rows = vec![("ring8-best".to_string(), vec![by_hand, refused_once])];
         let block = block(&manifest.tables[0], &rows, ("runs/results", "m.toml")).unwrap();
@@ -621,6 +622,7 @@ source = "Lin et al. 2018, Table 1"
             preset: "p".into(),
             seed: 0,
             planned_steps: 1,
+            preset_text: None,
             sittings: vec![
                 sitting(2.25, "2025-12-05T20:00:00Z"),
                 Sitting {

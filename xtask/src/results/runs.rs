@@ -115,6 +115,77 @@ pub(crate) fn run_state(dir: &Path, planned: usize, seed: u64) -> RunState {
     }
 }
 
+/// Why the run in `dir` was not made with the preset as `preset_text` (the text of its
+/// `assets/configs/NAME.toml`) now reads: the first key (other than `run.seed` and `run.steps`,
+/// which the manifest and resumes set) whose value differs from the preset recorded in the
+/// run's sidecar when it started, or that only one of them sets. Comments and layout do not
+/// count. `None` when they agree, or the sidecar recorded no preset (runs made before it did).
+pub(crate) fn preset_drift(dir: &Path, preset_text: &str) -> Option<String> {
+    let then = Sidecar::read(dir)?.preset_text?;
+    let parse = |text: &str| text.parse::<toml::Table>().map(toml::Value::Table);
+    let (then, now) = match (parse(&then), parse(preset_text)) {
+        (Ok(then), Ok(now)) => (then, now),
+        (Err(e), _) => return Some(format!("the preset recorded in {SIDECAR} is not TOML: {e}")),
+        (_, Err(e)) => return Some(format!("the preset is not TOML: {e}")),
+    };
+    let leaves = |value: &toml::Value| {
+        let mut out = Vec::new();
+        flatten("", value, &mut out);
+        out.retain(|(key, _)| key != "run.seed" && key != "run.steps");
+        out
+    };
+    let (now_leaves, then_leaves) = (leaves(&now), leaves(&then));
+    let differs = |(key, value): &(String, toml::Value), other: &toml::Value| {
+        !lookup(other, key).is_some_and(|found| same(found, value))
+    };
+    let show = |value: Option<&toml::Value>| value.map_or("absent".into(), |v| format!("`{v}`"));
+    let key = now_leaves
+        .iter()
+        .find(|leaf| differs(leaf, &then))
+        .or_else(|| then_leaves.iter().find(|leaf| differs(leaf, &now)))
+        .map(|(key, _)| key.clone())?;
+    Some(format!(
+        "{} was made with an earlier version of its preset: `{key}` is {} in the preset, {} \
+         when the run started; move the directory away (nothing is deleted) and the same \
+         command starts the run afresh",
+        dir.display(),
+        show(lookup(&now, &key)),
+        show(lookup(&then, &key)),
+    ))
+}
+
+/// Every leaf of `value` with its dotted key (tables are walked, arrays are leaves).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, inner) in table {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, inner, out);
+            }
+        }
+        leaf => out.push((prefix.to_string(), leaf.clone())),
+    }
+}
+
+/// The value at dotted `key` of the table `value`.
+fn lookup<'a>(value: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
+    key.split('.')
+        .try_fold(value, |value, part| value.as_table()?.get(part))
+}
+
+/// Equal values, an integer equal to a float of the same value included (`1` and `1.0`).
+fn same(a: &toml::Value, b: &toml::Value) -> bool {
+    let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// One sitting of a run: a `burngan train` start or resume, as recorded before it began.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Sitting {
@@ -173,6 +244,10 @@ pub(crate) struct Sidecar {
     pub planned_steps: usize,
     /// Every start and resume, oldest first.
     pub sittings: Vec<Sitting>,
+    /// The preset file's text when the run started (absent in runs made before this was
+    /// recorded): what [`preset_drift`] compares the preset with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_text: Option<String>,
 }
 
 impl Sidecar {
@@ -294,6 +369,53 @@ mod tests {
         let path = dir.join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+
+    /// A run whose sidecar recorded the preset as it still is (up to comments, layout, seed
+    /// and length) agrees; after a value changes, or a key is added or removed, the first such
+    /// key is named with both values. A sidecar without a recorded preset is not judged.
+    #[test]
+    fn a_run_made_with_an_earlier_preset_is_named_by_its_first_differing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let then = "[run]\nseed = 0\nsteps = 400000\n[data]\nstd = 0.01\nradius = 1\n\
+                    [generator]\nhidden = [4, 4]\n";
+        let mut sidecar = Sidecar {
+            preset: "p".into(),
+            seed: 0,
+            planned_steps: 10,
+            sittings: Vec::new(),
+            preset_text: None,
+        };
+        sidecar.write(dir.path()).unwrap();
+        assert_eq!(
+            preset_drift(dir.path(), "[generator]\nhidden = [9]\n"),
+            None
+        );
+        sidecar.preset_text = Some(then.into());
+        sidecar.write(dir.path()).unwrap();
+        let now = format!(
+            "# a comment\n{}",
+            then.replace("steps = 400000", "steps = 20")
+        );
+        assert_eq!(
+            preset_drift(dir.path(), &now.replace("radius = 1", "radius = 1.0")),
+            None
+        );
+        let why = preset_drift(dir.path(), &format!("{now}init = {{ normal = 0.02 }}\n")).unwrap();
+        assert!(
+            why.contains("`generator.init.normal` is `0.02` in the preset, absent when the run"),
+            "{why}"
+        );
+        let why = preset_drift(dir.path(), &now.replace("[4, 4]", "[4, 8]")).unwrap();
+        assert!(
+            why.contains("`generator.hidden` is `[4, 8]` in the preset, `[4, 4]` when the run"),
+            "{why}"
+        );
+        let why = preset_drift(dir.path(), &now.replace("std = 0.01\n", "")).unwrap();
+        assert!(
+            why.contains("`data.std` is absent in the preset, `0.01` when"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -419,6 +541,7 @@ mod tests {
             seed: 2,
             planned_steps: 8000,
             sittings: vec![sitting.clone()],
+            preset_text: Some("[run]\nsteps = 8000\n".into()),
         };
         sidecar.write(dir.path()).unwrap();
         sidecar.sittings.push(sitting);

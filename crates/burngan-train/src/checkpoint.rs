@@ -60,6 +60,10 @@ pub struct TrainerIdentity {
     /// without one (and in checkpoints of earlier builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<String>,
+    /// The update order; absent in checkpoints of earlier builds, which are not checked for
+    /// it (a run resumed across that change must keep its config's order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<crate::UpdateOrder>,
 }
 
 impl TrainerIdentity {
@@ -107,6 +111,10 @@ impl TrainerIdentity {
             augment(&self.augment),
             augment(&current.augment),
         );
+        if let (Some(written), Some(here)) = (self.updates, current.updates) {
+            let name = |order: crate::UpdateOrder| format!("{order:?}").to_lowercase();
+            differ("update order", name(written), name(here));
+        }
         if differences.is_empty() {
             return Ok(());
         }

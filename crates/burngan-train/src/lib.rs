@@ -1,9 +1,9 @@
-//! The training library: the alternating [`GanTrainer`] and its one loop
-//! ([`GanTrainer::fit_with_hooks`]), its [`TrainerSettings`], the [`Hook`] and [`Observer`]
-//! traits, optimizers behind [`OptimizerRule`], [`Schedule`]s for any scalar hyperparameter,
-//! the application of several eager or lazy [`PenaltyTerm`]s, the generator's moving average
-//! ([`EmaRule`]), the extension point for differentiable augmentation ([`Augment`],
-//! [`Augmented`]) and the checkpoint format.
+//! The training library: the [`GanTrainer`] (alternating or simultaneous updates,
+//! [`UpdateOrder`]) and its one loop ([`GanTrainer::fit_with_hooks`]), its
+//! [`TrainerSettings`], the [`Hook`] and [`Observer`] traits, optimizers behind
+//! [`OptimizerRule`], [`Schedule`]s for any scalar hyperparameter, the application of several
+//! eager or lazy [`PenaltyTerm`]s, the generator's moving average ([`EmaRule`]), the extension
+//! point for differentiable augmentation ([`Augment`], [`Augmented`]) and the checkpoint format.
 //!
 //! The library never prints, never parses a configuration file, never chooses a device and
 //! never names a command-line flag: its errors ([`TrainError`]) say what is wrong with a value,

@@ -3,8 +3,8 @@
 //! Generative adversarial networks on [Burn](burn) 0.22, for applications that bring their own
 //! models. This crate re-exports the public API of burngan's library crates in one place: the
 //! traits a generator and a critic implement, the adversarial losses and gradient penalties,
-//! the alternating [`GanTrainer`] with its optimizers, observers and checkpoints, data sources,
-//! metrics, and [`backend`] to create a Burn `Device` by name.
+//! the [`GanTrainer`] (alternating or simultaneous updates) with its optimizers, observers and
+//! checkpoints, data sources, metrics, and [`backend`] to create a Burn `Device` by name.
 //!
 //! The same code runs on every Burn backend compiled in (ndarray, flex and wgpu by default;
 //! vulkan, metal and cuda as features): a Burn 0.22 `Device` carries its backend, so nothing
@@ -327,7 +327,7 @@ pub use burngan_train::{
     CheckpointFault, CheckpointPolicy, EmaRule, FitSummary, GanTrainer, GradientClip, Hook,
     HookDone, NonFinitePolicy, Observer, Optimizer, OptimizerConfig, OptimizerRule, ParamState,
     PenaltyTerm, RunInfo, RunSummary, Schedule, Scheduled, Shape, StepEnd, StepMetrics, TrainError,
-    TrainerSettings, TrainingTime,
+    TrainerSettings, TrainingTime, UpdateOrder,
 };
 
 /// The names most applications import: `use burngan::prelude::*;`.

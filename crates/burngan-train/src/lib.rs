@@ -39,6 +39,8 @@
 
 mod augment;
 mod checkpoint;
+#[cfg(test)]
+mod dirac_tests;
 mod ema;
 mod error;
 pub mod hooks;

@@ -1885,6 +1885,24 @@ pub(crate) mod tests {
         optimizer: OptimizerConfig,
         loss: LossConfig,
     ) -> (ToyTrainer, HostRng, GaussianMixture) {
+        let settings = TrainerSettings {
+            batch_size,
+            critic_steps,
+            generator_optimizer: optimizer.clone(),
+            discriminator_optimizer: optimizer,
+            ..TrainerSettings::default()
+        };
+        let (trainer, rng) = toy_trainer_with(seed, &settings, loss);
+        (trainer, rng, ToyConfig::default_ring().build().unwrap())
+    }
+
+    /// The 2 → 16 → 2 generator and 2 → 16 → 1 critic of [`toy_trainer`] under `settings`,
+    /// and the RNG after the weights were drawn.
+    fn toy_trainer_with(
+        seed: u64,
+        settings: &TrainerSettings,
+        loss: LossConfig,
+    ) -> (ToyTrainer, HostRng) {
         let device = device(BackendKind::Flex).unwrap().autodiff();
         let mut rng = HostRng::seed_from(seed);
         let generator = MlpGeneratorConfig::new(2, vec![16])
@@ -1893,15 +1911,8 @@ pub(crate) mod tests {
         let critic = MlpDiscriminatorConfig::new(vec![16])
             .init(2, &mut rng, &device)
             .unwrap();
-        let settings = TrainerSettings {
-            batch_size,
-            critic_steps,
-            generator_optimizer: optimizer.clone(),
-            discriminator_optimizer: optimizer,
-            ..TrainerSettings::default()
-        };
-        let trainer = GanTrainer::new(generator, critic, loss.build(), &settings, &device).unwrap();
-        (trainer, rng, ToyConfig::default_ring().build().unwrap())
+        let trainer = GanTrainer::new(generator, critic, loss.build(), settings, &device).unwrap();
+        (trainer, rng)
     }
 
     /// The ring, except that the real batches of draws `poisoned` (counted from 0) are NaN.
@@ -2103,14 +2114,6 @@ pub(crate) mod tests {
     /// A trainer as [`toy_trainer`]'s (batch 32, SGD lr 0.05, non-saturating loss) with the
     /// given update order, and the RNG after the weights were drawn.
     fn ordered_trainer(seed: u64, updates: UpdateOrder) -> (ToyTrainer, HostRng) {
-        let device = device(BackendKind::Flex).unwrap().autodiff();
-        let mut rng = HostRng::seed_from(seed);
-        let generator = MlpGeneratorConfig::new(2, vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let critic = MlpDiscriminatorConfig::new(vec![16])
-            .init(2, &mut rng, &device)
-            .unwrap();
         let settings = TrainerSettings {
             batch_size: 32,
             generator_optimizer: OptimizerConfig::sgd(0.05),
@@ -2118,11 +2121,7 @@ pub(crate) mod tests {
             updates,
             ..TrainerSettings::default()
         };
-        let loss = LossConfig::NonSaturating.build();
-        (
-            GanTrainer::new(generator, critic, loss, &settings, &device).unwrap(),
-            rng,
-        )
+        toy_trainer_with(seed, &settings, LossConfig::NonSaturating)
     }
 
     /// A simultaneous step makes the alternating step's discriminator update (same real batch

@@ -1,5 +1,6 @@
 //! The GAN trainer: K discriminator updates, then one generator update, each with the other
-//! network frozen — alternating, or simultaneous (both gradients at one point, K = 1); driven one step at a time by the application ([`GanTrainer::step`]
+//! network frozen — alternating, or simultaneous (both gradients at one point, K = 1); driven
+//! one step at a time by the application ([`GanTrainer::step`]
 //! on its own batches) or for a whole run ([`GanTrainer::fit`] with observers and
 //! checkpoints).
 

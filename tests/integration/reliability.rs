@@ -5,9 +5,9 @@
 //! times over, resume from a valid checkpoint and end with the weights of an uninterrupted run.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burngan_app::{LOCK_FILE, RunLock};
 use burngan_backend::BackendKind;
@@ -280,23 +280,33 @@ fn spawn_burngan(args: &[String], stderr: &Path) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn sigkill_at_random_moments_then_resume() {
-    const STEPS: usize = 40;
-    const KILLS: usize = 10;
-    let dir = tempfile::tempdir().unwrap();
+/// Steps of the kill test's run (a checkpoint every 2) and the kills it aims for.
+const KILL_STEPS: usize = 40;
+const KILLS: usize = 10;
+
+/// The kill test's config in `dir`: `ring8-ns` for [`KILL_STEPS`] steps, a log line every step
+/// and a checkpoint every 2.
+fn kill_config(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(preset("ring8-ns"))
         .unwrap()
-        .replace("steps = 2000", &format!("steps = {STEPS}"))
+        .replace("steps = 2000", &format!("steps = {KILL_STEPS}"))
         .replace("log_every = 10", "log_every = 1")
         .replace(
             "plot_samples = 1000",
             "plot_samples = 1000\ncheckpoint_every = 2",
         );
-    let config = dir.path().join("kill.toml");
+    let config = dir.join("kill.toml");
     std::fs::write(&config, text).unwrap();
-    let fresh = |out: &Path| -> Vec<String> {
-        [
+    config
+}
+
+/// `burngan train` arguments for the run in `out` on flex: resumed, or fresh from `config`
+/// (overwriting what a run killed before its first checkpoint left).
+fn kill_args(config: &Path, out: &Path, resume: bool) -> Vec<String> {
+    let out = out.to_str().unwrap();
+    let args: Vec<&str> = match resume {
+        true => vec!["train", "--resume", out, "--backend", "flex"],
+        false => vec![
             "train",
             "--config",
             config.to_str().unwrap(),
@@ -304,133 +314,222 @@ fn sigkill_at_random_moments_then_resume() {
             "flex",
             "--overwrite",
             "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
+            out,
+        ],
     };
-    let resume = |out: &Path| -> Vec<String> {
-        [
-            "train",
-            "--resume",
-            out.to_str().unwrap(),
-            "--backend",
-            "flex",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    args.into_iter().map(String::from).collect()
+}
 
-    // The uninterrupted run, as a child process like the killed ones; its length sets the
-    // range of the kill times.
-    let reference = dir.path().join("reference");
-    let started = Instant::now();
-    let status = spawn_burngan(&fresh(&reference), &dir.path().join("reference.err"))
-        .wait()
-        .unwrap();
-    let length = started.elapsed();
-    assert!(status.success(), "the reference run failed: {status}");
+/// The step of the newest complete checkpoint in `out`, if there is one.
+fn latest_step(out: &Path) -> Option<usize> {
+    let latest = burngan_train::find_checkpoint(out).ok()?;
+    Some(burngan_train::read_checkpoint_state(&latest).unwrap().step)
+}
 
-    // Kill times drawn from a seeded generator (splitmix64), uniform over [0, 0.6) × the
-    // run's length, so that a run is usually killed several times before it ends. Some
-    // kills land before the first checkpoint, some during checkpoint writes.
-    let mut state = 0x5eed_u64;
-    let mut next_fraction = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
+/// Whether a checkpoint is being written in `out` (its partial directory exists; it is renamed
+/// into place once complete).
+fn writing_checkpoint(out: &Path) -> bool {
+    std::fs::read_dir(out.join("checkpoints")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
+    })
+}
+
+/// Seeded fractions in [0, 1] (splitmix64), for the kill times.
+struct Fractions(u64);
+
+impl Fractions {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    }
+}
+
+/// What [`kill_repeatedly`] did.
+struct Kills {
+    kills: usize,
+    /// The checkpoint steps the run was resumed from, in order.
+    resumed_from: Vec<usize>,
+    /// Kills that left a partial checkpoint behind.
+    during_writes: usize,
+    /// Whether the run reached its end (a sitting exited, or the last checkpoint was written).
+    finished: bool,
+}
+
+/// Starts the run in `out` and SIGKILLs it again and again, resuming it from its newest
+/// checkpoint each time (afresh when there is none), until [`KILLS`] kills or the run's end.
+/// Every third sitting is killed as soon as a checkpoint write begins; the others after a
+/// seeded time uniform over [0, 0.6) × `length` (the uninterrupted run's), so that a run is
+/// usually killed several times before it ends. After each kill the newest checkpoint must be
+/// complete, loadable and no older than before it.
+fn kill_repeatedly(dir: &Path, config: &Path, out: &Path, length: Duration) -> Kills {
+    let mut fractions = Fractions(0x5eed);
+    let mut done = Kills {
+        kills: 0,
+        resumed_from: Vec::new(),
+        during_writes: 0,
+        finished: false,
     };
-    let out = dir.path().join("killed");
-    let latest_step = |out: &Path| -> Option<usize> {
-        let latest = burngan_train::find_checkpoint(out).ok()?;
-        Some(burngan_train::read_checkpoint_state(&latest).unwrap().step)
-    };
-    let mut resumed_from = Vec::new();
-    let mut during_writes = 0;
-    let mut kills = 0;
-    let mut finished = false;
     for attempt in 0..3 * KILLS {
-        if kills == KILLS || finished {
+        let previous = latest_step(out);
+        if done.kills == KILLS || previous == Some(KILL_STEPS) {
+            // A run killed after its last checkpoint, on its way out, is complete.
+            done.finished |= previous == Some(KILL_STEPS);
             break;
         }
-        let previous = latest_step(&out);
-        if previous == Some(STEPS) {
-            // Killed after its last checkpoint, on its way out: the run is complete.
-            finished = true;
-            break;
-        }
-        // A run killed before its first checkpoint starts afresh; any other continues.
-        let args = match previous {
-            Some(step) => {
-                resumed_from.push(step);
-                resume(&out)
-            }
-            None => fresh(&out),
-        };
-        let stderr = dir.path().join(format!("attempt-{attempt}.err"));
-        let mut child = spawn_burngan(&args, &stderr);
-        let partial = || {
-            std::fs::read_dir(out.join("checkpoints")).is_ok_and(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
-            })
-        };
+        done.resumed_from.extend(previous);
+        let stderr = dir.join(format!("attempt-{attempt}.err"));
+        let mut child = spawn_burngan(&kill_args(config, out, previous.is_some()), &stderr);
         if attempt % 3 == 2 {
-            // Aimed at a checkpoint write: the kill follows the partial directory's
-            // appearance (it is renamed into place once complete) as fast as it can.
             let deadline = Instant::now() + length;
-            while Instant::now() < deadline && !partial() {
+            while Instant::now() < deadline && !writing_checkpoint(out) {
                 if child.try_wait().unwrap().is_some() {
                     break;
                 }
             }
         } else {
-            std::thread::sleep(length.mul_f64(0.6 * next_fraction()));
+            std::thread::sleep(length.mul_f64(0.6 * fractions.next()));
         }
-        if let Some(status) = child.try_wait().unwrap() {
-            let message = std::fs::read_to_string(&stderr).unwrap();
-            assert!(status.success(), "attempt {attempt}: {status}: {message}");
-            finished = true;
-        } else {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                let message = std::fs::read_to_string(&stderr).unwrap();
+                assert!(status.success(), "attempt {attempt}: {status}: {message}");
+                done.finished = true;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                done.kills += 1;
+            }
         }
-        if partial() {
-            during_writes += 1;
-        }
-        // Whatever the moment, the newest checkpoint is complete, loadable and no older than
-        // before this kill.
-        if let Some(step) = latest_step(&out) {
+        done.during_writes += usize::from(writing_checkpoint(out));
+        if let Some(step) = latest_step(out) {
             assert!(
-                step % 2 == 0 && step <= STEPS,
+                step % 2 == 0 && step <= KILL_STEPS,
                 "attempt {attempt}: step {step}"
             );
             if let Some(previous) = previous {
                 assert!(step >= previous, "attempt {attempt}: {previous} -> {step}");
             }
         }
+        if done.finished {
+            break;
+        }
     }
+    done
+}
+
+/// Optimizer state by content (metadata and named tensor bytes): safetensors writes its
+/// metadata map in hash order.
+type Contents = (BTreeMap<String, String>, Vec<(String, Vec<u8>)>);
+
+fn optimizer_contents(path: &Path) -> Contents {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let mut tensors: Vec<(String, Vec<u8>)> = SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    tensors.sort();
+    (metadata.into_iter().collect(), tensors)
+}
+
+/// A finished kill-test run: weights (by value: Burn stores random parameter ids in module
+/// files, which differ between any two runs), optimizer states, the checkpoint's state file
+/// (RNG position) and the metrics.
+#[derive(PartialEq)]
+struct EndState {
+    generator: Vec<f32>,
+    critic: Vec<f32>,
+    optimizers: (Contents, Contents),
+    state: Vec<u8>,
+    metrics: String,
+}
+
+fn end_state(out: &Path) -> EndState {
+    let checkpoint = out
+        .join("checkpoints")
+        .join(format!("step-{KILL_STEPS:08}"));
+    let device = burngan_backend::device(BackendKind::Flex).unwrap();
+    let mut rng = HostRng::seed_from(1);
+    let generator = MlpGeneratorConfig::new(2, vec![256; 3])
+        .init(2, &mut rng, &device)
+        .unwrap();
+    let critic = MlpDiscriminatorConfig::new(vec![256; 3])
+        .init(2, &mut rng, &device)
+        .unwrap();
+    let generator = load_module(generator, &checkpoint.join(files::GENERATOR)).unwrap();
+    let critic = load_module(critic, &checkpoint.join(files::DISCRIMINATOR)).unwrap();
+    EndState {
+        generator: tensors(&generator),
+        critic: tensors(&critic),
+        optimizers: (
+            optimizer_contents(&checkpoint.join(files::OPTIMIZER_G)),
+            optimizer_contents(&checkpoint.join(files::OPTIMIZER_D)),
+        ),
+        state: std::fs::read(checkpoint.join(files::STATE)).unwrap(),
+        metrics: std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
+    }
+}
+
+fn assert_same_end(out: &Path, expected: &EndState) {
+    let end = end_state(out);
+    assert!(end.generator == expected.generator, "the generators differ");
+    assert!(end.critic == expected.critic, "the discriminators differ");
+    assert!(
+        end.optimizers == expected.optimizers && end.state == expected.state,
+        "the optimizer states or the RNG position differ"
+    );
+    assert_eq!(end.metrics, expected.metrics);
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = kill_config(dir.path());
+    // The uninterrupted run, as a child process like the killed ones; its length sets the
+    // range of the kill times.
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    let status = spawn_burngan(
+        &kill_args(&config, &reference, false),
+        &dir.path().join("reference.err"),
+    )
+    .wait()
+    .unwrap();
+    let length = started.elapsed();
+    assert!(status.success(), "the reference run failed: {status}");
+
+    let out = dir.path().join("killed");
+    let done = kill_repeatedly(dir.path(), &config, &out, length);
     eprintln!(
-        "kill test: {kills} kills of runs of {length:?}; resumed from steps {resumed_from:?}; \
-         {during_writes} kills left a partial checkpoint behind"
+        "kill test: {} kills of runs of {length:?}; resumed from steps {:?}; {} kills left a \
+         partial checkpoint behind",
+        done.kills, done.resumed_from, done.during_writes
     );
     assert!(
-        kills >= 3 && resumed_from.iter().any(|&step| step > 0 && step < STEPS),
-        "too few kills fell mid-run: {kills} kills, resumed from {resumed_from:?}"
+        done.kills >= 3
+            && done
+                .resumed_from
+                .iter()
+                .any(|&step| step > 0 && step < KILL_STEPS),
+        "too few kills fell mid-run: {} kills, resumed from {:?}",
+        done.kills,
+        done.resumed_from
     );
     // The last kill may also have landed after the last checkpoint (a kill aimed at a
-    // checkpoint write follows the step-40 one): then, as at the top of the loop, the run is
-    // complete and a resume would be refused as having nothing left to train.
-    if !finished && latest_step(&out) != Some(STEPS) {
+    // checkpoint write follows the last one): then the run is complete and a resume would be
+    // refused as having nothing left to train.
+    if !done.finished && latest_step(&out) != Some(KILL_STEPS) {
         let stderr = dir.path().join("final.err");
-        let args = match latest_step(&out) {
-            Some(_) => resume(&out),
-            None => fresh(&out),
-        };
+        let args = kill_args(&config, &out, latest_step(&out).is_some());
         let status = spawn_burngan(&args, &stderr).wait().unwrap();
         let message = std::fs::read_to_string(&stderr).unwrap();
         assert!(
@@ -438,67 +537,15 @@ fn sigkill_at_random_moments_then_resume() {
             "the final resume failed: {status}: {message}"
         );
     }
-
-    // The same weights, optimizer states and RNG position as the uninterrupted run, and the
-    // same metrics, line for line. (Module files are compared by their values: Burn stores
-    // random parameter ids in them, which differ between any two runs.)
-    let device = burngan_backend::device(BackendKind::Flex).unwrap();
-    let weights = |out: &Path| -> (Vec<f32>, Vec<f32>) {
-        let checkpoint = out.join("checkpoints").join(format!("step-{STEPS:08}"));
-        let mut rng = HostRng::seed_from(1);
-        let generator = MlpGeneratorConfig::new(2, vec![256; 3])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let critic = MlpDiscriminatorConfig::new(vec![256; 3])
-            .init(2, &mut rng, &device)
-            .unwrap();
-        let generator = load_module(generator, &checkpoint.join(files::GENERATOR)).unwrap();
-        let critic = load_module(critic, &checkpoint.join(files::DISCRIMINATOR)).unwrap();
-        (tensors(&generator), tensors(&critic))
-    };
-    // Optimizer states by content: safetensors writes its metadata map in hash order.
-    type Contents = (BTreeMap<String, String>, Vec<(String, Vec<u8>)>);
-    let optimizer = |path: &Path| -> Contents {
-        let bytes = std::fs::read(path).unwrap();
-        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
-        let metadata = header.metadata().clone().unwrap_or_default();
-        let mut tensors: Vec<(String, Vec<u8>)> = SafeTensors::deserialize(&bytes)
-            .unwrap()
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| (name, view.data().to_vec()))
-            .collect();
-        tensors.sort();
-        (metadata.into_iter().collect(), tensors)
-    };
-    let exact_files = |out: &Path| -> (Contents, Contents, Vec<u8>) {
-        let checkpoint = out.join("checkpoints").join(format!("step-{STEPS:08}"));
-        (
-            optimizer(&checkpoint.join(files::OPTIMIZER_G)),
-            optimizer(&checkpoint.join(files::OPTIMIZER_D)),
-            std::fs::read(checkpoint.join(files::STATE)).unwrap(),
-        )
-    };
-    let expected = (weights(&reference), exact_files(&reference));
-    let same_as_reference = |out: &Path| {
-        let (generator, critic) = weights(out);
-        assert!(generator == expected.0.0, "the generators differ");
-        assert!(critic == expected.0.1, "the discriminators differ");
-        assert!(
-            exact_files(out) == expected.1,
-            "the optimizer states or the RNG position differ"
-        );
-        assert_eq!(
-            std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
-            std::fs::read_to_string(reference.join("metrics.jsonl")).unwrap()
-        );
-    };
-    same_as_reference(&out);
+    // The same weights, optimizer states, RNG position and metrics, line for line, as the
+    // uninterrupted run.
+    let expected = end_state(&reference);
+    assert_same_end(&out, &expected);
 
     // A kill in the middle of a metrics line leaves it cut short: the resumed run drops it
     // with a warning and still ends as the uninterrupted run did.
     let torn = dir.path().join("torn");
-    let mut args = fresh(&torn);
+    let mut args = kill_args(&config, &torn, false);
     args.extend(["--stop-at".to_string(), "10".to_string()]);
     let status = spawn_burngan(&args, &dir.path().join("torn-1.err"))
         .wait()
@@ -510,7 +557,9 @@ fn sigkill_at_random_moments_then_resume() {
     text.push_str("{\"step\":11,\"loss_d\":0.69");
     std::fs::write(&metrics, text).unwrap();
     let stderr = dir.path().join("torn-2.err");
-    let status = spawn_burngan(&resume(&torn), &stderr).wait().unwrap();
+    let status = spawn_burngan(&kill_args(&config, &torn, true), &stderr)
+        .wait()
+        .unwrap();
     let warnings = std::fs::read_to_string(&stderr).unwrap();
     assert!(status.success(), "{warnings}");
     assert!(
@@ -518,5 +567,5 @@ fn sigkill_at_random_moments_then_resume() {
             && warnings.contains("resuming from step 10"),
         "{warnings}"
     );
-    same_as_reference(&torn);
+    assert_same_end(&torn, &expected);
 }

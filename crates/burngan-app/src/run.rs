@@ -700,18 +700,7 @@ pub fn train_images_on(
     let shape = source.shape();
     let device = device.clone().autodiff();
     let mut rng = HostRng::seed_from(config.run.seed);
-    let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
-    let not_image = || AppError::config("image data needs image networks");
-    let generator = config
-        .generator
-        .init_image(shape, &mut rng, &device)
-        .map_err(model_error)?
-        .ok_or_else(not_image)?;
-    let discriminator = config
-        .discriminator
-        .init_image(shape, &mut rng, &device)
-        .map_err(model_error)?
-        .ok_or_else(not_image)?;
+    let (generator, discriminator) = image_networks(config, shape, &mut rng, &device)?;
     let (grid_noise, grid_labels) =
         grid_inputs(generator.latent_dim(), generator.num_classes(), &mut rng);
     let augment = image_augment(config)?;
@@ -778,6 +767,29 @@ pub fn train_images_on(
     )?;
     drop(hooks);
     Ok(finish(trainer, fit))
+}
+
+/// The run's image generator and critic for samples of `shape` (`[channels, height,
+/// width]`), initialised from `rng` in that order on `device`.
+fn image_networks(
+    config: &TrainConfig,
+    shape: [usize; 3],
+    rng: &mut HostRng,
+    device: &Device,
+) -> Result<(ImageGenerator, ImageDiscriminator), AppError> {
+    let model_error = |e: burngan_models::ModelError| AppError::config(e.to_string());
+    let not_image = || AppError::config("image data needs image networks");
+    let generator = config
+        .generator
+        .init_image(shape, rng, device)
+        .map_err(model_error)?
+        .ok_or_else(not_image)?;
+    let discriminator = config
+        .discriminator
+        .init_image(shape, rng, device)
+        .map_err(model_error)?
+        .ok_or_else(not_image)?;
+    Ok((generator, discriminator))
 }
 
 /// An image run's batch source at the position checkpoint `dir` (with `state`) recorded.

@@ -1015,22 +1015,13 @@ where
         update: usize,
         keep: bool,
     ) -> Option<CriticRecord> {
-        // Class-conditional training: the fakes of a critic update share the real batch's
-        // labels, so both sides (and a penalty's interpolates) are judged for the same classes.
-        let (real, labels) = if self.conditional() {
-            let (real, labels) = source.sample_labeled(batch, rng, &self.device);
-            let labels = labels.expect(
-                "a class-conditional model needs a labelled sample source (checked by the run \
-                 builder)",
-            );
-            (real, Some(labels))
-        } else {
-            (source.sample(batch, rng, &self.device), None)
+        let (real, labels) = match self.real_batch(source, rng, batch) {
+            Ok(batch) => batch,
+            Err(error) => {
+                self.refused = Some(error);
+                return None;
+            }
         };
-        if let Err(error) = self.check_batch(&real.dims()) {
-            self.refused = Some(error);
-            return None;
-        }
         let z = self.latent(batch, rng);
         let z_kept = (self.updates == UpdateOrder::Simultaneous).then(|| z.clone());
         // The generator is frozen: its output enters the discriminator's graph as a constant,
@@ -1063,37 +1054,9 @@ where
             .loss
             .discriminator_loss(real_logits.clone(), fake_logits.clone());
         let time = self.time();
-        let due: Vec<(usize, _)> = self
-            .penalties
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (term, _))| term.at(update, time.step, time.total).map(|c| (i, c)))
-            .collect();
-        // The batches move into the last penalty (no extra owner keeps their buffers alive, so
-        // the CPU backends can reuse them in place); earlier ones get clones.
-        let mut batches = Some((real, fake, labels));
-        let mut applied = Vec::with_capacity(due.len());
-        for (n, (i, config)) in due.iter().enumerate() {
-            let (real, fake, labels) = match (n + 1 == due.len(), &batches) {
-                (false, Some((r, f, l))) => (r.clone(), f.clone(), l.clone()),
-                _ => batches.take().expect("the batches are moved only once"),
-            };
-            let penalty_fn = self.penalties[*i].1;
-            let value = penalty_fn(
-                config,
-                &discriminator,
-                real,
-                fake,
-                labels,
-                draws.as_ref(),
-                rng,
-            );
-            applied.push((*i, value));
-        }
-        let penalty = applied
-            .iter()
-            .map(|(_, value)| value.clone())
-            .reduce(|a, b| a.add(b));
+        let batches = (real, fake, labels);
+        let (penalty, applied) =
+            self.penalty_terms(&discriminator, batches, draws.as_ref(), update, rng);
         let loss = match &penalty {
             Some(penalty) => loss.add(penalty.clone()),
             None => loss,
@@ -1127,6 +1090,68 @@ where
         }
         self.discriminator = Some(discriminator);
         record
+    }
+
+    /// A discriminator update's real batch (`[batch, …]`, rank `D`) and, for class-conditional
+    /// training, its labels (`[batch]`), which the update's fakes share so that both sides (and
+    /// a penalty's interpolates) are judged for the same classes; a batch of the wrong shape is
+    /// refused.
+    fn real_batch(
+        &self,
+        source: &mut dyn SampleSource<D>,
+        rng: &mut HostRng,
+        batch: usize,
+    ) -> Result<(Tensor<D>, Option<Tensor<1, Int>>), TrainError> {
+        let (real, labels) = if self.conditional() {
+            let (real, labels) = source.sample_labeled(batch, rng, &self.device);
+            let labels = labels.expect(
+                "a class-conditional model needs a labelled sample source (checked by the run \
+                 builder)",
+            );
+            (real, Some(labels))
+        } else {
+            (source.sample(batch, rng, &self.device), None)
+        };
+        self.check_batch(&real.dims())?;
+        Ok((real, labels))
+    }
+
+    /// The penalties due at critic update `update` of this step, evaluated on `batches` (real,
+    /// fake, labels) in the order they were added: their sum (`[1]`, `None` when none is due)
+    /// and each one's value with its index, for the step's record.
+    fn penalty_terms(
+        &self,
+        critic: &C,
+        batches: (Tensor<D>, Tensor<D>, Option<Tensor<1, Int>>),
+        draws: Option<&UpdateDraws<D>>,
+        update: usize,
+        rng: &mut HostRng,
+    ) -> (Option<Tensor<1>>, Vec<(usize, Tensor<1>)>) {
+        let time = self.time();
+        let due: Vec<(usize, _)> = self
+            .penalties
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (term, _))| term.at(update, time.step, time.total).map(|c| (i, c)))
+            .collect();
+        // The batches move into the last penalty (no extra owner keeps their buffers alive, so
+        // the CPU backends can reuse them in place); earlier ones get clones.
+        let mut batches = Some(batches);
+        let mut applied = Vec::with_capacity(due.len());
+        for (n, (i, config)) in due.iter().enumerate() {
+            let (real, fake, labels) = match (n + 1 == due.len(), &batches) {
+                (false, Some((r, f, l))) => (r.clone(), f.clone(), l.clone()),
+                _ => batches.take().expect("the batches are moved only once"),
+            };
+            let penalty_fn = self.penalties[*i].1;
+            let value = penalty_fn(config, critic, real, fake, labels, draws, rng);
+            applied.push((*i, value));
+        }
+        let penalty = applied
+            .iter()
+            .map(|(_, value)| value.clone())
+            .reduce(|a, b| a.add(b));
+        (penalty, applied)
     }
 
     /// The critic's logits on the real and the fake batch of a discriminator update, through

@@ -18,7 +18,7 @@ use burngan_backend::{BackendKind, device};
 use burngan_core::HostRng;
 
 use super::SpectralNorm;
-use super::json::{Json, JsonError, parse};
+use super::json::{Fixture, Json, JsonError, parse};
 use crate::blocks::{Block, Conv2dOptions, ConvTranspose2d, Features};
 use crate::{ClassEmbedding, Conv, Dense};
 
@@ -37,7 +37,7 @@ struct Host {
 impl Host {
     fn read(json: &Json) -> Result<Self, JsonError> {
         let numbers = |key: &str| -> Result<Vec<f64>, JsonError> {
-            json.get(key)?.array()?.iter().map(Json::number).collect()
+            json.field(key)?.array()?.iter().map(Json::number).collect()
         };
         Ok(Self {
             shape: numbers("shape")?.into_iter().map(|x| x as usize).collect(),
@@ -85,8 +85,8 @@ fn relative_error(ours: &[f32], theirs: &[f32]) -> f64 {
 fn case(name: &str) -> Json {
     let fixture = parse(FIXTURE).expect("the fixture is JSON");
     fixture
-        .get("cases")
-        .and_then(|c| c.get(name))
+        .field("cases")
+        .and_then(|c| c.field(name))
         .unwrap()
         .clone()
 }
@@ -116,7 +116,7 @@ impl Observed {
     /// The relative error of each quantity against the fixture's record of the pass,
     /// labelled `"{label} {quantity}"`.
     fn errors(&self, label: &str, record: &Json) -> Result<Vec<(String, f64)>, JsonError> {
-        let sigma = record.get("sigma")?.number()? as f32;
+        let sigma = record.field("sigma")?.number()? as f32;
         let mut errors = vec![(
             format!("{label} sigma"),
             relative_error(&[self.sigma], &[sigma]),
@@ -132,7 +132,7 @@ impl Observed {
         ];
         for (key, ours) in quantities {
             if let Some(ours) = ours {
-                let theirs = Host::read(record.get(key)?)?;
+                let theirs = Host::read(record.field(key)?)?;
                 errors.push((
                     format!("{label} {key}"),
                     relative_error(ours, &theirs.values),
@@ -145,8 +145,8 @@ impl Observed {
 
 /// The fixture's records: the training passes, then the evaluation pass.
 fn records(case: &Json) -> Vec<Json> {
-    let mut records = case.get("passes").unwrap().array().unwrap().to_vec();
-    records.push(case.get("eval").unwrap().clone());
+    let mut records = case.field("passes").unwrap().array().unwrap().to_vec();
+    records.push(case.field("eval").unwrap().clone());
     records
 }
 
@@ -170,16 +170,16 @@ fn assert_matches(name: &str, case: &Json, observed: &[Observed]) {
 /// Runs the fixture's linear case on a [`Dense`] layer with `state` (Burn holds the weight
 /// transposed, `[6, 4]`); the observations are in PyTorch's `[4, 6]` layout.
 fn linear_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
-    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let read = |key: &str| Host::read(case.field(key).unwrap()).unwrap();
     let mut dense = Dense::new(6, 4, false, &mut HostRng::seed_from(0), device);
     dense.linear.bias = Some(Param::from_tensor(read("bias").tensor(device)));
     dense.spectral = Some(state);
     let (input, loss_weights) = (read("input"), read("loss_weights"));
     let mut observed = Vec::new();
     for record in records(case) {
-        let weight = Host::read(record.get("weight_orig").unwrap()).unwrap();
+        let weight = Host::read(record.field("weight_orig").unwrap()).unwrap();
         dense.linear.weight = Param::from_tensor(weight.transposed().tensor(device));
-        if record.get("u").is_err() {
+        if record.field("u").is_err() {
             // The evaluation pass: a copy without autodiff does not iterate.
             let valid = dense.valid();
             observed.push(Observed {
@@ -217,7 +217,7 @@ fn linear_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Obser
 
 /// Runs the fixture's conv2d case on a [`Conv`] (k3 s2 p1) with `state`.
 fn conv_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
-    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let read = |key: &str| Host::read(case.field(key).unwrap()).unwrap();
     let mut conv = Conv::new(2, 3, 3, 2, 1, false, &mut HostRng::seed_from(0), device);
     conv.bias = Param::from_tensor(read("bias").tensor(device));
     conv.spectral = Some(state);
@@ -225,11 +225,11 @@ fn conv_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observe
     let mut observed = Vec::new();
     for record in records(case) {
         conv.weight = Param::from_tensor(
-            Host::read(record.get("weight_orig").unwrap())
+            Host::read(record.field("weight_orig").unwrap())
                 .unwrap()
                 .tensor(device),
         );
-        if record.get("u").is_err() {
+        if record.field("u").is_err() {
             let valid = conv.valid();
             observed.push(Observed {
                 sigma: values(valid.sigma().unwrap())[0],
@@ -266,7 +266,7 @@ fn conv_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observe
 /// [1, 0]) on a block [`ConvTranspose2d`] with `state`: its training forward iterates once, as
 /// PyTorch's hook does.
 fn transposed_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
-    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let read = |key: &str| Host::read(case.field(key).unwrap()).unwrap();
     let options = Conv2dOptions::new([4, 3])
         .with_stride([2, 2])
         .with_padding([1, 1]);
@@ -283,11 +283,11 @@ fn transposed_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<O
     let mut observed = Vec::new();
     for record in records(case) {
         conv.weight = Param::from_tensor(
-            Host::read(record.get("weight_orig").unwrap())
+            Host::read(record.field("weight_orig").unwrap())
                 .unwrap()
                 .tensor(device),
         );
-        if record.get("u").is_err() {
+        if record.field("u").is_err() {
             let valid = conv.valid();
             let x = input.tensor(&device.clone().without_autodiff());
             observed.push(Observed {
@@ -325,7 +325,7 @@ fn transposed_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<O
 /// Runs the fixture's embedding case (labels `[2, 0, 3, 2]`) on a [`ClassEmbedding`] with
 /// `state`.
 fn embedding_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Observed> {
-    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let read = |key: &str| Host::read(case.field(key).unwrap()).unwrap();
     let mut table = ClassEmbedding::normal(4, 5, &mut HostRng::seed_from(0), device);
     table.spectral = Some(state);
     let labels: Vec<i64> = read("input").values.iter().map(|&y| y as i64).collect();
@@ -334,11 +334,11 @@ fn embedding_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Ob
     let mut observed = Vec::new();
     for record in records(case) {
         table.weight = Param::from_tensor(
-            Host::read(record.get("weight_orig").unwrap())
+            Host::read(record.field("weight_orig").unwrap())
                 .unwrap()
                 .tensor(device),
         );
-        if record.get("u").is_err() {
+        if record.field("u").is_err() {
             let valid = table.valid();
             observed.push(Observed {
                 sigma: values(valid.sigma().unwrap())[0],
@@ -370,13 +370,13 @@ fn embedding_passes(case: &Json, state: SpectralNorm, device: &Device) -> Vec<Ob
 
 /// The fixture's initial vectors as a PyTorch-convention state.
 fn pytorch_state(case: &Json, device: &Device) -> SpectralNorm {
-    let read = |key: &str| Host::read(case.get(key).unwrap()).unwrap();
+    let read = |key: &str| Host::read(case.field(key).unwrap()).unwrap();
     SpectralNorm::pytorch(read("u0").tensor(device), read("v0").tensor(device))
 }
 
 /// The fixture's initial u as a burngan-convention state.
 fn burngan_state(case: &Json, device: &Device) -> SpectralNorm {
-    let u = Host::read(case.get("u0").unwrap()).unwrap();
+    let u = Host::read(case.field("u0").unwrap()).unwrap();
     SpectralNorm {
         u: RunningState::new(u.tensor(&device.clone().without_autodiff())),
         v: None,
@@ -448,9 +448,9 @@ fn burngan_convention_differs_from_torch_by_half_a_step() {
             "conv2d" => conv_passes(&case, state, &device),
             _ => embedding_passes(&case, state, &device),
         };
-        let passes = case.get("passes").unwrap().array().unwrap();
+        let passes = case.field("passes").unwrap().array().unwrap();
         for (k, (ours, record)) in observed.iter().zip(passes).enumerate() {
-            let read = |key: &str| Host::read(record.get(key).unwrap()).unwrap();
+            let read = |key: &str| Host::read(record.field(key).unwrap()).unwrap();
             let u = read("u");
             let error = relative_error(ours.u.as_ref().unwrap(), &u.values);
             assert!(error <= TOLERANCE, "{name} pass {}: u {error:.2e}", k + 1);
@@ -458,7 +458,7 @@ fn burngan_convention_differs_from_torch_by_half_a_step() {
             let closed_form = norm_of_transpose_times(&read("weight_orig"), &u);
             let error = (f64::from(ours.sigma) - closed_form).abs() / closed_form;
             assert!(error <= TOLERANCE, "{name} pass {}: σ {error:.2e}", k + 1);
-            let torch = record.get("sigma").unwrap().number().unwrap();
+            let torch = record.field("sigma").unwrap().number().unwrap();
             let gap = (f64::from(ours.sigma) - torch) / torch;
             eprintln!(
                 "{name} pass {}: burngan σ {} against PyTorch {torch}: {gap:.2e}",

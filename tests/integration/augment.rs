@@ -41,6 +41,7 @@ fn critic(activation: Activation, spectral_norm: bool, device: &Device) -> Dcgan
         activation,
         spectral_norm,
         spectral_convention: Default::default(),
+        init: Default::default(),
     }
     .init([3, 12, 12], &mut HostRng::seed_from(61), device)
     .unwrap()

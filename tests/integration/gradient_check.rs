@@ -68,6 +68,7 @@ fn shipped_critics_and_the_examples_linear_critic_pass_the_input_gradient_check(
             activation: Activation::LeakyRelu(0.2),
             spectral_norm,
             spectral_convention: Default::default(),
+            init: Default::default(),
         }
         .init([2, 12, 12], &mut rng, &device)
         .unwrap();

@@ -74,6 +74,7 @@ fn input_gradient_equals_autodiff_for_mlp_and_dcgan_critics_on_every_backend() {
                 activation: Activation::LeakyRelu(0.2),
                 spectral_norm,
                 spectral_convention: Default::default(),
+                init: Default::default(),
             };
             let critic = config.init([2, 12, 12], &mut rng, &device).unwrap();
             let x = rng.normal([5, 2, 12, 12], &device);
@@ -261,6 +262,7 @@ fn penalty_gradients_match_finite_differences_of_the_penalty() {
                 activation: Activation::Tanh,
                 spectral_norm: false,
                 spectral_convention: Default::default(),
+                init: Default::default(),
             }
             .init([1, 8, 8], &mut rng, &device)
             .unwrap()

@@ -892,6 +892,22 @@ mod tests {
         config.validate().unwrap();
         let again = TrainConfig::from_toml(&config.to_toml(), "resolved").unwrap();
         assert_eq!(again, config);
+        // DCGAN's own initialisation on both networks survives the resolved config; a
+        // negative standard deviation is refused naming the key.
+        let normal = IMAGES.replace(
+            "kind = \"dcgan\"",
+            "kind = \"dcgan\"\ninit = { normal = 0.02 }",
+        );
+        let config = TrainConfig::from_toml(&normal, "test").unwrap();
+        let GeneratorConfig::Dcgan(generator) = &config.generator else {
+            panic!("a DCGAN generator expected");
+        };
+        assert_eq!(generator.init, burngan_models::Init::Normal(0.02));
+        let again = TrainConfig::from_toml(&config.to_toml(), "resolved").unwrap();
+        assert_eq!(again, config);
+        let bad = TrainConfig::from_toml(&normal.replacen("0.02", "-0.02", 2), "t").unwrap();
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("generator.init: the normal's standard deviation must be positive and finite, got -0.02"), "{message}");
     }
 
     #[test]

@@ -144,6 +144,7 @@ fn run(dir: &Path) -> Result<(), String> {
         latent_dim: 8,
         hidden: 16,
         channels: vec![8, 4],
+        ..DcganGeneratorConfig::default()
     };
     let mut dcgan = config
         .init([1, 28, 28], &mut rng, &training)

@@ -145,6 +145,7 @@ fn trained_dcgan(steps: usize) -> DcganGenerator {
         latent_dim: 8,
         hidden: 16,
         channels: vec![8, 4],
+        ..DcganGeneratorConfig::default()
     };
     let mut generator = config.init([1, 28, 28], &mut rng, &device).unwrap();
     for norm in generator

@@ -88,6 +88,7 @@ impl ConditionalDcganGeneratorConfig {
             latent_dim: self.latent_dim.checked_add(self.embedding_dim)?,
             hidden: self.hidden,
             channels: self.channels.clone(),
+            init: crate::Init::Pytorch,
         })
     }
 
@@ -227,6 +228,7 @@ impl ProjectionDiscriminatorConfig {
             activation: self.activation,
             spectral_norm: self.spectral_norm,
             spectral_convention: self.spectral_convention,
+            init: crate::Init::Pytorch,
         }
     }
 

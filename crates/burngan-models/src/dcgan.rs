@@ -14,7 +14,9 @@ use burngan_core::{Discriminator, Generator, HostRng, InputGradient};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::batch_norm;
-use crate::{Activation, Conv, ConvTranspose, Dense, ModelError, SpectralConvention, image_size};
+use crate::{
+    Activation, Conv, ConvTranspose, Dense, Init, ModelError, SpectralConvention, image_size,
+};
 
 const KERNEL: usize = 4;
 const STRIDE: usize = 2;
@@ -40,6 +42,10 @@ pub struct DcganDiscriminatorConfig {
     /// `torch.nn.utils.spectral_norm`); ignored without `spectral_norm`.
     #[serde(default)]
     pub spectral_convention: SpectralConvention,
+    /// How the weights are drawn (default `"pytorch"`; `{ normal = 0.02 }` is DCGAN's), before
+    /// any spectral-norm vector.
+    #[serde(default)]
+    pub init: Init,
 }
 
 pub(crate) fn critic_channels() -> Vec<usize> {
@@ -70,6 +76,7 @@ impl Default for DcganDiscriminatorConfig {
             activation: leaky(),
             spectral_norm: false,
             spectral_convention: SpectralConvention::Burngan,
+            init: Init::Pytorch,
         }
     }
 }
@@ -140,6 +147,7 @@ impl DcganDiscriminatorConfig {
     pub fn validate(&self, image: [usize; 3]) -> Result<(), ModelError> {
         check_widths("discriminator", &self.channels, self.hidden)?;
         check_image("discriminator", image, self.channels.len())?;
+        self.init.validate("discriminator.init")?;
         self.activation.validate("discriminator.activation")
     }
 
@@ -157,14 +165,15 @@ impl DcganDiscriminatorConfig {
         let mut c_in = image[0];
         let mut convs = Vec::with_capacity(self.channels.len());
         for &c_out in &self.channels {
-            let conv = Conv::new(c_in, c_out, KERNEL, STRIDE, PADDING, false, rng, device);
+            let shape = [c_in, c_out, KERNEL];
+            let conv = Conv::initialised(shape, STRIDE, PADDING, self.init, rng, device);
             convs.push(conv.with_spectral(spectral, rng, device));
             c_in = c_out;
         }
         let flat = c_in * side * side;
-        let hidden = Dense::new(flat, self.hidden, false, rng, device);
+        let hidden = Dense::with_init(flat, self.hidden, self.init, rng, device);
         let hidden = hidden.with_spectral(spectral, rng, device);
-        let output = Dense::new(self.hidden, 1, false, rng, device);
+        let output = Dense::with_init(self.hidden, 1, self.init, rng, device);
         let output = output.with_spectral(spectral, rng, device);
         Ok(DcganDiscriminator {
             convs,
@@ -309,6 +318,10 @@ pub struct DcganGeneratorConfig {
     /// convolution (default `[128, 64]`: a 128-channel map, upsampled to 64, then to the image).
     #[serde(default = "generator_channels")]
     pub channels: Vec<usize>,
+    /// How the weights are drawn (default `"pytorch"`; `{ normal = 0.02 }` is DCGAN's);
+    /// BatchNorm starts at γ = 1, β = 0 either way.
+    #[serde(default)]
+    pub init: Init,
 }
 
 impl Default for DcganGeneratorConfig {
@@ -317,6 +330,7 @@ impl Default for DcganGeneratorConfig {
             latent_dim: latent(),
             hidden: hidden(),
             channels: generator_channels(),
+            init: Init::Pytorch,
         }
     }
 }
@@ -331,6 +345,7 @@ impl DcganGeneratorConfig {
                 value: 0,
             });
         }
+        self.init.validate("generator.init")?;
         check_image("generator", image, self.channels.len()).map(|_| ())
     }
 
@@ -346,8 +361,8 @@ impl DcganGeneratorConfig {
         let side = check_image("generator", image, self.channels.len())?;
         let first = self.channels[0] * side * side;
         let dense = vec![
-            Dense::new(self.latent_dim, self.hidden, false, rng, device),
-            Dense::new(self.hidden, first, false, rng, device),
+            Dense::with_init(self.latent_dim, self.hidden, self.init, rng, device),
+            Dense::with_init(self.hidden, first, self.init, rng, device),
         ];
         let dense_norms = vec![batch_norm(self.hidden, device), batch_norm(first, device)];
         let outputs: Vec<usize> = self.channels[1..]
@@ -358,8 +373,9 @@ impl DcganGeneratorConfig {
         let mut ups = Vec::with_capacity(outputs.len());
         let mut up_norms = Vec::with_capacity(outputs.len() - 1);
         for (&c_in, &c_out) in self.channels.iter().zip(&outputs) {
-            ups.push(ConvTranspose::new(
-                c_in, c_out, KERNEL, STRIDE, PADDING, rng, device,
+            let shape = [c_in, c_out, KERNEL];
+            ups.push(ConvTranspose::initialised(
+                shape, STRIDE, PADDING, self.init, rng, device,
             ));
             if ups.len() < outputs.len() {
                 up_norms.push(batch_norm(c_out, device));
@@ -473,5 +489,122 @@ mod tests {
             error.to_string().contains("multiple of 4, got 30×30"),
             "{error}"
         );
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec().unwrap()
+    }
+
+    /// The next `n` host draws of `rng`, × `std`.
+    fn draws(rng: &mut HostRng, n: usize, std: f32) -> Vec<f32> {
+        rng.normal_vec(n).iter().map(|v| v * std).collect()
+    }
+
+    /// `init = { normal = 0.02 }` (DCGAN's, Radford et al. 2016): every weight of both networks
+    /// — dense, transposed-convolution and convolution kernels, in PyTorch's layouts — is 0.02
+    /// × the host RNG's next N(0, 1) draws, layer after layer, every bias is zero and draws
+    /// nothing, BatchNorm starts at γ = 1, β = 0, and spectral norm's u follows the weights;
+    /// on flex and ndarray alike.
+    #[test]
+    fn normal_init_draws_every_dcgan_weight_from_the_host_rng_in_order() {
+        let std = 0.02f32;
+        let init = Init::Normal(f64::from(std));
+        let generator = DcganGeneratorConfig {
+            latent_dim: 6,
+            hidden: 10,
+            channels: vec![4, 3],
+            init,
+        };
+        let critic = DcganDiscriminatorConfig {
+            channels: vec![3, 5],
+            hidden: 7,
+            init,
+            ..DcganDiscriminatorConfig::default()
+        }
+        .with_spectral_norm(true);
+        for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+            let device = device(kind).unwrap();
+            let mut want = HostRng::seed_from(3);
+            let g = generator
+                .init([2, 12, 12], &mut HostRng::seed_from(3), &device)
+                .unwrap();
+            for layer in &g.dense {
+                let w = values(layer.linear.weight.val());
+                assert_eq!(w, draws(&mut want, w.len(), std), "{kind:?}");
+                let b = values(layer.linear.bias.as_ref().unwrap().val());
+                assert!(b.iter().all(|&v| v == 0.0), "{kind:?}");
+            }
+            for up in &g.ups {
+                let w = values(up.weight.val());
+                assert_eq!(w, draws(&mut want, w.len(), std), "{kind:?}");
+                assert!(values(up.bias.val()).iter().all(|&v| v == 0.0));
+            }
+            assert_eq!(g.ups[1].weight.dims(), [3, 2, 4, 4]);
+            for norm in g.dense_norms.iter().chain(&g.up_norms) {
+                assert!(values(norm.gamma.val()).iter().all(|&v| v == 1.0));
+                assert!(values(norm.beta.val()).iter().all(|&v| v == 0.0));
+            }
+            let mut want = HostRng::seed_from(4);
+            let c = critic
+                .init([2, 12, 12], &mut HostRng::seed_from(4), &device)
+                .unwrap();
+            assert_eq!(c.convs[0].weight.dims(), [3, 2, 4, 4]);
+            for conv in &c.convs {
+                let w = values(conv.weight.val());
+                assert_eq!(w, draws(&mut want, w.len(), std), "{kind:?}");
+                assert!(values(conv.bias.val()).iter().all(|&v| v == 0.0));
+                // u of spectral norm: the next draws, after the layer's weights.
+                let u = conv.spectral.as_ref().unwrap().u.value_sync();
+                let [n] = u.dims();
+                want.normal_vec(n);
+            }
+            for layer in [&c.hidden, &c.output] {
+                let w = values(layer.linear.weight.val());
+                assert_eq!(w, draws(&mut want, w.len(), std), "{kind:?}");
+                let n = layer.spectral.as_ref().unwrap().u.value_sync().dims()[0];
+                want.normal_vec(n);
+            }
+        }
+    }
+
+    /// The default is unchanged: `init = "pytorch"` draws what the DCGAN always drew.
+    #[test]
+    fn pytorch_init_is_the_default_and_keeps_the_draws_of_conv_new() {
+        let device = device(BackendKind::Flex).unwrap();
+        assert_eq!(DcganGeneratorConfig::default().init, Init::Pytorch);
+        let critic = DcganDiscriminatorConfig {
+            channels: vec![3],
+            hidden: 4,
+            ..DcganDiscriminatorConfig::default()
+        }
+        .init([1, 4, 4], &mut HostRng::seed_from(9), &device)
+        .unwrap();
+        let mut rng = HostRng::seed_from(9);
+        let conv = Conv::new(1, 3, 4, 2, 1, false, &mut rng, &device);
+        assert_eq!(
+            values(critic.convs[0].weight.val()),
+            values(conv.weight.val())
+        );
+        assert_eq!(values(critic.convs[0].bias.val()), values(conv.bias.val()));
+        let hidden = Dense::new(12, 4, false, &mut rng, &device);
+        let w = values(critic.hidden.linear.weight.val());
+        assert_eq!(w, values(hidden.linear.weight.val()));
+    }
+
+    #[test]
+    fn a_dcgan_normal_init_needs_a_positive_finite_std() {
+        let bad = Init::Normal(-0.02);
+        let generator = DcganGeneratorConfig {
+            init: bad,
+            ..DcganGeneratorConfig::default()
+        };
+        let error = generator.validate([1, 28, 28]).unwrap_err().to_string();
+        assert!(error.starts_with("generator.init: the normal's standard deviation must be positive and finite, got -0.02"), "{error}");
+        let critic = DcganDiscriminatorConfig {
+            init: bad,
+            ..DcganDiscriminatorConfig::default()
+        };
+        let error = critic.validate([1, 28, 28]).unwrap_err().to_string();
+        assert!(error.starts_with("discriminator.init: "), "{error}");
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
-/// How a fully connected network draws its weights and biases from the host RNG. In TOML:
+/// How an MLP or DCGAN network draws its weights and biases from the host RNG. In TOML:
 /// `init = "pytorch"` (the default) or `init = { normal = STD }`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +53,32 @@ impl Init {
                 weight: scaled_normal_param([d_input, d_output], std as f32, rng, device),
                 bias: Some(scaled_normal_param([d_output], 0.0, rng, device)),
             },
+        }
+    }
+
+    /// A weight of shape `shape` and a bias `[bias]` drawn this way from `rng` (weight first):
+    /// for `Pytorch` both from U(−1/√fan_in, 1/√fan_in), as PyTorch's convolutions and
+    /// transposed convolutions (`fan_in` = c_in·k² for a convolution, c_out·k² for a transposed
+    /// one, as PyTorch computes it from the weight's second axis); for `Normal(std)` the weight
+    /// from N(0, std²) and a zero bias.
+    pub(crate) fn weight_and_bias<const D: usize>(
+        &self,
+        shape: [usize; D],
+        bias: usize,
+        fan_in: usize,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> (Param<Tensor<D>>, Param<Tensor<1>>) {
+        match *self {
+            Init::Pytorch => {
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                let weight = uniform_param(shape, bound, rng, device);
+                (weight, uniform_param([bias], bound, rng, device))
+            }
+            Init::Normal(std) => (
+                scaled_normal_param(shape, std as f32, rng, device),
+                scaled_normal_param([bias], 0.0, rng, device),
+            ),
         }
     }
 }

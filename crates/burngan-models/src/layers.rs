@@ -191,17 +191,37 @@ impl Conv {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let bound = 1.0 / ((c_in * kernel * kernel) as f32).sqrt();
-        let weight = uniform_param([c_out, c_in, kernel, kernel], bound, rng, device);
-        let bias = uniform_param([c_out], bound, rng, device);
-        let conv = Self {
+        let conv = Self::initialised(
+            [c_in, c_out, kernel],
+            stride,
+            padding,
+            Init::Pytorch,
+            rng,
+            device,
+        );
+        conv.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+    }
+
+    /// A plain (not spectral) convolution of `[c_in, c_out, kernel]` drawn by `init` from
+    /// `rng`, weight `[c_out, c_in, k, k]` then bias `[c_out]` (see [`Init`]; fan-in c_in·k²).
+    pub fn initialised(
+        [c_in, c_out, kernel]: [usize; 3],
+        stride: usize,
+        padding: usize,
+        init: Init,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let shape = [c_out, c_in, kernel, kernel];
+        let (weight, bias) =
+            init.weight_and_bias(shape, c_out, c_in * kernel * kernel, rng, device);
+        Self {
             weight,
             bias,
             spectral: None,
             stride,
             padding,
-        };
-        conv.with_spectral(spectral.then_some(SpectralConvention::Burngan), rng, device)
+        }
     }
 
     /// The convolution spectrally normalised under `convention` (replacing any state), the
@@ -325,9 +345,29 @@ impl ConvTranspose {
         rng: &mut HostRng,
         device: &Device,
     ) -> Self {
-        let bound = 1.0 / ((c_out * kernel * kernel) as f32).sqrt();
-        let weight = uniform_param([c_in, c_out, kernel, kernel], bound, rng, device);
-        let bias = uniform_param([c_out], bound, rng, device);
+        Self::initialised(
+            [c_in, c_out, kernel],
+            stride,
+            padding,
+            Init::Pytorch,
+            rng,
+            device,
+        )
+    }
+
+    /// A transposed convolution of `[c_in, c_out, kernel]` drawn by `init` from `rng`, weight
+    /// `[c_in, c_out, k, k]` then bias `[c_out]` (see [`Init`]; fan-in c_out·k², PyTorch's).
+    pub fn initialised(
+        [c_in, c_out, kernel]: [usize; 3],
+        stride: usize,
+        padding: usize,
+        init: Init,
+        rng: &mut HostRng,
+        device: &Device,
+    ) -> Self {
+        let shape = [c_in, c_out, kernel, kernel];
+        let (weight, bias) =
+            init.weight_and_bias(shape, c_out, c_out * kernel * kernel, rng, device);
         Self {
             weight,
             bias,

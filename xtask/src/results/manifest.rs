@@ -339,7 +339,7 @@ source = "Lin et al. 2018"
         assert_eq!(
             runs,
             [
-                ("ring8-pacgan-gan", &[0][..]),
+                ("ring8-pacgan-gan", &[0, 1, 2][..]),
                 ("ring8-best", &[0, 1, 2][..])
             ]
         );
